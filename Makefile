@@ -1,0 +1,25 @@
+# Quickstart targets: each creates the virtual environment (.venv) when it is missing.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: setup bench test clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Train and evaluate the default strategies on the centres stream (built-in synthetic data).
+bench: $(STAMP)
+	$(VENV)/bin/pemma-bench run --stream centers
+
+## The test suite (what CI runs).
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) results/.cache

@@ -1,0 +1,1 @@
+"""The ``pemma-bench`` command line (see :mod:`pemma_cl.cli.app`)."""

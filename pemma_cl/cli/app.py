@@ -1,0 +1,208 @@
+"""The ``pemma-bench`` command line.
+
+Importing this module, ``--help`` and ``list`` must stay fast: torch, MONAI, Avalanche, peft, pandas and
+matplotlib are imported only inside the commands that train or plot. A :class:`~pemma_cl.errors.UserError`
+raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pemma_cl import __version__
+from pemma_cl.config import DEFAULT_STRATEGIES, DEVICES, PRESETS, RunConfig, list_streams, load_stream
+from pemma_cl.errors import UserError
+from pemma_cl.registry import file_source, load_registry
+
+#: Files of a stored run folder (as :mod:`pemma_cl.runner` writes them) that ``plot`` and ``report`` use.
+METRICS_CSV = "metrics.csv"
+SUMMARY_MD = "summary.md"
+FORGETTING_PNG = "plots/forgetting.png"
+R_MATRICES_PNG = "plots/r_matrices.png"
+
+app = typer.Typer(
+    name="pemma-bench",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+PluginOption = Annotated[
+    list[Path] | None,
+    typer.Option("--plugin", metavar="FILE", help="Python file registering extra strategies; repeatable."),
+]
+RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'pemma-bench run'.")]
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _guarded(command: Command) -> Command:
+    """Turn a :class:`UserError` into ``error: <message>`` (exit 2) and Ctrl-C into ``interrupted`` (exit 130)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {' '.join(str(exc).splitlines())}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pemma-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Continual-learning benchmark for multi-modal (CT, PET) head-and-neck tumour segmentation."""
+
+
+@app.command("list")
+@_guarded
+def list_command(plugin: PluginOption = None) -> None:
+    """List streams, strategies and unavailable plugins."""
+    streams = list_streams()
+    registry = load_registry(plugin or [])
+    _echo_table("streams", [(s.name, f"{s.description} ({len(s.experiences)} experiences)") for s in streams])
+    typer.echo()
+    _echo_table("strategies", [(e.name, e.description, f"[{e.source}]") for e in registry.entries.values()])
+    if registry.broken:
+        typer.echo("\nunavailable plugins:")
+        for plugin_name, reason in registry.broken.items():
+            typer.echo(f"  {plugin_name}: {reason}")
+
+
+@app.command()
+@_guarded
+def run(
+    stream: Annotated[
+        str,
+        typer.Option("--stream", metavar="NAME_OR_PATH", help="Stream name from 'pemma-bench list' or a .yaml file."),
+    ],
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            metavar="NAME",
+            help=f"Strategy to run; repeatable. Default: {', '.join(DEFAULT_STRATEGIES)}.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (non-negative).")] = 0,
+    preset: Annotated[
+        str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model and schedule size.")
+    ] = "tiny",
+    data: Annotated[
+        str, typer.Option("--data", metavar="SOURCE", help="Data source: 'synthetic' or 'hecktor:DIR'.")
+    ] = "synthetic",
+    results_dir: Annotated[
+        Path, typer.Option("--results-dir", metavar="DIR", help="Folder in which the run folder is created.")
+    ] = Path("results"),
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", metavar="N", help="Epochs per experience. Default: the preset's.", show_default=False),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to train; auto picks cuda when available.")
+    ] = "auto",
+    plugin: PluginOption = None,
+) -> None:
+    """Train and evaluate strategies on a stream.
+
+    Everything is validated before training starts; the last line printed is the run folder.
+    """
+    plugin_files = tuple(plugin or ())
+    registry = load_registry(plugin_files)
+    for path in plugin_files:
+        reason = registry.broken.get(file_source(path))
+        if reason is not None:
+            raise UserError(f"plugin '{path}' failed to load: {reason}")
+    config = RunConfig(
+        stream=load_stream(stream),
+        strategies=tuple(strategy or DEFAULT_STRATEGIES),
+        seed=seed,
+        preset=preset,
+        data=data,
+        results_dir=results_dir,
+        epochs=epochs,
+        device=device,
+        plugin_files=plugin_files,
+    )
+    for name in config.strategies:
+        registry.get(name)
+
+    from pemma_cl.runner import run_benchmark  # heavy: torch, MONAI, Avalanche
+
+    run_dir = run_benchmark(config, registry, ["pemma-bench", *sys.argv[1:]])
+    typer.echo(str(run_dir))
+
+
+@app.command()
+@_guarded
+def plot(run_dir: RunDirArgument) -> None:
+    """Re-draw the plots of a stored run from its metrics.csv."""
+    metrics = _stored_file(run_dir, METRICS_CSV)
+
+    import pandas as pd
+
+    from pemma_cl.plots import plot_forgetting, plot_r_matrices
+
+    try:
+        frame = pd.read_csv(metrics)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"{metrics}: cannot read it as CSV: {exc}") from None
+    for draw, file_name in ((plot_forgetting, FORGETTING_PNG), (plot_r_matrices, R_MATRICES_PNG)):
+        (run_dir / file_name).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            draw(frame, run_dir / file_name)
+        except UserError as exc:
+            raise UserError(f"{metrics}: {exc}") from None
+        typer.echo(str(run_dir / file_name))
+
+
+@app.command()
+@_guarded
+def report(run_dir: RunDirArgument) -> None:
+    """Print the summary.md of a stored run."""
+    typer.echo(_stored_file(run_dir, SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
+
+
+def _stored_file(run_dir: Path, file_name: str) -> Path:
+    if not run_dir.is_dir():
+        raise UserError(f"run folder '{run_dir}' does not exist")
+    path = run_dir / file_name
+    if not path.is_file():
+        raise UserError(f"{path}: not found; expected a run folder written by 'pemma-bench run'")
+    return path
+
+
+def _echo_table(title: str, rows: list[tuple[str, ...]]) -> None:
+    typer.echo(f"{title}:")
+    if not rows:
+        typer.echo("  (none)")
+    width = max((len(row[0]) for row in rows), default=0)
+    for first, *rest in rows:
+        typer.echo("  " + "  ".join([first.ljust(width), *rest]))
+
+
+def main() -> None:
+    """Entry point of the ``pemma-bench`` console script."""
+    app()

@@ -1,0 +1,280 @@
+"""Benchmark streams (``benchmarks/<name>.yaml``) and the resolved configuration of one run.
+
+A stream file names a shared pretraining base and the ordered experiences of the continual stream::
+
+    name: centers            # must equal the file name without .yaml
+    description: one line shown by ``pemma-bench list``
+    pretrain: {centres: [CHUM, CHUP], modalities: [ct]}
+    experiences:
+      - {name: MDA, centres: [MDA], modalities: [ct, pet], task: 1}
+
+Every mistake in such a file raises a one-line :class:`~pemma_cl.errors.UserError` naming the file,
+the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pemma_cl.data.records import CENTRES, MODALITIES
+from pemma_cl.errors import UserError
+from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
+
+#: Strategies a run compares when none is named.
+DEFAULT_STRATEGIES: tuple[str, ...] = ("pemma-lora", "pemma-dora", "full-finetune", "early-fusion")
+#: Model and training size presets (see :mod:`pemma_cl.models.presets`).
+PRESETS: tuple[str, ...] = tuple(MODEL_PRESETS)
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+_STREAM_KEYS = ("name", "description", "pretrain", "experiences")
+_PRETRAIN_KEYS = ("centres", "modalities")
+_EXPERIENCE_KEYS = ("name", "centres", "modalities", "task")
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    """The shared base every strategy starts from; not an experience of the stream."""
+
+    centres: tuple[str, ...]
+    modalities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExperienceSpec:
+    """One experience of the stream: the centres it draws cases from and the modalities it uses."""
+
+    name: str
+    centres: tuple[str, ...]
+    modalities: tuple[str, ...]
+    task: int
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A validated stream file."""
+
+    name: str
+    description: str
+    pretrain: PretrainSpec
+    experiences: tuple[ExperienceSpec, ...]
+    path: Path
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``pemma-bench run`` was asked to do, validated on construction.
+
+    Attributes:
+        stream: The stream to train on.
+        strategies: Strategy names, in the order they run; checked against the registry by the caller.
+        seed: Non-negative random seed.
+        preset: One of :data:`PRESETS`.
+        data: ``synthetic`` or ``hecktor:DIR``.
+        results_dir: Folder under which the run folder is created.
+        epochs: Epochs per experience; ``None`` keeps the preset's default.
+        device: One of :data:`DEVICES`.
+        plugin_files: Extra strategy plugin files that were loaded.
+    """
+
+    stream: StreamSpec
+    strategies: tuple[str, ...]
+    seed: int = 0
+    preset: str = "tiny"
+    data: str = "synthetic"
+    results_dir: Path = Path("results")
+    epochs: int | None = None
+    device: str = "auto"
+    plugin_files: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.strategies:
+            raise UserError("strategies: expected at least one strategy name")
+        repeated = sorted({name for name in self.strategies if self.strategies.count(name) > 1})
+        if repeated:
+            raise UserError(f"strategies: each strategy may be named once, got {', '.join(repeated)} twice")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise UserError(f"seed: expected a non-negative integer, got {self.seed!r}")
+        if self.epochs is not None and (not _is_int(self.epochs) or self.epochs < 1):
+            raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
+        for field, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES)):
+            if value not in choices:
+                raise UserError(f"{field}: expected one of {_listed(choices)}, got {value!r}")
+        _check_data_source(self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as plain JSON/YAML-safe values (lists, strings, numbers, None)."""
+        return _plain(asdict(self))
+
+
+def benchmarks_dir() -> Path:
+    """Return the repository's ``benchmarks/`` folder, which holds the named stream files."""
+    return Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def list_streams() -> list[StreamSpec]:
+    """Load every stream in :func:`benchmarks_dir`, sorted by name.
+
+    Raises:
+        UserError: If one of the files is malformed.
+    """
+    return [_read_stream(benchmarks_dir() / f"{name}.yaml") for name in _stream_names()]
+
+
+def load_stream(name_or_path: str) -> StreamSpec:
+    """Load a stream by name (looked up in :func:`benchmarks_dir`) or from a ``.yaml``/``.yml`` path.
+
+    Raises:
+        UserError: If the stream is unknown, the file is missing or its content is invalid.
+    """
+    if name_or_path.endswith((".yaml", ".yml")):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise UserError(f"stream file '{name_or_path}' does not exist")
+        return _read_stream(path.resolve())
+    names = _stream_names()
+    if name_or_path not in names:
+        raise UserError(f"unknown stream {name_or_path!r}; valid streams: {', '.join(names) or '(none)'}")
+    return _read_stream(benchmarks_dir() / f"{name_or_path}.yaml")
+
+
+def _stream_names() -> list[str]:
+    return sorted(path.stem for path in benchmarks_dir().glob("*.yaml"))
+
+
+def _read_stream(path: Path) -> StreamSpec:
+    label = _shown(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{label}: cannot read the file: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"{label}: invalid YAML: {problem}{at}") from None
+
+    raw = _mapping(raw, _STREAM_KEYS, label, "")
+    name = _text(raw["name"], label, "name")
+    if name != path.stem:
+        raise UserError(f"{label}: name: expected {path.stem!r} (the file name without extension), got {name!r}")
+    pretrain = _mapping(raw["pretrain"], _PRETRAIN_KEYS, label, "pretrain")
+    pretrain_spec = PretrainSpec(
+        centres=_centres(pretrain["centres"], label, "pretrain.centres"),
+        modalities=_modalities(pretrain["modalities"], label, "pretrain.modalities"),
+    )
+    if "ct" not in pretrain_spec.modalities:
+        raise UserError(
+            f"{label}: pretrain.modalities: expected a subset that includes ct, got {pretrain['modalities']!r}"
+        )
+    experiences = raw["experiences"]
+    if not isinstance(experiences, list) or not experiences:
+        raise UserError(f"{label}: experiences: expected a non-empty list of experiences, got {experiences!r}")
+    specs = tuple(_experience(item, label, f"experiences[{index}]") for index, item in enumerate(experiences))
+    seen: set[str] = set()
+    for index, spec in enumerate(specs):
+        if spec.name in seen:
+            raise UserError(f"{label}: experiences[{index}].name: expected a unique name, got {spec.name!r} again")
+        seen.add(spec.name)
+    return StreamSpec(
+        name=name,
+        description=_text(raw["description"], label, "description"),
+        pretrain=pretrain_spec,
+        experiences=specs,
+        path=path,
+    )
+
+
+def _experience(raw: Any, label: str, field: str) -> ExperienceSpec:
+    raw = _mapping(raw, _EXPERIENCE_KEYS, label, field)
+    task = raw["task"]
+    if not _is_int(task) or task < 1:
+        raise UserError(f"{label}: {field}.task: expected a positive integer, got {task!r}")
+    return ExperienceSpec(
+        name=_text(raw["name"], label, f"{field}.name"),
+        centres=_centres(raw["centres"], label, f"{field}.centres"),
+        modalities=_modalities(raw["modalities"], label, f"{field}.modalities"),
+        task=task,
+    )
+
+
+def _mapping(raw: Any, keys: tuple[str, ...], label: str, field: str) -> dict[str, Any]:
+    where = f"{label}: {field}" if field else label
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a mapping with keys {_listed(keys)}, got {raw!r}")
+    unknown = sorted(str(key) for key in raw if key not in keys)
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r}; expected keys: {_listed(keys)}")
+    missing = [key for key in keys if key not in raw]
+    if missing:
+        raise UserError(f"{where}: missing key {missing[0]!r}; expected keys: {_listed(keys)}")
+    return raw
+
+
+def _text(raw: Any, label: str, field: str) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise UserError(f"{label}: {field}: expected a non-empty string, got {raw!r}")
+    return " ".join(raw.split())
+
+
+def _centres(raw: Any, label: str, field: str) -> tuple[str, ...]:
+    if not _distinct_subset(raw, CENTRES):
+        expected = f"a non-empty list of distinct HECKTOR centres from {_listed(CENTRES)}"
+        raise UserError(f"{label}: {field}: expected {expected}, got {raw!r}")
+    return tuple(raw)
+
+
+def _modalities(raw: Any, label: str, field: str) -> tuple[str, ...]:
+    """Validate a modality list and return it in the canonical channel order of ``MODALITIES``."""
+    if not _distinct_subset(raw, MODALITIES):
+        raise UserError(f"{label}: {field}: expected a non-empty subset of {_listed(MODALITIES)}, got {raw!r}")
+    return tuple(modality for modality in MODALITIES if modality in raw)
+
+
+def _distinct_subset(raw: Any, allowed: tuple[str, ...]) -> bool:
+    return (
+        isinstance(raw, list)
+        and bool(raw)
+        and len(set(map(str, raw))) == len(raw)
+        and all(item in allowed for item in raw)
+    )
+
+
+def _check_data_source(data: str) -> None:
+    if data == "synthetic":
+        return
+    kind, colon, folder = data.partition(":")
+    if kind != "hecktor" or not colon:
+        raise UserError(f"data: expected 'synthetic' or 'hecktor:DIR', got {data!r}")
+    if not folder or not Path(folder).is_dir():
+        raise UserError(f"data: HECKTOR folder {folder!r} does not exist")
+    raise UserError("data: the HECKTOR data source is not supported yet; use 'synthetic'")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _listed(items: tuple[str, ...]) -> str:
+    return f"[{', '.join(items)}]"
+
+
+def _shown(path: Path) -> str:
+    """Return ``path`` relative to the working directory when it lies inside it, else unchanged."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

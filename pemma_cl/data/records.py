@@ -1,0 +1,31 @@
+"""The in-memory case record every data source produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: HECKTOR 2022 centres in the order the challenge lists them.
+CENTRES: tuple[str, ...] = ("CHUM", "CHUP", "CHUS", "CHUV", "MDA", "HGJ", "HMR")
+#: Label values: 0 background, 1 primary tumour, 2 lymph nodes.
+STRUCTURES: dict[int, str] = {1: "GTVp", 2: "GTVn"}
+MODALITIES: tuple[str, ...] = ("ct", "pet")
+
+
+@dataclass
+class CaseRecord:
+    """One patient: co-registered CT (HU) and PET (SUV) volumes on one grid, a label, clinical data.
+
+    Arrays are indexed ``[z, y, x]``; ``spacing`` is in mm in the same order.
+    """
+
+    case_id: str
+    centre: str
+    ct: np.ndarray
+    pet: np.ndarray
+    label: np.ndarray
+    spacing: tuple[float, float, float]
+    clinical: dict[str, float | int | None] = field(default_factory=dict)
+    rfs_days: float | None = None
+    relapse: int | None = None

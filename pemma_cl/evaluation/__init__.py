@@ -1,0 +1,1 @@
+"""Segmentation scores (Dice) and continual-learning metrics computed from them."""

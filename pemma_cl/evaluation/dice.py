@@ -1,0 +1,121 @@
+"""Dice scores per structure, accumulated over cases the way HECKTOR 2022 ranks them.
+
+Two numbers are kept for each structure ``k`` (GTVp = 1, GTVn = 2, see
+:data:`pemma_cl.data.records.STRUCTURES`):
+
+* **Aggregated Dice** (the HECKTOR 2022 ranking metric)::
+
+      DSC_agg(k) = 2 * sum_i |P_i(k) & G_i(k)| / sum_i (|P_i(k)| + |G_i(k)|)
+
+  where the sums run over all cases ``i``, ``P_i(k)`` is the predicted and ``G_i(k)`` the
+  reference mask of structure ``k``. Large and small tumours are weighted by their volume, and a
+  case without the structure still counts through its false positives. It is NaN when the
+  denominator is 0 (no case has the structure in either mask).
+* **Per-case Dice**: the usual Dice of each case, computed by :func:`monai.metrics.compute_dice`
+  with ``ignore_empty=True``, so a case whose reference has no voxel of ``k`` gets NaN for ``k``
+  and is left out of the per-case mean.
+
+``aggregated`` in :meth:`DiceAccumulator.result` is the NaN-aware mean of the structures'
+aggregated Dice values (NaN only if all are NaN).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from monai.metrics import compute_dice
+
+from pemma_cl.data.records import STRUCTURES
+
+__all__ = ["DiceAccumulator"]
+
+
+def _as_label_map(labels: torch.Tensor, name: str) -> torch.Tensor:
+    """Returns ``labels`` as ``[B, 1, D, H, W]``, accepting ``[B, D, H, W]`` or ``[B, 1, D, H, W]``."""
+    if labels.ndim == 4:
+        return labels.unsqueeze(1)
+    if labels.ndim == 5 and labels.shape[1] == 1:
+        return labels
+    raise ValueError(f"{name} must be a label map of shape [B, D, H, W] or [B, 1, D, H, W], got {tuple(labels.shape)}")
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over the finite entries of ``values``; NaN (without a warning) if there are none."""
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+class DiceAccumulator:
+    """Accumulates per-structure Dice over batches of integer label maps.
+
+    Example::
+
+        acc = DiceAccumulator()
+        for batch in loader:
+            acc.update(model_labels, batch["label"])
+        scores = acc.result()  # {"GTVp": ..., "GTVn": ..., "aggregated": ..., ...}
+
+    The structures are the labels of :data:`pemma_cl.data.records.STRUCTURES`; any other value is
+    background.
+    """
+
+    def __init__(self) -> None:
+        self._labels = tuple(sorted(STRUCTURES))
+        self._names = tuple(STRUCTURES[k] for k in self._labels)
+        self._num_classes = max(self._labels) + 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets all cases seen so far."""
+        self._intersection = np.zeros(len(self._labels), dtype=np.int64)
+        self._volume_sum = np.zeros(len(self._labels), dtype=np.int64)
+        self._per_case: list[np.ndarray] = []
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Adds a batch of cases.
+
+        Args:
+            pred: predicted integer labels, shape ``[B, D, H, W]`` or ``[B, 1, D, H, W]``.
+            target: reference integer labels, same shape as ``pred``.
+        """
+        pred = _as_label_map(pred, "pred")
+        target = _as_label_map(target, "target")
+        if pred.shape != target.shape:
+            raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+        pred, target = pred.long(), target.long()
+        for i, label in enumerate(self._labels):
+            p, g = pred == label, target == label
+            self._intersection[i] += int((p & g).sum())
+            self._volume_sum[i] += int(p.sum()) + int(g.sum())
+        dice = compute_dice(
+            pred, target, include_background=True, ignore_empty=True, num_classes=self._num_classes
+        )  # [B, num_classes], channel c = label c
+        self._per_case.extend(dice[:, list(self._labels)].double().cpu().numpy())
+
+    def per_case(self) -> np.ndarray:
+        """Per-case Dice, shape ``[n_cases, n_structures]`` (columns GTVp, GTVn); NaN where the reference is empty."""
+        if not self._per_case:
+            return np.empty((0, len(self._labels)))
+        return np.stack(self._per_case)
+
+    def result(self) -> dict[str, float | int]:
+        """Scores over all cases seen since the last :meth:`reset`.
+
+        Returns:
+            ``{"GTVp": float, "GTVn": float, "aggregated": float, "GTVp_case": float,
+            "GTVn_case": float, "n_cases": int}``: ``GTVp``/``GTVn`` are the aggregated Dice per
+            structure, ``aggregated`` their NaN-aware mean, ``<structure>_case`` the mean
+            per-case Dice over cases whose reference contains the structure. Missing values are NaN.
+        """
+        per_case = self.per_case()
+        out: dict[str, float | int] = {}
+        for i, name in enumerate(self._names):
+            denom = self._volume_sum[i]
+            out[name] = float(2 * self._intersection[i] / denom) if denom else math.nan
+        out["aggregated"] = _nanmean(np.array([out[name] for name in self._names]))
+        for i, name in enumerate(self._names):
+            out[f"{name}_case"] = _nanmean(per_case[:, i])
+        out["n_cases"] = per_case.shape[0]
+        return out

@@ -1,0 +1,1 @@
+"""Networks: MONAI UNETR backbones, the PEMMA multi-modal upgrade, peft adapters per task."""

@@ -1,0 +1,46 @@
+"""MONAI UNETR backbones and the thin wrapper that gives them the suite's ``(x, modality_mask)`` call."""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.nets import UNETR
+from torch import nn
+
+from pemma_cl.models.presets import Preset
+
+#: Output classes: background, GTVp, GTVn.
+NUM_CLASSES = 3
+
+
+def build_unetr(preset: Preset, in_channels: int) -> UNETR:
+    """A MONAI UNETR of the preset's size (12 ViT layers and patch 16 are fixed by MONAI)."""
+    return UNETR(
+        in_channels=in_channels,
+        out_channels=NUM_CLASSES,
+        img_size=(preset.img_size,) * 3,
+        feature_size=preset.feature_size,
+        hidden_size=preset.hidden_size,
+        mlp_dim=preset.mlp_dim,
+        num_heads=preset.num_heads,
+    )
+
+
+class MaskedInputUNETR(nn.Module):
+    """A plain UNETR fed the modalities it was built for; missing modalities are zeroed.
+
+    Used for the CT-only base (``channels=(0,)``) and for early fusion (``channels=(0, 1)``).
+
+    Args:
+        unetr: the wrapped network; its ``in_channels`` must equal ``len(channels)``.
+        channels: which input channels (0 CT, 1 PET) the network sees.
+    """
+
+    def __init__(self, unetr: UNETR, channels: tuple[int, ...]) -> None:
+        super().__init__()
+        self.unetr = unetr
+        self.channels = list(channels)
+
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor) -> torch.Tensor:
+        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing."""
+        present = modality_mask.to(x.dtype)[:, :, None, None, None]
+        return self.unetr((x * present)[:, self.channels])

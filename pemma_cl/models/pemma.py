@@ -1,0 +1,124 @@
+"""PEMMA: a CT-pretrained UNETR upgraded to accept PET (and either modality alone).
+
+What is added beside the CT base (Saeed et al., Fig. 1-2):
+
+* ``pet_embed``: a PET patch embedding (MONAI ``PatchEmbeddingBlock``) beside the CT one;
+* ``token_fusion``: a linear projection of the concatenated CT and PET tokens back to the width the
+  frozen ViT expects;
+* ``missing_pet_adapter`` / ``missing_ct_adapter``: map a single modality's tokens to the two-modality
+  shape when the other modality is missing, so CT-only, PET-only and CT+PET inputs all work;
+* ``pet_skip``: a PET encoder block whose output joins the CT skip feeding the first decoder stage.
+
+Every added part is initialised so that, before training, a CT(+PET) input gives exactly the CT base's
+output (identity CT half of the projection, zero PET half, zero last layer in adapters and skip): a new task
+starts from the base, not from noise. LoRA/DoRA on the ViT is applied on top by :mod:`pemma_cl.models.adapters`.
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.blocks import PatchEmbeddingBlock, UnetrBasicBlock
+from monai.networks.nets import UNETR
+from torch import nn
+
+from pemma_cl.models.presets import Preset
+
+#: Names of the PEMMA modules trained per task (peft keeps one copy per adapter via ``modules_to_save``).
+PEMMA_MODULES: tuple[str, ...] = ("pet_embed", "token_fusion", "missing_pet_adapter", "missing_ct_adapter", "pet_skip")
+
+
+class MissingModalityAdapter(nn.Module):
+    """Maps one modality's tokens [B, N, h] to the two-modality token shape [B, N, 2h].
+
+    The present modality's tokens go to their own slot; a bottleneck MLP (zero-initialised output)
+    learns what to put in place of the missing one.
+
+    Args:
+        hidden_size: token width h.
+        bottleneck: width of the bottleneck.
+        present_slot: 0 when CT is present (PET missing), 1 when PET is present (CT missing).
+    """
+
+    def __init__(self, hidden_size: int, bottleneck: int, present_slot: int) -> None:
+        super().__init__()
+        self.present_slot = present_slot
+        self.down = nn.Linear(hidden_size, bottleneck)
+        self.up = nn.Linear(bottleneck, 2 * hidden_size)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        empty = torch.zeros_like(tokens)
+        slots = (tokens, empty) if self.present_slot == 0 else (empty, tokens)
+        return torch.cat(slots, dim=-1) + self.up(nn.functional.gelu(self.down(tokens)))
+
+
+class PemmaUNETR(nn.Module):
+    """The CT base UNETR with PEMMA's PET path; called as ``model(x, modality_mask)``.
+
+    Args:
+        base: the CT-pretrained UNETR (``in_channels=1``); its modules are used as they are.
+        preset: the preset the base was built with (sizes of the added modules).
+    """
+
+    def __init__(self, base: UNETR, preset: Preset) -> None:
+        super().__init__()
+        self.base = base
+        hidden = preset.hidden_size
+        self.pet_embed = PatchEmbeddingBlock(
+            in_channels=1, img_size=(preset.img_size,) * 3, patch_size=base.patch_size,
+            hidden_size=hidden, num_heads=preset.num_heads, proj_type="conv",
+        )
+        self.token_fusion = nn.Linear(2 * hidden, hidden)
+        with torch.no_grad():
+            self.token_fusion.weight.zero_()
+            self.token_fusion.weight[:, :hidden].copy_(torch.eye(hidden))
+            self.token_fusion.bias.zero_()
+        self.missing_pet_adapter = MissingModalityAdapter(hidden, preset.adapter_bottleneck, present_slot=0)
+        self.missing_ct_adapter = MissingModalityAdapter(hidden, preset.adapter_bottleneck, present_slot=1)
+        skip_out = nn.Conv3d(preset.feature_size, preset.feature_size, kernel_size=1)
+        nn.init.zeros_(skip_out.weight)
+        nn.init.zeros_(skip_out.bias)
+        self.pet_skip = nn.Sequential(
+            UnetrBasicBlock(spatial_dims=3, in_channels=1, out_channels=preset.feature_size,
+                            kernel_size=3, stride=1, norm_name="instance", res_block=True),
+            skip_out,
+        )
+
+    def _tokens(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor) -> torch.Tensor:
+        """Input tokens for the frozen ViT blocks, per sample by which modalities are present."""
+        ct_tokens = self.base.vit.patch_embedding(ct)
+        pet_tokens = self.pet_embed(pet)
+        both = self.token_fusion(torch.cat((ct_tokens, pet_tokens), dim=-1))
+        ct_only = self.token_fusion(self.missing_pet_adapter(ct_tokens))
+        pet_only = self.token_fusion(self.missing_ct_adapter(pet_tokens))
+        has_ct, has_pet = has_ct[:, None, None], has_pet[:, None, None]
+        return torch.where(has_ct & has_pet, both, torch.where(has_ct, ct_only, pet_only))
+
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor) -> torch.Tensor:
+        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing.
+
+        Returns logits [B, 3, D, H, W].
+        """
+        if not bool(modality_mask.any(dim=1).all()):
+            raise ValueError("every sample needs at least one modality (modality_mask row all False)")
+        base = self.base
+        ct, pet = x[:, :1], x[:, 1:2]
+        has_ct, has_pet = modality_mask[:, 0].bool(), modality_mask[:, 1].bool()
+        hidden = self._tokens(ct, pet, has_ct, has_pet)
+        # The rest mirrors monai.networks.nets.UNETR.forward (MONAI 1.6.1), which offers no hook to
+        # replace its token path: ViT blocks, then the same encoder/decoder stages on frozen weights.
+        hidden_states = []
+        for block in base.vit.blocks:
+            hidden = block(hidden)
+            hidden_states.append(hidden)
+        hidden = base.vit.norm(hidden)
+        vol = lambda flag: flag.to(x.dtype)[:, None, None, None, None]  # noqa: E731
+        enc1 = base.encoder1(ct) * vol(has_ct) + self.pet_skip(pet) * vol(has_pet)
+        enc2 = base.encoder2(base.proj_feat(hidden_states[3]))
+        enc3 = base.encoder3(base.proj_feat(hidden_states[6]))
+        enc4 = base.encoder4(base.proj_feat(hidden_states[9]))
+        dec3 = base.decoder5(base.proj_feat(hidden), enc4)
+        dec2 = base.decoder4(dec3, enc3)
+        dec1 = base.decoder3(dec2, enc2)
+        return base.out(base.decoder2(dec1, enc1))

@@ -1,0 +1,57 @@
+"""Named model + training presets: ``tiny`` (CPU default), ``paper`` (PEMMA's settings), ``micro`` (tests)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pemma_cl.errors import UserError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Network size and training budget used by every strategy of a run.
+
+    Args:
+        name: preset name.
+        img_size: cubic crop side in voxels (UNETR's patch is 16, so a multiple of 16).
+        hidden_size, mlp_dim, num_heads, feature_size: MONAI UNETR settings (12 ViT layers, fixed by MONAI).
+        adapter_bottleneck: width of the missing-modality adapters' bottleneck.
+        lora_rank: rank r of LoRA/DoRA (alpha = 2r).
+        batch_size: training mini-batch size.
+        lr: AdamW learning rate of every strategy.
+        pretrain_epochs: epochs of the shared base pre-training.
+        epochs: epochs per training experience.
+    """
+
+    name: str
+    img_size: int
+    hidden_size: int
+    mlp_dim: int
+    num_heads: int
+    feature_size: int
+    adapter_bottleneck: int
+    lora_rank: int
+    batch_size: int
+    lr: float
+    pretrain_epochs: int
+    epochs: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset("tiny", img_size=32, hidden_size=96, mlp_dim=192, num_heads=4, feature_size=8,
+                   adapter_bottleneck=16, lora_rank=4, batch_size=4, lr=2e-3, pretrain_epochs=30, epochs=6),
+    "paper": Preset("paper", img_size=96, hidden_size=768, mlp_dim=3072, num_heads=12, feature_size=16,
+                    adapter_bottleneck=64, lora_rank=16, batch_size=2, lr=1e-4, pretrain_epochs=300, epochs=100),
+    "micro": Preset("micro", img_size=32, hidden_size=32, mlp_dim=64, num_heads=2, feature_size=4,
+                    adapter_bottleneck=8, lora_rank=2, batch_size=2, lr=1e-3, pretrain_epochs=1, epochs=1),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name, with a one-line error listing the valid names."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset '{name}'; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

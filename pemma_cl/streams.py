@@ -1,0 +1,53 @@
+"""A stream spec plus case records -> the Avalanche benchmark (train/test streams) and the pre-training data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from avalanche.benchmarks import benchmark_from_datasets, with_task_labels
+from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
+
+from pemma_cl.config import StreamSpec
+from pemma_cl.data.dataset import avalanche_dataset
+from pemma_cl.data.records import CaseRecord
+from pemma_cl.errors import UserError
+
+
+@dataclass
+class StreamData:
+    """Everything a run trains and evaluates on.
+
+    Attributes:
+        benchmark: Avalanche scenario with ``train_stream`` and ``test_stream``, one experience per stream step.
+        pretrain_cases: the base's pre-training cases (train split of the pre-training centres).
+        names: experience names in stream order.
+        centres: per experience, its centres joined with ``+``.
+    """
+
+    benchmark: CLScenario
+    pretrain_cases: list[CaseRecord]
+    names: list[str]
+    centres: list[str]
+
+
+def _cases_of(cases: list[CaseRecord], centres: tuple[str, ...], where: str, split: str) -> list[CaseRecord]:
+    chosen = [c for c in cases if c.centre in centres]
+    if not chosen:
+        raise UserError(f"{where}: no {split} cases for centre(s) {', '.join(centres)} in the data")
+    return chosen
+
+
+def build_stream(spec: StreamSpec, train: list[CaseRecord], test: list[CaseRecord]) -> StreamData:
+    """Build the Avalanche benchmark of a stream: each experience's centres, modalities and task label."""
+    train_sets, test_sets = [], []
+    for i, exp in enumerate(spec.experiences):
+        where = f"stream '{spec.name}' experience {i} ({exp.name})"
+        train_sets.append(avalanche_dataset(_cases_of(train, exp.centres, where, "train"), exp.modalities, exp.task))
+        test_sets.append(avalanche_dataset(_cases_of(test, exp.centres, where, "test"), ("ct", "pet"), exp.task))
+    pretrain_cases = _cases_of(train, spec.pretrain.centres, f"stream '{spec.name}' pretrain", "train")
+    return StreamData(
+        benchmark=with_task_labels(benchmark_from_datasets(train=train_sets, test=test_sets)),
+        pretrain_cases=pretrain_cases,
+        names=[exp.name for exp in spec.experiences],
+        centres=["+".join(exp.centres) for exp in spec.experiences],
+    )

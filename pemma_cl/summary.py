@@ -1,0 +1,198 @@
+"""From tidy metric rows to the continual-learning summary of a run (dict, markdown, console).
+
+The metric rows are a :class:`pandas.DataFrame` with the columns of :data:`METRIC_COLUMNS`, one
+row per (strategy, model state, evaluated experience, input setting, structure):
+
+* ``strategy``: strategy name.
+* ``trained_through`` (int): index of the last experience trained on; ``-1`` is the model before
+  any training on the stream. ``trained_through_name``: that experience's name.
+* ``eval_experience`` (int), ``eval_experience_name``: the experience whose test set is scored.
+* ``centre``: centre(s) of the evaluated experience.
+* ``input``: input setting, one of :data:`INPUTS` (``ct``, ``pet``, ``ctpet``).
+* ``structure``: ``GTVp``, ``GTVn`` or ``aggregated`` (see :mod:`pemma_cl.evaluation.dice`).
+* ``dice`` (float): aggregated Dice; ``dice_case_mean`` (float): mean per-case Dice;
+  ``n_cases`` (int): number of test cases.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from pemma_cl.errors import UserError
+from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+
+__all__ = [
+    "INPUTS",
+    "INPUT_LABELS",
+    "METRIC_COLUMNS",
+    "NOTE",
+    "r_matrix",
+    "render_console_table",
+    "render_markdown",
+    "summarize",
+]
+
+#: Columns of the tidy metric rows, in order.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "strategy",
+    "trained_through",
+    "trained_through_name",
+    "eval_experience",
+    "eval_experience_name",
+    "centre",
+    "input",
+    "structure",
+    "dice",
+    "dice_case_mean",
+    "n_cases",
+)
+#: Input settings in display order.
+INPUTS: tuple[str, ...] = ("ct", "pet", "ctpet")
+#: Display names of the input settings.
+INPUT_LABELS: dict[str, str] = {"ct": "CT", "pet": "PET", "ctpet": "CT+PET"}
+
+#: Definitions printed under the summary tables.
+NOTE: str = (
+    "Dice: HECKTOR aggregated Dice, mean of GTVp and GTVn. "
+    "Forgetting is max-based (Chaudhry et al., 2018): best Dice an experience had before the last "
+    "one minus its final Dice, averaged over all but the last experience (higher = more forgetting). "
+    "BWT is GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after "
+    "training on that experience, averaged (negative = forgetting)."
+)
+
+
+def _check_columns(df: pd.DataFrame) -> None:
+    missing = [c for c in METRIC_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(f"metric table lacks column(s) {', '.join(missing)}; expected {', '.join(METRIC_COLUMNS)}")
+
+
+def r_matrix(
+    df: pd.DataFrame, strategy: str, input: str, structure: str = "aggregated"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The results matrix of one strategy and input setting.
+
+    Args:
+        df: metric rows (columns :data:`METRIC_COLUMNS`).
+        strategy: strategy name.
+        input: input setting (``ct``, ``pet`` or ``ctpet``).
+        structure: structure whose ``dice`` is used.
+
+    Returns:
+        ``(R, baseline)``: ``R[i, j]`` is the Dice on experience ``j`` after training through
+        experience ``i`` (``T x T``, NaN where missing), with ``T`` the number of evaluated
+        experiences, which must be numbered ``0 .. T-1``. ``baseline[j]`` is the Dice on ``j``
+        before any training (rows with ``trained_through == -1``), or None without such rows.
+    """
+    _check_columns(df)
+    rows = df[(df["strategy"] == strategy) & (df["input"] == input) & (df["structure"] == structure)]
+    if rows.empty:
+        raise UserError(f"no metric rows for strategy={strategy!r}, input={input!r}, structure={structure!r}")
+    where = f"strategy={strategy!r}, input={input!r}, structure={structure!r}"
+    if rows.duplicated(["trained_through", "eval_experience"]).any():
+        raise UserError(f"metric table has several rows for the same trained_through/eval_experience ({where})")
+    experiences = sorted(int(e) for e in rows["eval_experience"].unique())
+    T = len(experiences)
+    if experiences != list(range(T)):
+        raise UserError(f"eval_experience values must be 0..{T - 1}, got {experiences} ({where})")
+    trained = rows["trained_through"].astype(int)
+    if ((trained < -1) | (trained >= T)).any():
+        raise UserError(f"trained_through values must be -1..{T - 1}, got {sorted(trained.unique())} ({where})")
+    R = np.full((T, T), math.nan)
+    baseline = np.full(T, math.nan)
+    for i, j, dice in zip(trained, rows["eval_experience"].astype(int), rows["dice"].astype(float)):
+        if i == -1:
+            baseline[j] = dice
+        else:
+            R[i, j] = dice
+    return R, (baseline if (trained == -1).any() else None)
+
+
+def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Continual-learning metrics of every strategy on the aggregated Dice.
+
+    Args:
+        df: metric rows (columns :data:`METRIC_COLUMNS`).
+        costs: per strategy, cost fields (e.g. ``trainable_params``, ``total_params``,
+            ``trainable_pct``, ``bytes_per_task``, ``train_seconds``), copied as given.
+
+    Returns:
+        ``{strategy: {"inputs": {input: {"final_dice", "forgetting", "bwt", "fwt"}}, "costs": {...}}}``
+        with strategies in order of first appearance and inputs in the order of :data:`INPUTS`
+        (only those present). ``fwt`` is None when the table has no ``trained_through == -1``
+        rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions.
+    """
+    _check_columns(df)
+    unknown = sorted(set(df["input"]) - set(INPUTS))
+    if unknown:
+        raise UserError(f"metric table has unknown input setting(s) {unknown}; expected {list(INPUTS)}")
+    summary: dict[str, dict[str, Any]] = {}
+    for strategy in pd.unique(df["strategy"]):
+        present = set(df.loc[df["strategy"] == strategy, "input"])
+        inputs: dict[str, dict[str, float | None]] = {}
+        for inp in (i for i in INPUTS if i in present):
+            R, baseline = r_matrix(df, strategy, inp)
+            inputs[inp] = {
+                "final_dice": final_average(R),
+                "forgetting": forgetting(R),
+                "bwt": backward_transfer(R),
+                "fwt": None if baseline is None else forward_transfer(R, baseline),
+            }
+        summary[str(strategy)] = {"inputs": inputs, "costs": dict(costs.get(strategy, {}))}
+    return summary
+
+
+def _fmt(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _table(summary: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows shared by the markdown and console renderings."""
+    header = ["Strategy"]
+    header += [f"Final Dice {INPUT_LABELS[i]}" for i in INPUTS]
+    header += [f"Forgetting {INPUT_LABELS[i]}" for i in INPUTS]
+    header += ["BWT CT+PET", "Trainable %", "Train s"]
+    rows = []
+    for strategy, entry in summary.items():
+        metrics = entry["inputs"]
+        costs = entry["costs"]
+        row = [strategy]
+        row += [_fmt(metrics.get(i, {}).get("final_dice"), 3) for i in INPUTS]
+        row += [_fmt(metrics.get(i, {}).get("forgetting"), 3) for i in INPUTS]
+        row += [
+            _fmt(metrics.get("ctpet", {}).get("bwt"), 3),
+            _fmt(costs.get("trainable_pct"), 2),
+            _fmt(costs.get("train_seconds"), 0),
+        ]
+        rows.append(row)
+    return header, rows
+
+
+def render_markdown(summary: dict[str, dict[str, Any]]) -> str:
+    """Markdown table of :func:`summarize`'s output, one row per strategy, followed by the metric definitions."""
+    header, rows = _table(summary)
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n\n" + NOTE + "\n"
+
+
+def render_console_table(summary: dict[str, dict[str, Any]]) -> Table:
+    """The table of :func:`render_markdown` as a :class:`rich.table.Table` for the CLI."""
+    header, rows = _table(summary)
+    table = Table(title="Continual-learning summary", caption=NOTE)
+    table.add_column(header[0])
+    for name in header[1:]:
+        table.add_column(name, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table

@@ -1,0 +1,70 @@
+"""What a strategy's build function receives: settings, the shared bases, and a strategy factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.training.plugins import EvaluationPlugin
+from torch import nn
+
+from pemma_cl.models.presets import Preset
+from pemma_cl.training.bases import SharedBases
+from pemma_cl.training.template import SegmentationTemplate
+
+
+@dataclass
+class BuildContext:
+    """Handed to every registered strategy's ``build(ctx)``; strategies must build through it.
+
+    Attributes:
+        name: the strategy's registered name.
+        preset: network size and training budget.
+        device: torch device of the run.
+        seed: run seed (the global RNGs are already seeded with it).
+        epochs: training epochs per experience.
+        task_labels: task label of each experience of the stream, in order.
+        bases: the shared pre-trained bases (``bases.get("ct")``, ``bases.get("fusion")``).
+        make_evaluator: returns the run's evaluation plugin (Dice metric) for this strategy.
+        run_plugins: plugins the run adds to every strategy (progress, cost).
+    """
+
+    name: str
+    preset: Preset
+    device: torch.device
+    seed: int
+    epochs: int
+    task_labels: list[int]
+    bases: SharedBases
+    make_evaluator: Callable[[], EvaluationPlugin]
+    run_plugins: list[SupervisedPlugin] = field(default_factory=list)
+
+    def make_strategy(self, model: nn.Module, plugins: Sequence[SupervisedPlugin] = (),
+                      modality_dropout: float = 0.5, template: type[SegmentationTemplate] = SegmentationTemplate,
+                      **template_kwargs) -> SegmentationTemplate:
+        """An Avalanche strategy over ``model`` with the run's optimizer, budget, metrics and plugins.
+
+        Args:
+            model: a network called as ``model(x, modality_mask)``.
+            plugins: the strategy's own Avalanche plugins (EWC, replay, adapter switching, ...).
+            modality_dropout: probability of hiding one modality of a CT+PET training sample.
+            template: a :class:`SegmentationTemplate` subclass, for strategies that change the loop.
+            **template_kwargs: extra arguments of ``template``.
+        """
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        return template(
+            model=model,
+            optimizer=torch.optim.AdamW(trainable, lr=self.preset.lr),
+            train_mb_size=self.preset.batch_size,
+            train_epochs=self.epochs,
+            eval_mb_size=self.preset.batch_size,
+            device=self.device,
+            plugins=[*plugins, *self.run_plugins],
+            evaluator=self.make_evaluator(),
+            roi_size=self.preset.img_size,
+            modality_dropout=modality_dropout,
+            seed=self.seed,
+            **template_kwargs,
+        )

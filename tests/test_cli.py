@@ -1,0 +1,293 @@
+"""The ``pemma-bench`` command line, with a fake runner so that nothing trains."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from pemma_cl import __version__, registry
+from pemma_cl.cli.app import app
+from pemma_cl.config import DEFAULT_STRATEGIES, PRESETS, RunConfig, benchmarks_dir
+from pemma_cl.errors import UserError
+from pemma_cl.registry import Registry, register_strategy
+
+PLUGINS = Path(__file__).parent / "plugins"
+EXAMPLE = PLUGINS / "example_plugin.py"
+BROKEN = PLUGINS / "broken_plugin.py"
+HEAVY_MODULES = ("torch", "monai", "avalanche", "peft", "pandas", "matplotlib")
+
+
+@pytest.fixture(autouse=True)
+def empty_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give every test its own empty registry, without installed entry points (tested in test_registry)."""
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+
+
+@pytest.fixture
+def runner_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RunConfig, Registry, list[str]]]:
+    """Install a fake ``pemma_cl.runner`` that records its calls and returns ``<results_dir>/run-1``."""
+    calls: list[tuple[RunConfig, Registry, list[str]]] = []
+
+    def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> Path:
+        calls.append((config, registry, command))
+        print("training progress")
+        return config.results_dir / "run-1"
+
+    module = types.ModuleType("pemma_cl.runner")
+    module.run_benchmark = run_benchmark  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pemma_cl.runner", module)
+    return calls
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def assert_user_error(result: Result, *fragments: str) -> str:
+    """Check the one-line ``error:`` contract and return the message."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def test_version_and_help() -> None:
+    assert invoke("--version").stdout == f"pemma-bench {__version__}\n"
+    help_text = invoke("--help").stdout
+    for command in ("list", "run", "plot", "report"):
+        assert command in help_text
+    assert "Usage" in invoke().output
+
+
+def test_list_shows_streams_strategies_and_unavailable_plugins() -> None:
+    result = invoke("list", "--plugin", EXAMPLE, "--plugin", BROKEN)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "streams:" in out and "strategies:" in out and "unavailable plugins:" in out
+    assert "  centers  CT-pretrained base, then one experience per HECKTOR centre with CT+PET (7 experiences)" in out
+    assert "  paper  " in out
+    assert f"example-plugin  Example file plugin (registration only, cannot train)  [file:{EXAMPLE}]" in out
+    assert f"  file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in out
+
+
+def test_list_without_plugins_has_no_unavailable_section() -> None:
+    result = invoke("list")
+    assert result.exit_code == 0
+    assert "strategies:\n  (none)\n" in result.stdout
+    assert "unavailable plugins" not in result.stdout
+
+
+PROBE = """
+import json, sys
+args = sys.argv[1:]
+code = 0
+from pemma_cl.cli.app import main
+if args:
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps(sorted(name for name in {heavy} if name in sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--help"], ["list"], ["list", "--plugin", str(EXAMPLE), "--plugin", str(BROKEN)]]
+)
+def test_import_help_and_list_stay_light(args: list[str]) -> None:
+    probe = PROBE.format(heavy=repr(HEAVY_MODULES))
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.splitlines()[-1]) == []
+
+
+def test_run_calls_the_runner_and_prints_the_run_folder_last(
+    tmp_path: Path, runner_calls: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["pemma-bench", "run", "--stream", "paper", "--strategy", "example-plugin", "--plugin", str(EXAMPLE)]
+    monkeypatch.setattr(sys, "argv", argv)
+    result = invoke(
+        "run", "--stream", "paper", "--strategy", "example-plugin", "--seed", "7", "--preset", "paper",
+        "--results-dir", tmp_path, "--epochs", "3", "--device", "cpu", "--plugin", EXAMPLE,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == str(tmp_path / "run-1")
+    [(config, loaded, command)] = runner_calls
+    assert config.stream.name == "paper"
+    assert config.stream.path == benchmarks_dir() / "paper.yaml"
+    assert config.strategies == ("example-plugin",)
+    assert (config.seed, config.preset, config.data, config.epochs, config.device) == (
+        7,
+        "paper",
+        "synthetic",
+        3,
+        "cpu",
+    )
+    assert config.results_dir == tmp_path
+    assert config.plugin_files == (EXAMPLE,)
+    assert "example-plugin" in loaded.entries
+    assert command == argv
+
+
+def test_run_defaults(tmp_path: Path, runner_calls: list[Any]) -> None:
+    for name in DEFAULT_STRATEGIES:
+        register_strategy(name, "placeholder")(print)
+    stream_file = tmp_path / "mine.yaml"
+    stream_file.write_text((benchmarks_dir() / "paper.yaml").read_text().replace("name: paper", "name: mine"))
+    result = invoke("run", "--stream", stream_file)
+    assert result.exit_code == 0, result.output
+    [(config, _, _)] = runner_calls
+    assert config.stream.name == "mine"
+    assert config.strategies == DEFAULT_STRATEGIES
+    assert (config.seed, config.preset, config.data, config.epochs, config.device) == (
+        0,
+        "tiny",
+        "synthetic",
+        None,
+        "auto",
+    )
+    assert config.results_dir == Path("results")
+    assert result.stdout.splitlines()[-1] == str(Path("results") / "run-1")
+
+
+def test_unknown_stream_fails_before_anything_is_created(tmp_path: Path, runner_calls: list[Any]) -> None:
+    results = tmp_path / "results"
+    result = invoke(
+        "run", "--stream", "nope", "--results-dir", results, "--plugin", EXAMPLE, "--strategy", "example-plugin"
+    )
+    assert_user_error(result, "error: unknown stream 'nope'; valid streams: centers, paper")
+    assert not results.exists()
+    assert runner_calls == []
+
+
+def test_unknown_strategy_lists_valid_names(runner_calls: list[Any]) -> None:
+    result = invoke("run", "--stream", "paper", "--strategy", "nope", "--plugin", EXAMPLE)
+    assert_user_error(result, "error: unknown strategy 'nope'; valid strategies: example-plugin")
+    assert runner_calls == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("task: 3}", "task: 3", "invalid YAML: "),
+        (
+            "[MDA], modalities: [ct, pet]",
+            "[MDA], modalities: [mri]",
+            "experiences[0].modalities: expected a non-empty subset of [ct, pet], got ['mri']",
+        ),
+        ("[HGJ]", "[XYZ]", "experiences[1].centres: expected a non-empty list of distinct HECKTOR centres"),
+        ("name: HMR", "name: MDA", "experiences[2].name: expected a unique name, got 'MDA' again"),
+    ],
+)
+def test_malformed_stream_file_names_file_and_field(
+    tmp_path: Path, runner_calls: list[Any], old: str, new: str, message: str
+) -> None:
+    text = (benchmarks_dir() / "paper.yaml").read_text().replace("name: paper", "name: bad")
+    assert old in text
+    stream_file = tmp_path / "bad.yaml"
+    stream_file.write_text(text.replace(old, new))
+    result = invoke("run", "--stream", stream_file, "--plugin", EXAMPLE, "--strategy", "example-plugin")
+    assert_user_error(result, f"error: {stream_file}: ", message)
+    assert runner_calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--preset", "huge"], f"error: preset: expected one of [{', '.join(PRESETS)}], got 'huge'"),
+        (["--device", "tpu"], "error: device: expected one of [auto, cpu, cuda], got 'tpu'"),
+        (["--epochs", "0"], "error: epochs: expected a positive integer, got 0"),
+        (["--data", "csv:x"], "error: data: expected 'synthetic' or 'hecktor:DIR', got 'csv:x'"),
+        (["--data", "hecktor:/does/not/exist"], "error: data: HECKTOR folder '/does/not/exist' does not exist"),
+        (["--data", "hecktor:."], "error: data: the HECKTOR data source is not supported yet"),
+        (
+            ["--strategy", "example-plugin", "--strategy", "example-plugin"],
+            "error: strategies: each strategy may be named once",
+        ),
+        (["--plugin", str(BROKEN)], f"error: plugin '{BROKEN}' failed to load: ModuleNotFoundError"),
+    ],
+)
+def test_run_rejects_bad_options(runner_calls: list[Any], args: list[str], message: str) -> None:
+    result = invoke("run", "--stream", "paper", "--plugin", EXAMPLE, *args)
+    assert_user_error(result, message)
+    assert runner_calls == []
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "stderr"),
+    [
+        (UserError("no space left for\nthe run"), 2, "error: no space left for the run\n"),
+        (KeyboardInterrupt(), 130, "interrupted\n"),
+    ],
+)
+def test_errors_inside_the_runner(
+    monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: int, stderr: str
+) -> None:
+    def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> Path:
+        raise raised
+
+    module = types.ModuleType("pemma_cl.runner")
+    module.run_benchmark = run_benchmark  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pemma_cl.runner", module)
+    result = invoke("run", "--stream", "paper", "--strategy", "example-plugin", "--plugin", EXAMPLE)
+    assert result.exit_code == code
+    assert result.stderr == stderr
+
+
+def test_report_prints_the_summary(tmp_path: Path) -> None:
+    (tmp_path / "summary.md").write_text("# Summary\n\n| strategy | dice |\n")
+    result = invoke("report", tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout == "# Summary\n\n| strategy | dice |\n"
+
+
+def test_report_and_plot_need_a_run_folder(tmp_path: Path) -> None:
+    assert_user_error(invoke("report", tmp_path / "nope"), f"run folder '{tmp_path / 'nope'}' does not exist")
+    assert_user_error(invoke("report", tmp_path), f"{tmp_path / 'summary.md'}: not found")
+    assert_user_error(invoke("plot", tmp_path), f"{tmp_path / 'metrics.csv'}: not found")
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str], Path]]:
+    """Install a fake ``pemma_cl.plots`` recording (plot, metric columns, path) for each plot drawn."""
+    pytest.importorskip("pandas")
+    calls: list[tuple[str, list[str], Path]] = []
+    module = types.ModuleType("pemma_cl.plots")
+    for name in ("plot_forgetting", "plot_r_matrices"):
+        setattr(module, name, lambda df, path, name=name: calls.append((name, list(df.columns), path)))
+    monkeypatch.setitem(sys.modules, "pemma_cl.plots", module)
+    return calls
+
+
+def test_plot_redraws_from_metrics_csv(tmp_path: Path, drawn: list[Any]) -> None:
+    (tmp_path / "metrics.csv").write_text("strategy,dice\npemma-lora,0.7\n")
+    result = invoke("plot", tmp_path)
+    assert result.exit_code == 0, result.output
+    columns = ["strategy", "dice"]
+    assert drawn == [
+        ("plot_forgetting", columns, tmp_path / "plots" / "forgetting.png"),
+        ("plot_r_matrices", columns, tmp_path / "plots" / "r_matrices.png"),
+    ]
+    assert (tmp_path / "plots").is_dir()
+    assert result.stdout.splitlines() == [
+        str(tmp_path / "plots" / "forgetting.png"),
+        str(tmp_path / "plots" / "r_matrices.png"),
+    ]
+
+
+def test_plot_rejects_an_empty_metrics_csv(tmp_path: Path, drawn: list[Any]) -> None:
+    (tmp_path / "metrics.csv").write_text("")
+    assert_user_error(invoke("plot", tmp_path), "metrics.csv: cannot read it as CSV")
+    assert drawn == []

@@ -1,0 +1,218 @@
+"""Stream files and the run configuration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pemma_cl.config import (
+    DEFAULT_STRATEGIES,
+    PRESETS,
+    ExperienceSpec,
+    PretrainSpec,
+    RunConfig,
+    benchmarks_dir,
+    list_streams,
+    load_stream,
+)
+from pemma_cl.data.records import CENTRES
+from pemma_cl.errors import UserError
+
+
+def write_stream(folder: Path, mutate: Callable[[dict[str, Any]], None], name: str = "x") -> Path:
+    """Write a copy of the ``paper`` stream called ``name``, changed by ``mutate``."""
+    raw = yaml.safe_load((benchmarks_dir() / "paper.yaml").read_text())
+    raw["name"] = name
+    mutate(raw)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_centers_stream_has_one_experience_per_centre() -> None:
+    stream = load_stream("centers")
+    assert stream.name == "centers"
+    assert stream.path == benchmarks_dir() / "centers.yaml"
+    assert stream.pretrain == PretrainSpec(centres=("CHUM", "CHUP", "CHUS", "CHUV"), modalities=("ct",))
+    assert [e.name for e in stream.experiences] == list(CENTRES)
+    assert [e.task for e in stream.experiences] == list(range(1, 8))
+    assert all(e.centres == (e.name,) and e.modalities == ("ct", "pet") for e in stream.experiences)
+
+
+def test_paper_stream_follows_the_pemma_protocol() -> None:
+    stream = load_stream("paper")
+    assert stream.pretrain == PretrainSpec(centres=("CHUS", "CHUV", "CHUM", "CHUP"), modalities=("ct",))
+    assert stream.experiences == (
+        ExperienceSpec("MDA", ("MDA",), ("ct", "pet"), 1),
+        ExperienceSpec("HGJ", ("HGJ",), ("ct", "pet"), 2),
+        ExperienceSpec("HMR", ("HMR",), ("ct", "pet"), 3),
+    )
+
+
+def test_list_streams_returns_the_benchmark_files_sorted() -> None:
+    names = [stream.name for stream in list_streams()]
+    assert {"centers", "paper"} <= set(names)
+    assert names == sorted(names)
+
+
+def test_stream_is_loaded_from_a_path_with_modalities_in_channel_order(tmp_path: Path) -> None:
+    def swap(raw: dict[str, Any]) -> None:
+        raw["experiences"][0]["modalities"] = ["pet", "ct"]
+
+    stream = load_stream(str(write_stream(tmp_path, swap, name="mine")))
+    assert stream.name == "mine"
+    assert stream.experiences[0].modalities == ("ct", "pet")
+
+
+def test_unknown_stream_lists_valid_names() -> None:
+    with pytest.raises(UserError) as info:
+        load_stream("nope")
+    assert str(info.value).startswith("unknown stream 'nope'; valid streams: centers, paper")
+
+
+def test_missing_stream_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"stream file '.*missing\.yaml' does not exist"):
+        load_stream(str(tmp_path / "missing.yaml"))
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Return a mutation that sets the dotted ``path`` (list indices allowed) to ``value``."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        *parents, last = [int(key) if key.isdigit() else key for key in path.split(".")]
+        for key in parents:
+            raw = raw[key]
+        raw[last] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(raw: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            raw = raw[int(key) if key.isdigit() else key]
+        del raw[last]
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            _set("experiences.2.modalities", ["mri"]),
+            "experiences[2].modalities: expected a non-empty subset of [ct, pet], got ['mri']",
+        ),
+        (_set("experiences.0.modalities", []), "experiences[0].modalities: expected a non-empty subset"),
+        (_set("experiences.0.modalities", ["ct", "ct"]), "experiences[0].modalities: expected a non-empty subset"),
+        (
+            _set("experiences.1.centres", ["XYZ"]),
+            "experiences[1].centres: expected a non-empty list of distinct HECKTOR centres from [CHUM",
+        ),
+        (_set("pretrain.centres", "CHUM"), "pretrain.centres: expected a non-empty list"),
+        (_set("experiences.1.name", "MDA"), "experiences[1].name: expected a unique name, got 'MDA' again"),
+        (_set("experiences.0.task", 0), "experiences[0].task: expected a positive integer, got 0"),
+        (_set("experiences.0.task", "1"), "experiences[0].task: expected a positive integer, got '1'"),
+        (_set("experiences.0.task", True), "experiences[0].task: expected a positive integer, got True"),
+        (_set("experiences", []), "experiences: expected a non-empty list of experiences, got []"),
+        (
+            _set("experiences.0.colour", "red"),
+            "experiences[0]: unknown key 'colour'; expected keys: [name, centres, modalities, task]",
+        ),
+        (_delete("experiences.0.task"), "experiences[0]: missing key 'task'"),
+        (_delete("pretrain"), "missing key 'pretrain'"),
+        (_set("extra", 1), "unknown key 'extra'"),
+        (_set("pretrain.modalities", ["pet"]), "pretrain.modalities: expected a subset that includes ct, got ['pet']"),
+        (_set("name", "other"), "name: expected 'x' (the file name without extension), got 'other'"),
+        (_set("description", ""), "description: expected a non-empty string"),
+        (_set("pretrain", None), "pretrain: expected a mapping with keys [centres, modalities], got None"),
+    ],
+)
+def test_malformed_stream_names_file_and_field(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    path = write_stream(tmp_path, mutate)
+    with pytest.raises(UserError) as info:
+        load_stream(str(path))
+    text = str(info.value)
+    assert text.startswith(f"{path}: ")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_invalid_yaml_syntax_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nexperiences: [unclosed\n")
+    with pytest.raises(UserError, match=r"bad\.yaml: invalid YAML: .*\(line \d+, column \d+\)$"):
+        load_stream(str(path))
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(UserError, match=r"list\.yaml: expected a mapping with keys"):
+        load_stream(str(path))
+
+
+def test_file_inside_working_directory_is_shown_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_stream(tmp_path, _set("experiences.2.modalities", ["mri"]))
+    with pytest.raises(UserError) as info:
+        load_stream("x.yaml")
+    assert str(info.value) == "x.yaml: experiences[2].modalities: expected a non-empty subset of [ct, pet], got ['mri']"
+
+
+def test_run_config_defaults_and_plain_dict() -> None:
+    config = RunConfig(stream=load_stream("paper"), strategies=DEFAULT_STRATEGIES)
+    assert (config.seed, config.preset, config.data, config.epochs, config.device) == (
+        0,
+        "tiny",
+        "synthetic",
+        None,
+        "auto",
+    )
+    assert config.results_dir == Path("results")
+    assert config.plugin_files == ()
+    plain = config.to_dict()
+    assert json.loads(json.dumps(plain)) == plain
+    assert yaml.safe_load(yaml.safe_dump(plain)) == plain
+    assert plain["strategies"] == list(DEFAULT_STRATEGIES)
+    assert plain["results_dir"] == "results"
+    assert plain["stream"]["experiences"][0] == {
+        "name": "MDA",
+        "centres": ["MDA"],
+        "modalities": ["ct", "pet"],
+        "task": 1,
+    }
+    assert plain["stream"]["path"] == str(benchmarks_dir() / "paper.yaml")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"preset": "huge"}, f"preset: expected one of [{', '.join(PRESETS)}], got 'huge'"),
+        ({"device": "tpu"}, "device: expected one of [auto, cpu, cuda], got 'tpu'"),
+        ({"seed": -1}, "seed: expected a non-negative integer, got -1"),
+        ({"epochs": 0}, "epochs: expected a positive integer, got 0"),
+        ({"strategies": ()}, "strategies: expected at least one strategy name"),
+        ({"strategies": ("a", "b", "a")}, "strategies: each strategy may be named once, got a twice"),
+        ({"data": "nifti:/x"}, "data: expected 'synthetic' or 'hecktor:DIR', got 'nifti:/x'"),
+        ({"data": "hecktor:/does/not/exist"}, "data: HECKTOR folder '/does/not/exist' does not exist"),
+    ],
+)
+def test_run_config_rejects_bad_values(changes: dict[str, Any], message: str) -> None:
+    values: dict[str, Any] = {"stream": load_stream("paper"), "strategies": ("a",), **changes}
+    with pytest.raises(UserError) as info:
+        RunConfig(**values)
+    assert str(info.value) == message
+
+
+def test_hecktor_data_source_is_not_supported_yet(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not supported yet"):
+        RunConfig(stream=load_stream("paper"), strategies=("a",), data=f"hecktor:{tmp_path}")
