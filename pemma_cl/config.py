@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from pemma_cl.data.hecktor_layout import layout_problem
 from pemma_cl.data.records import CENTRES, MODALITIES
 from pemma_cl.errors import UserError
 from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
@@ -29,6 +30,8 @@ DEFAULT_STRATEGIES: tuple[str, ...] = ("pemma-lora", "pemma-dora", "full-finetun
 #: Model and training size presets (see :mod:`pemma_cl.models.presets`).
 PRESETS: tuple[str, ...] = tuple(MODEL_PRESETS)
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+#: What to do with bad cases of a HECKTOR folder: stop and list them, or leave them out and record why.
+ON_BAD_CASE: tuple[str, ...] = ("refuse", "skip")
 
 _STREAM_KEYS = ("name", "description", "pretrain", "experiences")
 _PRETRAIN_KEYS = ("centres", "modalities")
@@ -78,6 +81,7 @@ class RunConfig:
         epochs: Epochs per experience; ``None`` keeps the preset's default.
         device: One of :data:`DEVICES`.
         plugin_files: Extra strategy plugin files that were loaded.
+        on_bad_case: One of :data:`ON_BAD_CASE`: what to do with bad cases of a HECKTOR folder.
     """
 
     stream: StreamSpec
@@ -89,6 +93,7 @@ class RunConfig:
     epochs: int | None = None
     device: str = "auto"
     plugin_files: tuple[Path, ...] = ()
+    on_bad_case: str = "refuse"
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -100,7 +105,8 @@ class RunConfig:
             raise UserError(f"seed: expected a non-negative integer, got {self.seed!r}")
         if self.epochs is not None and (not _is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
-        for field, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES)):
+        for field, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
+                                      ("on_bad_case", self.on_bad_case, ON_BAD_CASE)):
             if value not in choices:
                 raise UserError(f"{field}: expected one of {_listed(choices)}, got {value!r}")
         _check_data_source(self.data)
@@ -251,7 +257,9 @@ def _check_data_source(data: str) -> None:
         raise UserError(f"data: expected 'synthetic' or 'hecktor:DIR', got {data!r}")
     if not folder or not Path(folder).is_dir():
         raise UserError(f"data: HECKTOR folder {folder!r} does not exist")
-    raise UserError("data: the HECKTOR data source is not supported yet; use 'synthetic'")
+    problem = layout_problem(Path(folder))
+    if problem:
+        raise UserError(f"data: {problem}")
 
 
 def _is_int(value: Any) -> bool:

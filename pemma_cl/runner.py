@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -71,15 +72,17 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict) -
 
 def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> Path:
     """Run every strategy of ``config`` through its stream and write the run folder; returns its path."""
+    # Metrics reach the run folder through SegmentationDiceMetric.rows, not through Avalanche loggers.
+    warnings.filterwarnings("ignore", message="No loggers specified")
     started = datetime.now(timezone.utc)
     entries = [registry.get(name) for name in config.strategies]
     preset = get_preset(config.preset)
     device = resolve_device(config.device)
-    cases, data_key = load_cases(config.data, preset.img_size, config.seed)
-    train, test = split_cases(cases, config.seed)
+    data = load_cases(config.data, preset.img_size, config.seed, config.on_bad_case)
+    train, test = split_cases(data.cases, config.seed)
     stream = build_stream(config.stream, train, test)
     bases = SharedBases(preset, stream.pretrain_cases, config.seed, device,
-                        cache_dir=Path(config.results_dir) / ".cache", data_key=data_key)
+                        cache_dir=Path(config.results_dir) / ".cache", data_key=data.key)
     ctx_settings = {
         "preset": preset, "device": device, "seed": config.seed, "epochs": config.epochs or preset.epochs,
         "task_labels": [exp.task for exp in config.stream.experiences], "bases": bases,
@@ -92,7 +95,8 @@ def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> 
     summary = summarize(metrics, costs)
     finished = datetime.now(timezone.utc)
     manifest = build_manifest(command, config.seed, str(device), started, finished,
-                              extra={"stream": config.stream.name, "preset": preset.to_dict(), "data": data_key,
+                              extra={"stream": config.stream.name, "preset": preset.to_dict(), "data": data.key,
+                                     "skipped_cases": data.skipped,
                                      "n_train_cases": len(train), "n_test_cases": len(test),
                                      "evaluation": "task-aware (adapter chosen by the test experience's task label)"})
     with RunFolder(Path(config.results_dir), run_name(config.stream.name, config.seed, started)) as folder:
@@ -103,5 +107,5 @@ def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> 
         folder.write_text("summary.md", render_markdown(summary))
         plot_forgetting(metrics, folder.path("plots/forgetting.png"))
         plot_r_matrices(metrics, folder.path("plots/r_matrices.png"))
-    Console(file=sys.stdout).print(render_console_table(summary))
+    Console(file=sys.stdout, width=160).print(render_console_table(summary))
     return folder.final_path

@@ -69,3 +69,10 @@ def test_shape_checks() -> None:
         final_average(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="baseline"):
         forward_transfer(R, np.zeros(2))
+
+
+def test_zero_shot_scores_before_training_are_not_forgetting() -> None:
+    # Experience 1 scored 0.9 zero-shot (row 0) but only 0.5 once trained (row 1) and keeps 0.5:
+    # nothing learned was lost, so f_1 = max(R[1, 1]) - R[2, 1] = 0.0, not 0.9 - 0.5.
+    Rz = np.array([[0.7, 0.9, 0.1], [0.7, 0.5, 0.2], [0.6, 0.5, 0.8]])
+    assert forgetting_per_experience(Rz) == pytest.approx([0.1, 0.0])

@@ -65,7 +65,7 @@ def assert_user_error(result: Result, *fragments: str) -> str:
 def test_version_and_help() -> None:
     assert invoke("--version").stdout == f"pemma-bench {__version__}\n"
     help_text = invoke("--help").stdout
-    for command in ("list", "run", "plot", "report"):
+    for command in ("list", "run", "synth", "prepare", "plot", "report"):
         assert command in help_text
     assert "Usage" in invoke().output
 
@@ -75,7 +75,7 @@ def test_list_shows_streams_strategies_and_unavailable_plugins() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "streams:" in out and "strategies:" in out and "unavailable plugins:" in out
-    assert "  centers  CT-pretrained base, then one experience per HECKTOR centre with CT+PET (7 experiences)" in out
+    assert "  centers  CT-pretrained base, then one experience per HECKTOR centre with CT+PET (PET first arrives at MDA) (7 experiences)" in out
     assert "  paper  " in out
     assert f"example-plugin  Example file plugin (registration only, cannot train)  [file:{EXAMPLE}]" in out
     assert f"  file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in out
@@ -104,7 +104,9 @@ sys.exit(code)
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["--help"], ["list"], ["list", "--plugin", str(EXAMPLE), "--plugin", str(BROKEN)]]
+    "args",
+    [[], ["--help"], ["list"], ["list", "--plugin", str(EXAMPLE), "--plugin", str(BROKEN)], ["synth", "--help"],
+     ["prepare", "--help"]],
 )
 def test_import_help_and_list_stay_light(args: list[str]) -> None:
     probe = PROBE.format(heavy=repr(HEAVY_MODULES))
@@ -120,7 +122,7 @@ def test_run_calls_the_runner_and_prints_the_run_folder_last(
     monkeypatch.setattr(sys, "argv", argv)
     result = invoke(
         "run", "--stream", "paper", "--strategy", "example-plugin", "--seed", "7", "--preset", "paper",
-        "--results-dir", tmp_path, "--epochs", "3", "--device", "cpu", "--plugin", EXAMPLE,
+        "--results-dir", tmp_path, "--epochs", "3", "--device", "cpu", "--plugin", EXAMPLE, "--on-bad-case", "skip",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == str(tmp_path / "run-1")
@@ -137,6 +139,7 @@ def test_run_calls_the_runner_and_prints_the_run_folder_last(
     )
     assert config.results_dir == tmp_path
     assert config.plugin_files == (EXAMPLE,)
+    assert config.on_bad_case == "skip"
     assert "example-plugin" in loaded.entries
     assert command == argv
 
@@ -151,12 +154,13 @@ def test_run_defaults(tmp_path: Path, runner_calls: list[Any]) -> None:
     [(config, _, _)] = runner_calls
     assert config.stream.name == "mine"
     assert config.strategies == DEFAULT_STRATEGIES
-    assert (config.seed, config.preset, config.data, config.epochs, config.device) == (
+    assert (config.seed, config.preset, config.data, config.epochs, config.device, config.on_bad_case) == (
         0,
         "tiny",
         "synthetic",
         None,
         "auto",
+        "refuse",
     )
     assert config.results_dir == Path("results")
     assert result.stdout.splitlines()[-1] == str(Path("results") / "run-1")
@@ -211,7 +215,8 @@ def test_malformed_stream_file_names_file_and_field(
         (["--epochs", "0"], "error: epochs: expected a positive integer, got 0"),
         (["--data", "csv:x"], "error: data: expected 'synthetic' or 'hecktor:DIR', got 'csv:x'"),
         (["--data", "hecktor:/does/not/exist"], "error: data: HECKTOR folder '/does/not/exist' does not exist"),
-        (["--data", "hecktor:."], "error: data: the HECKTOR data source is not supported yet"),
+        (["--data", "hecktor:."], "error: data: '.' is not a HECKTOR 2022 training folder: imagesTr, labelsTr, "),
+        (["--on-bad-case", "ignore"], "error: on_bad_case: expected one of [refuse, skip], got 'ignore'"),
         (
             ["--strategy", "example-plugin", "--strategy", "example-plugin"],
             "error: strategies: each strategy may be named once",
@@ -229,6 +234,7 @@ def test_run_rejects_bad_options(runner_calls: list[Any], args: list[str], messa
     ("raised", "code", "stderr"),
     [
         (UserError("no space left for\nthe run"), 2, "error: no space left for the run\n"),
+        (UserError("2 of 5 cases are bad", details=["A-1: x", "B-2: y"]), 2, "error: 2 of 5 cases are bad\n  A-1: x\n  B-2: y\n"),
         (KeyboardInterrupt(), 130, "interrupted\n"),
     ],
 )
@@ -244,6 +250,20 @@ def test_errors_inside_the_runner(
     result = invoke("run", "--stream", "paper", "--strategy", "example-plugin", "--plugin", EXAMPLE)
     assert result.exit_code == code
     assert result.stderr == stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hecktor", "/does/not/exist"], "error: --hecktor: folder '/does/not/exist' does not exist"),
+        (["--hecktor", ".", "--size", "4"], "error: --size: expected an integer >= 8, got 4"),
+        (["--hecktor", ".", "--workers", "0"], "error: --workers: expected a positive integer, got 0"),
+        (["--hecktor", ".", "--on-bad-case", "ignore"], "error: --on-bad-case: expected one of [refuse, skip], got 'ignore'"),
+        (["--hecktor", "."], "error: '.' is not a HECKTOR 2022 training folder: imagesTr, labelsTr, "),
+    ],
+)
+def test_prepare_rejects_bad_options(args: list[str], message: str) -> None:
+    assert_user_error(invoke("prepare", *args), message)
 
 
 def test_report_prints_the_summary(tmp_path: Path) -> None:

@@ -39,7 +39,8 @@ def test_centers_stream_has_one_experience_per_centre() -> None:
     assert stream.name == "centers"
     assert stream.path == benchmarks_dir() / "centers.yaml"
     assert stream.pretrain == PretrainSpec(centres=("CHUM", "CHUP", "CHUS", "CHUV"), modalities=("ct",))
-    assert [e.name for e in stream.experiences] == list(CENTRES)
+    assert sorted(e.name for e in stream.experiences) == sorted(CENTRES)
+    assert stream.experiences[0].name == "MDA"  # PET first arrives at the largest centre
     assert [e.task for e in stream.experiences] == list(range(1, 8))
     assert all(e.centres == (e.name,) and e.modalities == ("ct", "pet") for e in stream.experiences)
 
@@ -204,6 +205,7 @@ def test_run_config_defaults_and_plain_dict() -> None:
         ({"strategies": ("a", "b", "a")}, "strategies: each strategy may be named once, got a twice"),
         ({"data": "nifti:/x"}, "data: expected 'synthetic' or 'hecktor:DIR', got 'nifti:/x'"),
         ({"data": "hecktor:/does/not/exist"}, "data: HECKTOR folder '/does/not/exist' does not exist"),
+        ({"on_bad_case": "ignore"}, "on_bad_case: expected one of [refuse, skip], got 'ignore'"),
     ],
 )
 def test_run_config_rejects_bad_values(changes: dict[str, Any], message: str) -> None:
@@ -213,6 +215,13 @@ def test_run_config_rejects_bad_values(changes: dict[str, Any], message: str) ->
     assert str(info.value) == message
 
 
-def test_hecktor_data_source_is_not_supported_yet(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="not supported yet"):
+def test_hecktor_data_source_needs_the_official_layout(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
         RunConfig(stream=load_stream("paper"), strategies=("a",), data=f"hecktor:{tmp_path}")
+    assert str(info.value).startswith(f"data: '{tmp_path}' is not a HECKTOR 2022 training folder: imagesTr, ")
+    for folder in ("imagesTr", "labelsTr"):
+        (tmp_path / folder).mkdir()
+    for table in ("hecktor2022_clinical_info_training.csv", "hecktor2022_endpoint_training.csv"):
+        (tmp_path / table).write_text("PatientID\n")
+    config = RunConfig(stream=load_stream("paper"), strategies=("a",), data=f"hecktor:{tmp_path}", on_bad_case="skip")
+    assert (config.data, config.on_bad_case) == (f"hecktor:{tmp_path}", "skip")

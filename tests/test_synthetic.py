@@ -105,19 +105,23 @@ def test_tumour_is_hot_on_pet_but_faint_on_ct(cohort):
         contrast = np.median(case.ct[tumour & soft]) - np.median(case.ct[ring & soft])
         ct_contrasts.append(contrast / _corner_air(case.ct).std())
     assert np.median(pet_ratios) > 4.0 and np.min(pet_ratios) > 2.0
-    assert 0.0 < np.mean(ct_contrasts) < 2.0
-    assert np.percentile(ct_contrasts, 90) < 2.0
+    # Visible on CT, but within a few noise sigmas (far less conspicuous than on PET).
+    assert 0.5 < np.mean(ct_contrasts) < 4.0
+    assert np.percentile(ct_contrasts, 90) < 5.0
 
 
 def test_physiological_uptake_outside_tumours(cohort):
-    neck_hot = 0
+    neck_hot = hot_fat = 0
     for case in cohort:
         outside = ~ndimage.binary_dilation(case.label > 0, iterations=3)
         assert case.pet[outside].max() > 5.0  # brain
         neck = outside.copy()
         neck[int(0.7 * SHAPE[0]):] = False  # below the cranium
         neck_hot += case.pet[neck].max() > 3.0  # glands, tonsils
+        fat = (case.ct > -250) & (case.ct < -60)
+        hot_fat += np.count_nonzero(neck & fat & (case.pet > 2.5)) >= 10  # brown fat
     assert neck_hot >= 0.8 * len(cohort)
+    assert 0.1 * len(cohort) <= hot_fat <= 0.6 * len(cohort)
 
 
 def test_centres_shift_the_distribution(cohort):

@@ -8,6 +8,7 @@ raised anywhere below a command is printed as ``error: <message>`` on one line o
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pemma_cl import __version__
-from pemma_cl.config import DEFAULT_STRATEGIES, DEVICES, PRESETS, RunConfig, list_streams, load_stream
+from pemma_cl.config import DEFAULT_STRATEGIES, DEVICES, ON_BAD_CASE, PRESETS, RunConfig, list_streams, load_stream
+from pemma_cl.data.records import CENTRES
 from pemma_cl.errors import UserError
 from pemma_cl.registry import file_source, load_registry
 
@@ -38,13 +40,21 @@ PluginOption = Annotated[
     list[Path] | None,
     typer.Option("--plugin", metavar="FILE", help="Python file registering extra strategies; repeatable."),
 ]
+OnBadCaseOption = Annotated[
+    str,
+    typer.Option(
+        "--on-bad-case", metavar="|".join(ON_BAD_CASE),
+        help="Bad cases of a HECKTOR folder: refuse (list them, exit 2) or skip them (recorded with reasons).",
+    ),
+]
+SizeOption = Annotated[int, typer.Option("--size", metavar="N", help="Voxels per side of each volume.")]
 RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'pemma-bench run'.")]
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def _guarded(command: Command) -> Command:
-    """Turn a :class:`UserError` into ``error: <message>`` (exit 2) and Ctrl-C into ``interrupted`` (exit 130)."""
+    """Turn a :class:`UserError` into ``error: <message>`` plus its detail lines (exit 2), Ctrl-C into ``interrupted`` (exit 130)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -52,6 +62,8 @@ def _guarded(command: Command) -> Command:
             return command(*args, **kwargs)
         except UserError as exc:
             typer.echo(f"error: {' '.join(str(exc).splitlines())}", err=True)
+            for line in exc.details:
+                typer.echo(f"  {line}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -124,6 +136,7 @@ def run(
         str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to train; auto picks cuda when available.")
     ] = "auto",
     plugin: PluginOption = None,
+    on_bad_case: OnBadCaseOption = "refuse",
 ) -> None:
     """Train and evaluate strategies on a stream.
 
@@ -145,6 +158,7 @@ def run(
         epochs=epochs,
         device=device,
         plugin_files=plugin_files,
+        on_bad_case=on_bad_case,
     )
     for name in config.strategies:
         registry.get(name)
@@ -153,6 +167,70 @@ def run(
 
     run_dir = run_benchmark(config, registry, ["pemma-bench", *sys.argv[1:]])
     typer.echo(str(run_dir))
+
+
+@app.command()
+@_guarded
+def synth(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder to create (must not hold files).")],
+    seed: Annotated[int, typer.Option("--seed", help="Cohort seed.")] = 0,
+    case_scale: Annotated[
+        float, typer.Option("--case-scale", metavar="X", help="Share of HECKTOR 2022's cases per centre (min 5).")
+    ] = 0.2,
+    size: SizeOption = 32,
+    centre: Annotated[
+        list[str] | None,
+        typer.Option("--centre", metavar="NAME", help="Centre to write; repeatable. Default: all seven.",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """Write the built-in synthetic cohort as an official HECKTOR 2022 training folder (NIfTI + CSVs)."""
+    from pemma_cl.data.synth_export import export_synthetic  # heavy: SimpleITK, pandas
+
+    count = export_synthetic(out, seed=seed, case_scale=case_scale, size=size, centres=tuple(centre or CENTRES))
+    typer.echo(f"wrote {count} cases to {out}")
+
+
+@app.command()
+@_guarded
+def prepare(
+    hecktor: Annotated[
+        Path, typer.Option("--hecktor", metavar="DIR", help="The HECKTOR 2022 training folder.")
+    ],
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", metavar="DIR", help="Cache folder. Default: DIR/.pemma_cache/size<N> "
+                     "(the one 'run --data hecktor:DIR' reads).", show_default=False),
+    ] = None,
+    size: SizeOption = 32,
+    on_bad_case: OnBadCaseOption = "refuse",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", metavar="N", help="Worker processes. Default: one per CPU core.",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """Check every case of a HECKTOR 2022 folder and cache it cropped and resampled for 'run'.
+
+    Resumable: cases already in the cache are skipped. Writes prepare_report.csv in the cache folder.
+    """
+    if on_bad_case not in ON_BAD_CASE:
+        raise UserError(f"--on-bad-case: expected one of [{', '.join(ON_BAD_CASE)}], got {on_bad_case!r}")
+    if size < 8:
+        raise UserError(f"--size: expected an integer >= 8, got {size}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers: expected a positive integer, got {workers}")
+    if not hecktor.is_dir():
+        raise UserError(f"--hecktor: folder '{hecktor}' does not exist")
+
+    from pemma_cl.data.prepare import prepare_folder  # heavy: SimpleITK, pandas
+
+    done = prepare_folder(hecktor, cache, size, on_bad_case, workers or os.cpu_count() or 1)
+    if done.prepared:
+        typer.echo(f"prepared {done.prepared} cases in {done.seconds:.1f} s: {done.cases_per_second:.2f} cases/s "
+                   f"on {done.workers} worker process(es)")
+    typer.echo(f"{done.cached} cases were already cached; {len(done.bad)} bad cases skipped (reasons in the report)")
+    typer.echo(str(done.report))
 
 
 @app.command()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from pemma_cl.data.records import CaseRecord
 from pemma_cl.data.synthetic import generate_cohort
 from pemma_cl.errors import UserError
@@ -10,15 +13,37 @@ from pemma_cl.errors import UserError
 SYNTHETIC_CASE_SCALE = 0.2
 
 
-def load_cases(data: str, img_size: int, seed: int) -> tuple[list[CaseRecord], str]:
-    """Case records of a data source, and a key that identifies them (for caches).
+@dataclass
+class LoadedData:
+    """The cases of a data source.
+
+    Attributes:
+        cases: the usable case records.
+        key: identifies the data (part of cache keys and of the manifest).
+        skipped: ``{case_id: reason}`` of cases left out (``--on-bad-case skip``); recorded in the manifest.
+    """
+
+    cases: list[CaseRecord]
+    key: str
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse") -> LoadedData:
+    """Case records of a data source.
 
     Args:
-        data: ``synthetic`` (built-in phantoms; volumes of ``img_size`` cubed).
+        data: ``synthetic`` (built-in phantoms; volumes of ``img_size`` cubed) or ``hecktor:DIR`` (the official
+            HECKTOR 2022 folder, prepared for ``img_size`` by ``pemma-bench prepare``).
         img_size: the preset's crop side.
         seed: seed of the synthetic cohort.
+        on_bad_case: ``refuse`` or ``skip`` the bad cases of a HECKTOR folder.
     """
     if data == "synthetic":
         key = f"synthetic-v1:size{img_size}:scale{SYNTHETIC_CASE_SCALE}:seed{seed}"
-        return generate_cohort(seed=seed, shape=(img_size,) * 3, case_scale=SYNTHETIC_CASE_SCALE), key
-    raise UserError(f"--data: unsupported data source '{data}'; expected 'synthetic'")
+        return LoadedData(generate_cohort(seed=seed, shape=(img_size,) * 3, case_scale=SYNTHETIC_CASE_SCALE), key)
+    kind, colon, folder = data.partition(":")
+    if kind == "hecktor" and colon and folder:
+        from pemma_cl.data.hecktor import load_hecktor  # imports this module (LoadedData)
+
+        return load_hecktor(Path(folder), img_size, on_bad_case)
+    raise UserError(f"--data: unsupported data source '{data}'; expected 'synthetic' or 'hecktor:DIR'")

@@ -12,11 +12,13 @@ Each case is a crude but plausible head-and-neck field of view on one ``[z, y, x
 * **Tumours (label).** A primary tumour GTVp (label 1, union of 2-3 rotated ellipsoids) against the
   airway at an oropharynx, base-of-tongue, larynx/hypopharynx or nasopharynx subsite, and 0-3
   lymph nodes GTVn (label 2, small ellipsoids in lateral neck levels II-IV, mostly on the side of
-  the primary; nodes never overwrite the primary). Tumours are low-contrast on CT (10-25 HU above
-  soft tissue, about one CT noise sigma) and hot on PET (SUV 5-15 for the primary, 4-12 for nodes).
-* **Physiological PET uptake (not tumour).** Brain (SUV 6-10) at the top, symmetric salivary
-  glands (SUV 2.5-5) and tonsils (SUV 3-6) that resemble nodes or a small primary on PET alone;
-  their position and CT appearance (skull, hypodense glands, fixed tonsil site) tell them apart.
+  the primary; nodes never overwrite the primary). Tumours are faint on CT (25-45 HU above
+  soft tissue, like a mildly enhancing lesion: two to three CT noise sigmas) and hot on PET (SUV 5-15 for the primary, 4-12 for nodes).
+* **Physiological PET uptake (not tumour).** Brain (SUV 6-10) at the top; symmetric salivary
+  glands (SUV 3-6.5) and tonsils (SUV 4-8; about 3-6 after blur) that resemble nodes or a small
+  primary on PET; in some patients (more often lean ones) active brown fat (SUV 3-8) in lower-neck
+  fat patches. Their position and CT appearance (skull, hypodense glands, fixed tonsil site, fat
+  density) tell them apart from tumour, so CT + PET is better than PET alone.
 * **Acquisition.** PET is blurred with a Gaussian of the centre's FWHM, scaled by the centre's SUV
   calibration and given Poisson-like noise (variance proportional to uptake); CT gets a slight
   partial-volume blur, the centre's calibration offset and Gaussian noise.
@@ -174,6 +176,7 @@ def cohort_size(centre: str, case_scale: float) -> int:
 def _check_args(
     shape: Sequence[int], spacing_mm: float, case_scale: float, centres: Sequence[str]
 ) -> tuple[int, int, int]:
+    """Validate ``generate_cohort``'s arguments; return ``shape`` as a tuple of ints."""
     unknown = [c for c in centres if c not in CENTRE_PARAMS]
     if unknown:
         raise UserError(f"unknown centre {unknown[0]!r}; valid centres: {', '.join(CENTRES)}")
@@ -271,6 +274,7 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int, int], cells: 
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
+    """Cubic ramp from 0 (t <= 0) to 1 (t >= 1)."""
     t = np.clip(t, 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
@@ -284,6 +288,7 @@ def _draw_anatomy(
     z0, y0, x0 = (s + rng.normal(0.0, 0.03) for s in p.shift)
     size = float(np.clip(0.86 + 0.0025 * (latent["weight"] - 50.0), 0.88, 1.06))
     size *= rng.uniform(0.96, 1.04)
+    bg = rng.uniform(0.8, 1.2)  # soft-tissue SUV
 
     # Body: elliptical neck widening into the head above the skull base.
     head = _smoothstep((z - z0 - 0.35) / 0.4)
@@ -296,6 +301,12 @@ def _draw_anatomy(
     rim = _smooth_field(rng, shape, 6)
     fat = body & (q_body >= (1.0 - fat_thickness * (1.0 + 0.5 * rim)) ** 2)
     fat |= body & (q_body < 0.6) & (_smooth_field(rng, shape, 8) > 1.4)
+    # Brown fat: lower-neck fat patches, metabolically active (hot on PET) in some patients.
+    brown = body & (q_body > 0.3) & (q_body < 0.85) & (z < z0 + 0.1)
+    brown &= _smooth_field(rng, shape, 8) > 1.2
+    fat |= brown
+    brown_active = rng.random() < (0.5 if latent["weight"] < 75.0 else 0.25)
+    brown_suv = rng.uniform(3.0, 8.0) if brown_active else 0.35 * bg
 
     # Bones, cranium, airway.
     z_base = z0 + 0.62
@@ -336,8 +347,8 @@ def _draw_anatomy(
     nodes = [node & tumour_bed & ~primary for node in nodes]
     heterogeneity = np.clip(0.5 + 0.35 * _smooth_field(rng, shape, 6), 0.0, 1.0)
 
-    bg = rng.uniform(0.8, 1.2)
-    layers = [(body, _HU["soft"], bg), (fat, _HU["fat"], 0.35 * bg), *organs,
+    layers = [(body, _HU["soft"], bg), (fat, _HU["fat"], 0.35 * bg),
+              (brown, _HU["fat"], brown_suv), *organs,
               (brain, _HU["brain"], rng.uniform(6.0, 10.0)), (canal, _HU["csf"], 0.3 * bg),
               (bone, _HU["bone"], 0.8 * bg), (airway, _HU["air"], 0.0)]
     hu = np.full(shape, _HU["air"])
@@ -346,11 +357,11 @@ def _draw_anatomy(
         hu[mask], suv[mask] = value, uptake
     texture = 6.0 * _smooth_field(rng, shape, 10)
     hu += np.where(body & ~bone & ~airway & ~fat, texture, 0.0)
-    hu[primary] = _HU["soft"] + rng.uniform(10.0, 25.0) + texture[primary]
+    hu[primary] = _HU["soft"] + rng.uniform(25.0, 45.0) + texture[primary]
     suv[primary] = suv_max * (0.75 + 0.25 * heterogeneity[primary])
     label = primary.astype(np.uint8)
     for node, node_suv in zip(nodes, node_suvs):
-        hu[node] = _HU["soft"] + rng.uniform(10.0, 25.0) + texture[node]
+        hu[node] = _HU["soft"] + rng.uniform(25.0, 45.0) + texture[node]
         suv[node] = node_suv * (0.75 + 0.25 * heterogeneity[node])
         label[node] = 2
     volume_ml = np.count_nonzero(label) / label.size * NOMINAL_FOV_MM**3 / 1000.0
@@ -414,6 +425,7 @@ def _draw_nodes(
 
 
 def _nearest_voxel(grid: tuple[np.ndarray, ...], point: Sequence[float]) -> tuple[int, ...]:
+    """Index of the voxel whose centre is nearest to ``point``."""
     return tuple(int(np.argmin(np.abs(g.ravel() - c))) for g, c in zip(grid, point))
 
 

@@ -43,8 +43,9 @@ def final_average(R: np.ndarray) -> float:
 def forgetting_per_experience(R: np.ndarray) -> np.ndarray:
     """Max-based forgetting of each earlier experience (Chaudhry et al., 2018, "Riemannian Walk").
 
-    ``f_j = max_{l < T-1} R[l, j] - R[T-1, j]`` for ``j < T-1``: the drop from the best score
-    experience ``j`` ever had during the stream to its final score.
+    ``f_j = max_{j <= l < T-1} R[l, j] - R[T-1, j]`` for ``j < T-1``: the drop from the best score
+    experience ``j`` had once it was trained on to its final score. Rows before ``j`` was trained
+    (``l < j``, zero-shot scores) are left out: what a model never learned it cannot forget.
 
     Returns:
         Vector of length ``T - 1`` (empty when ``T == 1``); NaN where column ``j`` has no finite
@@ -54,7 +55,7 @@ def forgetting_per_experience(R: np.ndarray) -> np.ndarray:
     T = R.shape[0]
     out = np.full(T - 1, math.nan)
     for j in range(T - 1):
-        earlier = R[: T - 1, j]
+        earlier = R[j : T - 1, j]
         earlier = earlier[~np.isnan(earlier)]
         if earlier.size:
             out[j] = earlier.max() - R[T - 1, j]

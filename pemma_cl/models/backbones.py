@@ -25,6 +25,16 @@ def build_unetr(preset: Preset, in_channels: int) -> UNETR:
     )
 
 
+def all_present(x: torch.Tensor, modality_mask: torch.Tensor | None) -> torch.Tensor:
+    """The modality mask, or "every modality present" when None.
+
+    Avalanche's own plugins (EWC's importances, LwF's distillation) call ``model(x)`` with no mask.
+    """
+    if modality_mask is None:
+        return torch.ones(len(x), 2, dtype=torch.bool, device=x.device)
+    return modality_mask
+
+
 class MaskedInputUNETR(nn.Module):
     """A plain UNETR fed the modalities it was built for; missing modalities are zeroed.
 
@@ -40,7 +50,7 @@ class MaskedInputUNETR(nn.Module):
         self.unetr = unetr
         self.channels = list(channels)
 
-    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor) -> torch.Tensor:
-        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing."""
-        present = modality_mask.to(x.dtype)[:, :, None, None, None]
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present)."""
+        present = all_present(x, modality_mask).to(x.dtype)[:, :, None, None, None]
         return self.unetr((x * present)[:, self.channels])

@@ -21,6 +21,7 @@ from monai.networks.blocks import PatchEmbeddingBlock, UnetrBasicBlock
 from monai.networks.nets import UNETR
 from torch import nn
 
+from pemma_cl.models.backbones import all_present
 from pemma_cl.models.presets import Preset
 
 #: Names of the PEMMA modules trained per task (peft keeps one copy per adapter via ``modules_to_save``).
@@ -86,20 +87,37 @@ class PemmaUNETR(nn.Module):
         )
 
     def _tokens(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor) -> torch.Tensor:
-        """Input tokens for the frozen ViT blocks, per sample by which modalities are present."""
+        """Input tokens for the frozen ViT blocks, per sample by which modalities are present.
+
+        Each path (CT+PET, CT only, PET only) is computed only for the samples that take it.
+        """
         ct_tokens = self.base.vit.patch_embedding(ct)
         pet_tokens = self.pet_embed(pet)
-        both = self.token_fusion(torch.cat((ct_tokens, pet_tokens), dim=-1))
-        ct_only = self.token_fusion(self.missing_pet_adapter(ct_tokens))
-        pet_only = self.token_fusion(self.missing_ct_adapter(pet_tokens))
-        has_ct, has_pet = has_ct[:, None, None], has_pet[:, None, None]
-        return torch.where(has_ct & has_pet, both, torch.where(has_ct, ct_only, pet_only))
+        tokens = torch.empty_like(ct_tokens)
+        paths = (
+            (has_ct & has_pet, lambda i: torch.cat((ct_tokens[i], pet_tokens[i]), dim=-1)),
+            (has_ct & ~has_pet, lambda i: self.missing_pet_adapter(ct_tokens[i])),
+            (~has_ct & has_pet, lambda i: self.missing_ct_adapter(pet_tokens[i])),
+        )
+        for chosen, two_modality_tokens in paths:
+            if chosen.any():
+                tokens[chosen] = self.token_fusion(two_modality_tokens(chosen))
+        return tokens
 
-    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor) -> torch.Tensor:
-        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing.
+    def _first_skip(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor) -> torch.Tensor:
+        """The full-resolution skip: the frozen CT encoder block plus the PET skip pathway, each where present."""
+        skip = 0
+        for present, block, image in ((has_ct, self.base.encoder1, ct), (has_pet, self.pet_skip, pet)):
+            if present.any():
+                skip = skip + block(image) * present.to(image.dtype)[:, None, None, None, None]
+        return skip
+
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present).
 
         Returns logits [B, 3, D, H, W].
         """
+        modality_mask = all_present(x, modality_mask)
         if not bool(modality_mask.any(dim=1).all()):
             raise ValueError("every sample needs at least one modality (modality_mask row all False)")
         base = self.base
@@ -113,8 +131,7 @@ class PemmaUNETR(nn.Module):
             hidden = block(hidden)
             hidden_states.append(hidden)
         hidden = base.vit.norm(hidden)
-        vol = lambda flag: flag.to(x.dtype)[:, None, None, None, None]  # noqa: E731
-        enc1 = base.encoder1(ct) * vol(has_ct) + self.pet_skip(pet) * vol(has_pet)
+        enc1 = self._first_skip(ct, pet, has_ct, has_pet)
         enc2 = base.encoder2(base.proj_feat(hidden_states[3]))
         enc3 = base.encoder3(base.proj_feat(hidden_states[6]))
         enc4 = base.encoder4(base.proj_feat(hidden_states[9]))

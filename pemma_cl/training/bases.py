@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 from pathlib import Path
 
+import numpy as np
 import torch
 from avalanche.benchmarks import benchmark_from_datasets
 from avalanche.training.plugins import EvaluationPlugin
@@ -28,6 +30,16 @@ PRETRAIN_TASK = 0
 
 #: Input channels and the modalities each base is trained on.
 BASE_KINDS: dict[str, tuple[int, ...]] = {"ct": (0,), "fusion": (0, 1)}
+
+
+def _fingerprint(cases: list[CaseRecord]) -> str:
+    """A hash of the cases' ids and voxels, so a changed data set never reuses a stale base."""
+    digest = hashlib.sha256()
+    for case in cases:
+        digest.update(case.case_id.encode())
+        for array in (case.ct, case.pet, case.label):
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 class SharedBases:
@@ -49,7 +61,7 @@ class SharedBases:
         self.seed = seed
         self.device = device
         self.cache_dir = cache_dir
-        self._key_parts = {"preset": preset.to_dict(), "seed": seed, "cases": [c.case_id for c in pretrain_cases], "data": data_key,
+        self._key_parts = {"preset": preset.to_dict(), "seed": seed, "cases": _fingerprint(pretrain_cases), "data": data_key,
                            "torch": torch.__version__}
         self._weights: dict[str, dict] = {}
 
@@ -78,6 +90,17 @@ class SharedBases:
         return unetr
 
     def _train(self, kind: str) -> dict:
+        """Train a base without touching the global random state, so a run draws the same numbers
+        afterwards whether the base came from training or from the cache."""
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            weights = self._train_forked(kind)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        return weights
+
+    def _train_forked(self, kind: str) -> dict:
         channels = BASE_KINDS[kind]
         torch.manual_seed(self.seed)
         model = MaskedInputUNETR(build_unetr(self.preset, in_channels=len(channels)), channels)

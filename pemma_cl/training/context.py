@@ -14,6 +14,9 @@ from pemma_cl.models.presets import Preset
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.template import SegmentationTemplate
 
+#: Evaluation mini-batch size (no gradients: larger batches use the CPU better).
+EVAL_BATCH_SIZE = 8
+
 
 @dataclass
 class BuildContext:
@@ -42,13 +45,14 @@ class BuildContext:
     run_plugins: list[SupervisedPlugin] = field(default_factory=list)
 
     def make_strategy(self, model: nn.Module, plugins: Sequence[SupervisedPlugin] = (),
-                      modality_dropout: float = 0.5, template: type[SegmentationTemplate] = SegmentationTemplate,
+                      lr: float | None = None, modality_dropout: float = 0.5, template: type[SegmentationTemplate] = SegmentationTemplate,
                       **template_kwargs) -> SegmentationTemplate:
         """An Avalanche strategy over ``model`` with the run's optimizer, budget, metrics and plugins.
 
         Args:
             model: a network called as ``model(x, modality_mask)``.
             plugins: the strategy's own Avalanche plugins (EWC, replay, adapter switching, ...).
+            lr: AdamW learning rate; default ``preset.lr``.
             modality_dropout: probability of hiding one modality of a CT+PET training sample.
             template: a :class:`SegmentationTemplate` subclass, for strategies that change the loop.
             **template_kwargs: extra arguments of ``template``.
@@ -56,10 +60,10 @@ class BuildContext:
         trainable = [p for p in model.parameters() if p.requires_grad]
         return template(
             model=model,
-            optimizer=torch.optim.AdamW(trainable, lr=self.preset.lr),
+            optimizer=torch.optim.AdamW(trainable, lr=lr or self.preset.lr),
             train_mb_size=self.preset.batch_size,
             train_epochs=self.epochs,
-            eval_mb_size=self.preset.batch_size,
+            eval_mb_size=EVAL_BATCH_SIZE,
             device=self.device,
             plugins=[*plugins, *self.run_plugins],
             evaluator=self.make_evaluator(),

@@ -13,4 +13,4 @@ def build_pemma(ctx: BuildContext, use_dora: bool) -> SegmentationTemplate:
     """PEMMA on the shared CT base: one peft adapter set per task, chosen by task label at evaluation."""
     model = wrap_with_adapters(PemmaUNETR(ctx.bases.get("ct"), ctx.preset), ctx.preset, use_dora=use_dora,
                                first_task=ctx.task_labels[0])
-    return ctx.make_strategy(model, plugins=[TaskAdapterPlugin()])
+    return ctx.make_strategy(model, plugins=[TaskAdapterPlugin()], lr=ctx.preset.adapter_lr)

@@ -36,7 +36,7 @@ class ProgressPlugin(SupervisedPlugin):
         self._loss_sum, self._batches, self._started = 0.0, 0, time.perf_counter()
 
     def after_training_iteration(self, strategy, **kwargs) -> None:
-        self._loss_sum += float(strategy.loss)
+        self._loss_sum += strategy.loss.detach().item()
         self._batches += 1
 
     def after_training_epoch(self, strategy, **kwargs) -> None:

@@ -1,0 +1,167 @@
+"""``pemma-bench run`` end to end on a micro stream (real training, in a subprocess) and runner reproducibility."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pemma_cl.summary import INPUTS, METRIC_COLUMNS
+
+PEMMA_BENCH = Path(sys.executable).with_name("pemma-bench")
+STRATEGIES = ("pemma-lora", "full-finetune")
+N_EXPERIENCES = 2
+#: Pre-train on HMR (5 cases at the synthetic cohort's scale), then the two smallest other centres.
+STREAM_YAML = """\
+name: clitest
+description: micro end-to-end test stream
+pretrain: {centres: [HMR], modalities: [ct]}
+experiences:
+  - {name: HGJ, centres: [HGJ], modalities: [ct, pet], task: 1}
+  - {name: CHUV, centres: [CHUV], modalities: [ct, pet], task: 2}
+"""
+
+
+def pemma_bench(*args: str | Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([str(PEMMA_BENCH), *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def stream_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("streams") / "clitest.yaml"
+    path.write_text(STREAM_YAML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_runs(stream_file, tmp_path_factory) -> tuple[Path, list[SimpleNamespace]]:
+    """The same ``pemma-bench run`` command, twice, into one results folder.
+
+    The first run is a fresh ``pemma-bench`` process (it trains and caches the base); the second is the same
+    command line through the CLI in this test process (about 10 s of imports cheaper), which reuses the base.
+    """
+    from typer.testing import CliRunner
+
+    from pemma_cl.cli.app import app
+
+    results = tmp_path_factory.mktemp("results")
+    args = ["run", "--stream", str(stream_file), "--preset", "micro", "--seed", "0", "--device", "cpu",
+            *[a for s in STRATEGIES for a in ("--strategy", s)], "--results-dir", str(results)]
+    first = pemma_bench(*args)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["pemma-bench", *args])
+        result = CliRunner().invoke(app, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    second = SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
+    return results, [SimpleNamespace(returncode=first.returncode, stdout=first.stdout, stderr=first.stderr), second]
+
+
+def run_folder(done: SimpleNamespace) -> Path:
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def test_run_exits_zero_and_prints_the_run_folder_last(two_runs) -> None:
+    results, runs = two_runs
+    folders = [run_folder(done) for done in runs]
+    for folder in folders:
+        assert folder.is_dir() and folder.parent.resolve() == results.resolve()
+        assert folder.name.startswith("clitest-seed0-")
+    assert folders[0] != folders[1]
+    left = [p.name for p in results.iterdir() if "partial" in p.name]
+    assert left == []
+    assert sorted(p.name for p in results.iterdir() if not p.name.startswith(".")) == sorted(f.name for f in folders)
+
+
+def test_run_folder_contents(two_runs, stream_file) -> None:
+    folder = run_folder(two_runs[1][0])  # the pemma-bench process
+    config = json.loads((folder / "config.json").read_text())
+    assert config["strategies"] == list(STRATEGIES) and config["preset"] == "micro" and config["seed"] == 0
+    assert config["stream"]["name"] == "clitest"
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {"command", "seed", "versions", "git_hash", "wall_seconds"} <= set(manifest)
+    assert manifest["command"][:2] == ["pemma-bench", "run"] and str(stream_file) in manifest["command"]
+    assert manifest["seed"] == 0 and manifest["wall_seconds"] > 0
+    assert manifest["versions"]["torch"] and manifest["versions"]["python"]
+
+    metrics = pd.read_csv(folder / "metrics.csv")
+    assert tuple(metrics.columns) == METRIC_COLUMNS
+    assert len(metrics) == len(STRATEGIES) * (N_EXPERIENCES + 1) * N_EXPERIENCES * 3 * 3
+    assert list(pd.unique(metrics["strategy"])) == list(STRATEGIES)
+    assert set(metrics["trained_through"]) == {-1, 0, 1} and set(metrics["input"]) == set(INPUTS)
+    assert set(metrics["centre"]) == {"HGJ", "CHUV"}
+    dice = metrics["dice"].dropna()
+    assert len(dice) and dice.between(0, 1).all()
+
+    summary = json.loads((folder / "summary.json").read_text())
+    assert list(summary) == list(STRATEGIES)
+    for strategy in STRATEGIES:
+        for setting in INPUTS:
+            assert {"final_dice", "forgetting", "bwt"} <= set(summary[strategy]["inputs"][setting])
+        assert summary[strategy]["inputs"]["ctpet"]["final_dice"] is not None
+    assert summary["pemma-lora"]["costs"]["trainable_pct"] < 100
+    assert summary["full-finetune"]["costs"]["trainable_pct"] == 100
+
+    markdown = (folder / "summary.md").read_text()
+    assert all(strategy in markdown for strategy in STRATEGIES)
+    png = (folder / "plots" / "forgetting.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_second_run_reuses_the_cached_base_and_reproduces_the_metrics(two_runs) -> None:
+    results, (first, second) = two_runs
+    cached = sorted((results / ".cache").glob("base-ct-micro-seed0-*.pt"))
+    assert len(cached) == 1
+    assert not list((results / ".cache").glob("*.partial"))
+    assert "[base ct]" in first.stderr and "[base ct]" not in second.stderr  # trained once, then loaded
+    a = pd.read_csv(run_folder(first) / "metrics.csv")
+    b = pd.read_csv(run_folder(second) / "metrics.csv")
+    assert a.drop(columns=["dice", "dice_case_mean"]).equals(b.drop(columns=["dice", "dice_case_mean"]))
+    mismatch = a[~((a["dice"] == b["dice"]) | (a["dice"].isna() & b["dice"].isna()))]
+    assert mismatch.empty, f"{len(mismatch)} dice values differ between identical runs:\n{mismatch.head()}"
+
+
+def test_unknown_strategy_exits_2_without_a_run_folder(stream_file, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    done = pemma_bench("run", "--stream", stream_file, "--preset", "micro", "--strategy", "nope",
+                       "--results-dir", results)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: unknown strategy 'nope'") and "pemma-lora" in done.stderr
+    assert done.stdout == ""
+    assert not results.exists() or not any(results.iterdir())
+
+
+def test_training_a_shared_base_leaves_the_global_random_state_alone(stream_data, micro_preset, tmp_path) -> None:
+    """Training the base (first run) and loading it from the cache (later runs) leave the same global RNG state.
+
+    ``run_strategy`` seeds the global generators, then the strategy's build asks for the base (trained on the
+    first request) and initialises its own modules from the global generators: if training consumed them, a
+    run that trains the base and a run that loads it would build different models.
+    """
+    import torch
+
+    from pemma_cl.runner import seed_everything
+    from pemma_cl.training.bases import SharedBases
+
+    def draws_after_get() -> tuple:
+        seed_everything(0)
+        SharedBases(micro_preset, stream_data.pretrain_cases, 0, torch.device("cpu"), cache_dir=tmp_path,
+                    data_key="rng-test").get("ct")
+        return torch.rand(4), np.random.rand(4), random.random()
+
+    trained = draws_after_get()
+    assert len(list(tmp_path.glob("base-ct-*.pt"))) == 1
+    loaded = draws_after_get()
+    assert torch.equal(trained[0], loaded[0]), "training the base consumed torch's global RNG"
+    assert np.array_equal(trained[1], loaded[1]), "training the base consumed NumPy's global RNG"
+    assert trained[2] == loaded[2], "training the base consumed Python's global RNG"

@@ -1,0 +1,214 @@
+"""The segmentation training/evaluation loop: modality dropout, per-setting evaluation, the Dice metric."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from avalanche.benchmarks import benchmark_from_datasets, with_task_labels
+from avalanche.training.plugins import EvaluationPlugin
+from torch import nn
+
+from pemma_cl.data.dataset import avalanche_dataset
+from pemma_cl.data.records import CaseRecord
+from pemma_cl.evaluation.segmentation_metric import STRUCTURES, SegmentationDiceMetric
+from pemma_cl.training.template import INPUT_SETTINGS, SegmentationTemplate, drop_modalities
+
+SIDE = 32
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# drop_modalities
+
+
+def random_masks(n: int, seed: int) -> torch.Tensor:
+    """Masks mixing CT+PET, CT-only and PET-only rows (never all-False)."""
+    choices = torch.tensor([[True, True], [True, False], [False, True]])
+    return choices[torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(seed))]
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.5, 1.0])
+def test_drop_modalities_only_touches_two_modality_rows(rate: float) -> None:
+    mask = random_masks(400, seed=1)
+    new = drop_modalities(mask, rate, torch.Generator().manual_seed(2))
+    single = mask.sum(dim=1) == 1
+    assert torch.equal(new[single], mask[single])  # never drops from single-modality rows
+    assert (new.sum(dim=1) >= 1).all()
+    changed = (new != mask).any(dim=1)
+    assert (new[changed].sum(dim=1) == 1).all()  # a dropped row keeps exactly one modality
+    both = ~single
+    if rate == 1.0:
+        assert changed[both].all()
+    else:
+        share = changed[both].float().mean().item()
+        assert abs(share - rate) < 0.12, share
+    kept_ct = new[changed][:, 0].float().mean().item()
+    assert 0.3 < kept_ct < 0.7  # either modality may be the one kept
+    assert not mask.equal(new) and mask.equal(random_masks(400, seed=1))  # the input is not modified
+
+
+def test_drop_modalities_rate_zero_is_identity() -> None:
+    mask = random_masks(100, seed=3)
+    assert torch.equal(drop_modalities(mask, 0.0, torch.Generator().manual_seed(0)), mask)
+
+
+def test_drop_modalities_is_reproducible_per_generator_seed() -> None:
+    mask = torch.ones(200, 2, dtype=torch.bool)
+    first = drop_modalities(mask, 0.5, torch.Generator().manual_seed(7))
+    assert torch.equal(first, drop_modalities(mask, 0.5, torch.Generator().manual_seed(7)))
+    assert not torch.equal(first, drop_modalities(mask, 0.5, torch.Generator().manual_seed(8)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SegmentationTemplate with small fake networks
+
+
+class MaskRecorder(nn.Module):
+    """A 1x1x1 convolution that records the modality masks (and input shapes) it is called with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(2, 3, kernel_size=1)
+        self.calls: list[tuple[bool, torch.Tensor, tuple[int, ...]]] = []
+
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor) -> torch.Tensor:
+        self.calls.append((self.training, modality_mask.clone(), tuple(x.shape)))
+        return self.conv(x * modality_mask[:, :, None, None, None].to(x.dtype))
+
+
+class LabelOracle(nn.Module):
+    """Reads the label back from the CT channel (see ``oracle_cases``) and returns matching logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+        self.window_shapes: set[tuple[int, ...]] = set()
+
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor) -> torch.Tensor:
+        self.window_shapes.add(tuple(x.shape[2:]))
+        levels = torch.tensor([0.2, 0.4, 0.6])[None, :, None, None, None]
+        return -((x[:, :1] - levels) ** 2) * 100
+
+
+def oracle_cases(cases: list[CaseRecord]) -> list[CaseRecord]:
+    """Cases whose CT encodes the label: -100, 0, 100 HU (0.2, 0.4, 0.6 after the CT window)."""
+    return [CaseRecord(c.case_id, c.centre, ct=c.label.astype("float32") * 100 - 100, pet=c.pet, label=c.label,
+                       spacing=c.spacing) for c in cases]
+
+
+def make_template(model: nn.Module, metric: SegmentationDiceMetric | None = None, **kwargs) -> SegmentationTemplate:
+    evaluator = EvaluationPlugin(*([metric] if metric else []), loggers=[])
+    return SegmentationTemplate(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                                train_mb_size=2, eval_mb_size=2, train_epochs=1, device="cpu",
+                                evaluator=evaluator, **{"roi_size": SIDE, **kwargs})
+
+
+def test_evaluation_runs_every_minibatch_under_each_input_setting(stream_data) -> None:
+    model = MaskRecorder()
+    metric = SegmentationDiceMetric(stream_data.names, stream_data.centres)
+    make_template(model, metric).eval(stream_data.benchmark.test_stream)
+    n_exp = len(stream_data.names)
+    assert [c[0] for c in model.calls] == [False] * (3 * n_exp)
+    for i, (_, mask, _) in enumerate(model.calls):  # one test case per experience: ct, pet, ctpet in turn
+        setting = tuple(INPUT_SETTINGS)[i % 3]
+        assert mask.tolist() == [list(INPUT_SETTINGS[setting])], (i, setting)
+    rows = metric.rows
+    assert len(rows) == n_exp * 3 * len(STRUCTURES)
+    assert {(r["eval_experience"], r["input"], r["structure"]) for r in rows} == {
+        (e, s, k) for e in range(n_exp) for s in INPUT_SETTINGS for k in STRUCTURES}
+    assert all(r["trained_through"] == -1 and r["trained_through_name"] == "base" for r in rows)
+    assert [r["centre"] for r in rows[::9]] == ["HGJ", "CHUV"]
+    for r in rows:
+        assert r["n_cases"] == 1
+        assert math.isnan(r["dice"]) or 0.0 <= r["dice"] <= 1.0
+
+
+def test_oracle_scores_dice_one_through_the_sliding_window(tiny_cohort) -> None:
+    cases = oracle_cases([c for c in tiny_cohort if c.centre == "HGJ"])
+    benchmark = with_task_labels(benchmark_from_datasets(train=[avalanche_dataset(cases, ("ct", "pet"), 1)],
+                                                         test=[avalanche_dataset(cases, ("ct", "pet"), 1)]))
+    model = LabelOracle()
+    metric = SegmentationDiceMetric(["HGJ"], ["HGJ"])
+    make_template(model, metric, roi_size=16).eval(benchmark.test_stream)
+    assert model.window_shapes == {(16, 16, 16)}  # 32^3 volumes were evaluated window by window
+    assert len(metric.rows) == 3 * len(STRUCTURES)
+    for row in metric.rows:
+        assert row["n_cases"] == len(cases)
+        if row["structure"] != "GTVn":
+            assert row["dice"] == 1.0 and row["dice_case_mean"] == 1.0, row
+        else:
+            assert row["dice"] == 1.0 or math.isnan(row["dice"]), row
+
+
+def ct_only_and_both_streams(tiny_cohort):
+    """Two training experiences on the same four HGJ cases: CT only, then CT+PET."""
+    cases = [c for c in tiny_cohort if c.centre == "HGJ"][:4]
+    train = [avalanche_dataset(cases, ("ct",), 1), avalanche_dataset(cases, ("ct", "pet"), 2)]
+    return with_task_labels(benchmark_from_datasets(train=train, test=train)).train_stream
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0])
+def test_training_applies_modality_dropout_to_two_modality_samples_only(tiny_cohort, rate) -> None:
+    ct_only, both = ct_only_and_both_streams(tiny_cohort)
+    model = MaskRecorder()
+    strategy = make_template(model, modality_dropout=rate)
+    strategy.train(ct_only)
+    ct_masks = torch.cat([m for training, m, _ in model.calls if training])
+    assert len(ct_masks) == 4 and (ct_masks == torch.tensor([True, False])).all()
+    model.calls.clear()
+    strategy.train(both)
+    masks = torch.cat([m for training, m, _ in model.calls if training])
+    assert len(masks) == 4
+    if rate == 0.0:
+        assert masks.all()
+    else:
+        assert (masks.sum(dim=1) == 1).all()
+
+
+def test_modality_dropout_draws_follow_the_seed(tiny_cohort) -> None:
+    _, both = ct_only_and_both_streams(tiny_cohort)
+    model = MaskRecorder()
+    make_template(model, modality_dropout=0.5, seed=3).train(both)
+    masks = torch.cat([m for training, m, _ in model.calls if training])
+    generator = torch.Generator().manual_seed(3)
+    expected = torch.cat([drop_modalities(torch.ones(2, 2, dtype=torch.bool), 0.5, generator) for _ in range(2)])
+    assert torch.equal(masks, expected)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SegmentationDiceMetric with a fake strategy
+
+
+def one_hot_logits(labels: torch.Tensor) -> torch.Tensor:
+    return nn.functional.one_hot(labels[:, 0], 3).permute(0, 4, 1, 2, 3).float()
+
+
+def fake_strategy(exp: int, **fields) -> SimpleNamespace:
+    return SimpleNamespace(eval_settings=tuple(INPUT_SETTINGS), clock=SimpleNamespace(train_iterations=0),
+                           experience=SimpleNamespace(current_experience=exp), **fields)
+
+
+def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
+    labels = torch.zeros(2, 1, 8, 8, 8, dtype=torch.long)
+    labels[0, 0, 1:4, 1:4, 1:4] = 1
+    labels[1, 0, 5:7, 5:7, 5:7] = 2
+    metric = SegmentationDiceMetric(["A", "B"], ["CHUM", "HGJ+HMR"])
+    metric.after_training_exp(fake_strategy(0))
+    strategy = fake_strategy(1)
+    metric.before_eval_exp(strategy)
+    predictions = {"ct": one_hot_logits(labels), "pet": one_hot_logits(torch.zeros_like(labels)),
+                   "ctpet": one_hot_logits(torch.where(labels == 2, 0, labels))}
+    for setting, logits in predictions.items():
+        strategy.mb_input_setting, strategy.mb_output, strategy.mb_y = setting, logits, labels
+        metric.after_eval_forward(strategy)
+    values = metric.after_eval_exp(strategy)
+    assert len(values) == len(metric.rows) == 3 * len(STRUCTURES)
+    dice = {(r["input"], r["structure"]): r["dice"] for r in metric.rows}
+    assert dice[("ct", "GTVp")] == dice[("ct", "GTVn")] == dice[("ct", "aggregated")] == 1.0
+    assert dice[("pet", "GTVp")] == dice[("pet", "GTVn")] == dice[("pet", "aggregated")] == 0.0
+    assert dice[("ctpet", "GTVp")] == 1.0 and dice[("ctpet", "GTVn")] == 0.0 and dice[("ctpet", "aggregated")] == 0.5
+    row = metric.rows[0]
+    assert (row["trained_through"], row["trained_through_name"], row["eval_experience"],
+            row["eval_experience_name"], row["centre"], row["n_cases"]) == (0, "A", 1, "B", "HGJ+HMR", 2)
