@@ -54,7 +54,7 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def _guarded(command: Command) -> Command:
-    """Turn a :class:`UserError` into ``error: <message>`` plus its detail lines (exit 2), Ctrl-C into ``interrupted`` (exit 130)."""
+    """Turn a :class:`UserError` into ``error: <message>`` and detail lines (exit 2), Ctrl-C into ``interrupted``."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

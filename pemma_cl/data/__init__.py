@@ -1,1 +1,1 @@
-"""Data sources: the built-in synthetic HECKTOR-like cohort and (later) the real HECKTOR 2022 folder."""
+"""Data sources: the built-in synthetic HECKTOR-like cohort and the official HECKTOR 2022 folder (prepared into a cache)."""

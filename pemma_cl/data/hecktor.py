@@ -132,7 +132,7 @@ def load_hecktor(root: Path, img_size: int, on_bad_case: str) -> LoadedData:
                 cases.append(_read_case(path, case_id, img_size, tables.entries[case_id]))
                 continue
             except _BadValue as exc:
-                reason = f"{exc}; delete it and run '{command}' again"
+                reason = f"{exc}; run '{command}' again to redo it"
         bad[case_id] = reason
     if unprepared:
         raise UserError(f"{len(unprepared)} of {len(ids)} cases of '{root}' are not in the prepared cache "

@@ -128,6 +128,13 @@ def no_overlap(case_id: str, ct: sitk.Image, pet: sitk.Image) -> str | None:
             f"(they share {100 * shared / max(smaller, 1e-9):.0f}% of the smaller image)")
 
 
+def tumour_outside_box(case_id: str, label_in_box: np.ndarray) -> str | None:
+    """No tumour voxel falls inside the head-and-neck box (which is placed without the label)."""
+    if np.any(label_in_box > 0):
+        return None
+    return f"{layout.label_file(case_id)}: no tumour voxel lies inside the head-and-neck box (placed from CT and PET)"
+
+
 def image_problem(root: Path, case_id: str, ct: sitk.Image, pet: sitk.Image, label: sitk.Image) -> str | None:
     """The first problem of a case's images: non-finite voxels, label values, no tumour, no CT/PET overlap."""
     label_path = layout.label_file(case_id)

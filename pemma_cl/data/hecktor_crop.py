@@ -20,6 +20,7 @@ cubed voxels, so all three share one isotropic grid. Outside its field of view, 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,10 +102,28 @@ def resample_case(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CT (HU, float32), PET (SUV, float32) and label (uint8) on the box grid, indexed ``[z, y, x]``."""
     grid = box.grid()
-    ct_out = _resample(_anti_aliased(ct, box.spacing), grid, sitk.sitkLinear, AIR_HU, sitk.sitkFloat32)
-    pet_out = _resample(_anti_aliased(pet, box.spacing), grid, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    ct_out = _resample(_anti_aliased(_near_box(ct, box), box.spacing), grid, sitk.sitkLinear, AIR_HU, sitk.sitkFloat32)
+    pet_out = _resample(_anti_aliased(_near_box(pet, box), box.spacing), grid, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     label_out = _resample(label, grid, sitk.sitkNearestNeighbor, 0.0, sitk.sitkUInt8)
     return ct_out, pet_out, label_out
+
+
+def _near_box(image: sitk.Image, box: Box) -> sitk.Image:
+    """The part of ``image`` within two box voxels of the box (all of it if the box is outside).
+
+    Blurring only this part gives the same box values (the blur reaches 1.5 box voxels) for a
+    fraction of the work on scans far larger than the head and neck (e.g. whole-body CT).
+    """
+    margin = 2 * box.spacing
+    lo = np.array(box.origin) - box.spacing / 2 - margin
+    hi = lo + box.size * box.spacing + 2 * margin
+    corners = [image.TransformPhysicalPointToContinuousIndex(corner) for corner in itertools.product(*zip(lo, hi))]
+    size = np.array(image.GetSize())
+    first = np.clip(np.floor(np.min(corners, axis=0)).astype(int), 0, size)
+    last = np.clip(np.ceil(np.max(corners, axis=0)).astype(int) + 1, 0, size)
+    if np.any(last - first < 4):  # (almost) outside: resampling gives the default values anyway
+        return image
+    return image[first[0]:last[0], first[1]:last[1], first[2]:last[2]]
 
 
 def _survey_grid(ct: sitk.Image) -> sitk.Image:
@@ -129,30 +148,33 @@ def _anti_aliased(image: sitk.Image, spacing: float) -> sitk.Image:
     """Blur ``image`` before sampling it every ``spacing`` mm where its voxels are finer than that.
 
     The Gaussian's standard deviation is half the step from the image's spacing to ``spacing``
-    along each axis (as scikit-image's resize does), zero along axes that are not coarsened.
+    along each axis (as scikit-image's resize does); axes that are not coarsened are left alone.
+    Recursive (IIR) filtering keeps the cost independent of the blur's width.
     """
-    sigmas = [max(0.0, (spacing - s) / 2.0) for s in image.GetSpacing()]
-    if not any(sigmas):
-        return image
-    return sitk.DiscreteGaussian(sitk.Cast(image, sitk.sitkFloat32), [s * s for s in sigmas], 256, 0.01, True)
+    blurred = image
+    for axis, step in enumerate(image.GetSpacing()):
+        if spacing > step:
+            blurred = sitk.RecursiveGaussian(sitk.Cast(blurred, sitk.sitkFloat32), (spacing - step) / 2.0, False,
+                                             sitk.RecursiveGaussianImageFilter.ZeroOrder, axis)
+    return blurred
+
+
+def _regions(mask: np.ndarray, min_voxels: int = 0) -> np.ndarray:
+    """26-connected regions of a boolean mask with at least ``min_voxels``, labelled 1, 2, ... by decreasing size."""
+    regions = sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True)
+    return sitk.GetArrayFromImage(sitk.RelabelComponent(regions, min_voxels))
 
 
 def _largest_region(mask: np.ndarray) -> np.ndarray:
-    """The largest 26-connected region of a boolean mask (empty if the mask is)."""
-    regions = sitk.RelabelComponent(sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True))
-    return sitk.GetArrayViewFromImage(regions) == 1
+    """The largest region of a boolean mask (empty if the mask is)."""
+    return _regions(mask) == 1
 
 
 def _brain_bottom(pet: np.ndarray) -> int | None:
     """Survey slice index of the lower end of the brain's uptake, or ``None`` when there is no brain."""
-    min_voxels = BRAIN_MIN_ML * 1000.0 / SURVEY_MM**3
-    regions = sitk.GetArrayFromImage(sitk.RelabelComponent(
-        sitk.ConnectedComponent(sitk.GetImageFromArray((pet >= BRAIN_SUV).astype(np.uint8)), True),
-        int(np.ceil(min_voxels)),
-    ))
+    regions = _regions(pet >= BRAIN_SUV, int(np.ceil(BRAIN_MIN_ML * 1000.0 / SURVEY_MM**3)))
     if not regions.any():
         return None
-    slices = [np.flatnonzero((regions == label).any(axis=(1, 2))) for label in range(1, regions.max() + 1)]
-    brain = 1 + int(np.argmax([s.max() for s in slices]))
-    area = (regions == brain).sum(axis=(1, 2))
+    tops = [np.flatnonzero((regions == label).any(axis=(1, 2))).max() for label in range(1, regions.max() + 1)]
+    area = (regions == 1 + int(np.argmax(tops))).sum(axis=(1, 2))  # the topmost region is the brain
     return int(np.flatnonzero(area >= area.max() / 4).min())

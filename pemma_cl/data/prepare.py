@@ -28,7 +28,9 @@ from tqdm import tqdm
 from pemma_cl.data import hecktor_layout as layout
 from pemma_cl.data.hecktor import read_tables
 from pemma_cl.data.hecktor_checks import missing_files, not_hecktor_centre, refusal
-from pemma_cl.data.prepare_case import REPORT_COLUMNS, TMP_PREFIX, atomic_path, init_worker, prepare_case, report_row
+from pemma_cl.data.prepare_case import (
+    REPORT_COLUMNS, TMP_PREFIX, atomic_path, cube_size, init_worker, prepare_case, report_row,
+)
 from pemma_cl.errors import UserError
 
 
@@ -87,7 +89,7 @@ def prepare_folder(root: Path, cache: Path | None, size: int, on_bad_case: str, 
         reason = missing_files(root, case_id)
         if reason:
             rows[case_id] = report_row(case_id, layout.STATUS_BAD, reason)
-        elif (row := _cached_row(path)) is not None:
+        elif (row := _cached_row(path, size)) is not None:
             rows[case_id] = row
         else:
             todo.append(case_id)
@@ -127,14 +129,17 @@ def _run_jobs(root: Path, cache: Path, size: int, case_ids: list[str], workers: 
     return rows
 
 
-def _cached_row(path: Path) -> dict | None:
+def _cached_row(path: Path, size: int) -> dict | None:
     """The report row stored with a cached case, its status set to ``cached``; ``None`` if not cached.
 
-    A cache file that cannot be read (damaged after it was written) counts as not cached: it is redone.
+    A cache file that cannot be read (damaged after it was written) or holds another size counts as
+    not cached: it is redone.
     """
     try:
         with np.load(path) as npz:
             row = json.loads(str(npz["report"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if row.get("out_size") != cube_size(size):
         return None
     return {**row, "status": layout.STATUS_CACHED}

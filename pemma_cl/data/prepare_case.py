@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from pemma_cl.data import hecktor_layout as layout
-from pemma_cl.data.hecktor_checks import BadCase, image_problem, read_image
+from pemma_cl.data.hecktor_checks import BadCase, image_problem, read_image, tumour_outside_box
 from pemma_cl.data.hecktor_crop import locate_box, resample_case
 
 REPORT_COLUMNS: tuple[str, ...] = (
@@ -45,12 +47,15 @@ def prepare_case(root: Path, cache: Path, case_id: str, size: int) -> dict:
             return report_row(case_id, layout.STATUS_BAD, reason, **sizes)
         box = locate_box(ct, pet, size)
         ct_box, pet_box, label_box = resample_case(ct, pet, label, box)
+        reason = tumour_outside_box(case_id, label_box)
+        if reason:
+            return report_row(case_id, layout.STATUS_BAD, reason, **sizes, anchor=box.anchor)
     except BadCase as exc:
         return report_row(case_id, layout.STATUS_BAD, str(exc))
     except RuntimeError as exc:  # SimpleITK reports its failures as RuntimeError
         return report_row(case_id, layout.STATUS_BAD, f"SimpleITK failed: {str(exc).strip().splitlines()[-1]}")
     tumour_mm3 = np.count_nonzero(sitk.GetArrayViewFromImage(label)) * np.prod(label.GetSpacing())
-    row = report_row(case_id, layout.STATUS_OK, "", **sizes, out_size=_triple((size,) * 3, "d"),
+    row = report_row(case_id, layout.STATUS_OK, "", **sizes, out_size=cube_size(size),
                      out_spacing_mm=_triple((box.spacing,) * 3, ".3f"), box_origin_mm=_triple(box.origin, ".2f"),
                      anchor=box.anchor,
                      tumour_kept=round(float(np.count_nonzero(label_box) * box.spacing**3 / tumour_mm3), 3))
@@ -61,12 +66,22 @@ def prepare_case(root: Path, cache: Path, case_id: str, size: int) -> dict:
 
 
 def init_worker() -> None:
-    """Set up a worker process: one SimpleITK thread each, and Ctrl-C left to the parent.
+    """Set up a worker process: one SimpleITK thread, Ctrl-C left to the parent, exit when the parent dies.
 
-    The parent, on Ctrl-C, stops handing out cases and lets the cases in flight finish writing.
+    The parent, on Ctrl-C, stops handing out cases and lets the cases in flight finish writing. A
+    parent killed outright (``kill -9``) cannot stop its workers, which would wait for work forever:
+    each watches its parent and exits once it is gone (a temporary file it leaves is removed by the
+    next ``prepare``).
     """
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # the processes share the cores, not the threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def report_row(case_id: str, status: str, reason: str, **fields: object) -> dict:
@@ -84,6 +99,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def cube_size(size: int) -> str:
+    """How the report writes the size of a ``size``-cubed volume, e.g. ``32x32x32``."""
+    return _triple((size,) * 3, "d")
 
 
 def _triple(values: tuple, spec: str) -> str:

@@ -9,8 +9,8 @@ from pemma_cl.data.records import CaseRecord
 from pemma_cl.data.synthetic import generate_cohort
 from pemma_cl.errors import UserError
 
-#: Share of HECKTOR 2022's per-centre case counts the built-in synthetic cohort has (about 106 cases).
-SYNTHETIC_CASE_SCALE = 0.2
+#: Share of HECKTOR 2022's per-centre case counts the built-in synthetic cohort has (97 cases).
+SYNTHETIC_CASE_SCALE = 0.18
 
 
 @dataclass

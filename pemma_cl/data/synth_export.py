@@ -61,8 +61,8 @@ def export_synthetic(
             (partial / folder).mkdir()
         for case in cases:
             _write_images(partial, case)
-        clinical_table(cases).to_csv(partial / layout.CLINICAL_CSV, index=False)
-        endpoint_table(cases).to_csv(partial / layout.ENDPOINT_CSV, index=False)
+        _clinical_table(cases).to_csv(partial / layout.CLINICAL_CSV, index=False)
+        _endpoint_table(cases).to_csv(partial / layout.ENDPOINT_CSV, index=False)
         if out.exists():
             out.rmdir()
         os.rename(partial, out)
@@ -72,7 +72,7 @@ def export_synthetic(
     return len(cases)
 
 
-def ct_grid(size: int) -> sitk.Image:
+def _ct_grid(size: int) -> sitk.Image:
     """An empty image with the CT (and label) geometry of the export: centred on the origin, axis-aligned."""
     spacing = EXPORT_FOV_MM / size
     grid = sitk.Image([size] * 3, sitk.sitkUInt8)
@@ -81,9 +81,9 @@ def ct_grid(size: int) -> sitk.Image:
     return grid
 
 
-def pet_grid(size: int) -> sitk.Image:
+def _pet_grid(size: int) -> sitk.Image:
     """An empty image with the PET geometry: twice the CT spacing, shifted origin, covering the CT."""
-    ct = ct_grid(size)
+    ct = _ct_grid(size)
     spacing = 2.0 * ct.GetSpacing()[0]
     grid = sitk.Image([size // 2 + 1] * 3, sitk.sitkFloat32)
     grid.SetSpacing([spacing] * 3)
@@ -92,24 +92,25 @@ def pet_grid(size: int) -> sitk.Image:
     return grid
 
 
-def clinical_table(cases: Sequence[CaseRecord]) -> pd.DataFrame:
+def _clinical_table(cases: Sequence[CaseRecord]) -> pd.DataFrame:
     """The clinical table of ``cases`` with the official columns; missing values stay empty."""
     gender_names = {code: name for name, code in layout.GENDER_CODES.items()}
     rows = []
     for case in cases:
+        # CenterID numbers the centres in CENTRES order; the loader takes the centre from the PatientID.
         row = {layout.ID_COLUMN: case.case_id, "Task 1": 1, "Task 2": 1, "CenterID": CENTRES.index(case.centre)}
         for column, key in layout.CLINICAL_COLUMNS.items():
             if key is not None:
                 value = case.clinical.get(key)
                 row[column] = gender_names[value] if key == "gender" and value is not None else value
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(layout.CLINICAL_COLUMNS)).astype(
-        {column: "Int64" for column, key in layout.CLINICAL_COLUMNS.items()
-         if key is not None and key != "gender" and key not in layout.REAL_FIELDS}
-    )
+    codes = [column for column, key in layout.CLINICAL_COLUMNS.items()
+             if key not in (None, "gender") and key not in layout.REAL_FIELDS]
+    # Integer codes stay integers next to missing values ("1", not "1.0"); missing cells stay empty.
+    return pd.DataFrame(rows, columns=list(layout.CLINICAL_COLUMNS)).astype(dict.fromkeys(codes, "Int64"))
 
 
-def endpoint_table(cases: Sequence[CaseRecord]) -> pd.DataFrame:
+def _endpoint_table(cases: Sequence[CaseRecord]) -> pd.DataFrame:
     """The endpoint table: relapse flag and recurrence-free survival (days) of each case."""
     rows = [{layout.ID_COLUMN: c.case_id, layout.RELAPSE_COLUMN: c.relapse, layout.RFS_COLUMN: c.rfs_days}
             for c in cases]
@@ -118,7 +119,7 @@ def endpoint_table(cases: Sequence[CaseRecord]) -> pd.DataFrame:
 
 def _write_images(root: Path, case: CaseRecord) -> None:
     size = case.ct.shape[0]
-    ct_ref, pet_ref = ct_grid(size), pet_grid(size)
+    ct_ref, pet_ref = _ct_grid(size), _pet_grid(size)
     ct = _on_grid(np.round(case.ct).astype(np.int16), ct_ref)
     label = _on_grid(case.label.astype(np.uint8), ct_ref)
     pet_on_ct = _on_grid(case.pet.astype(np.float32), ct_ref)

@@ -13,7 +13,8 @@ Each case is a crude but plausible head-and-neck field of view on one ``[z, y, x
   airway at an oropharynx, base-of-tongue, larynx/hypopharynx or nasopharynx subsite, and 0-3
   lymph nodes GTVn (label 2, small ellipsoids in lateral neck levels II-IV, mostly on the side of
   the primary; nodes never overwrite the primary). Tumours are faint on CT (25-45 HU above
-  soft tissue, like a mildly enhancing lesion: two to three CT noise sigmas) and hot on PET (SUV 5-15 for the primary, 4-12 for nodes).
+  soft tissue, like a mildly enhancing lesion: two to three CT noise sigmas) and hot on PET
+  (SUV 6-16 for the primary, 4-12 for nodes).
 * **Physiological PET uptake (not tumour).** Brain (SUV 6-10) at the top; symmetric salivary
   glands (SUV 3-6.5) and tonsils (SUV 4-8; about 3-6 after blur) that resemble nodes or a small
   primary on PET; in some patients (more often lean ones) active brown fat (SUV 3-8) in lower-neck
@@ -396,7 +397,7 @@ def _draw_primary(
         offset = direction / np.linalg.norm(direction) * radius * rng.uniform(0.4, 0.8)
         mask |= _ellipsoid(grid, np.add(centre, offset), radius * rng.uniform(0.45, 0.8, 3),
                            _rotation(rng))
-    return mask, centre, float(rng.uniform(5.0, 15.0))
+    return mask, centre, float(rng.uniform(6.0, 16.0))
 
 
 def _draw_nodes(
@@ -449,7 +450,7 @@ def _draw_survival(rng: np.random.Generator, latent: dict) -> tuple[float, int]:
     falls with HPV+; administrative censoring is uniform over 0.5-6 years of follow-up.
     """
     risk = (0.8 * (np.log(latent["volume_ml"]) - np.log(12.0)) / 0.7
-            + 0.35 * (latent["suv_max"] - 10.0) / 3.0
+            + 0.35 * (latent["suv_max"] - 11.0) / 3.0
             - 0.9 * latent["hpv_status"]
             + 0.25 * latent["performance_status"]
             + 0.15 * (latent["age"] - 60.0) / 10.0)

@@ -45,7 +45,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset("tiny", img_size=32, hidden_size=96, mlp_dim=192, num_heads=4, feature_size=8,
-                   adapter_bottleneck=16, lora_rank=4, batch_size=4, lr=2e-3, adapter_lr=1e-2, pretrain_epochs=30, epochs=6),
+                   adapter_bottleneck=16, lora_rank=4, batch_size=2, lr=2e-3, adapter_lr=1e-2, pretrain_epochs=20, epochs=5),
     "paper": Preset("paper", img_size=96, hidden_size=768, mlp_dim=3072, num_heads=12, feature_size=16,
                     adapter_bottleneck=64, lora_rank=16, batch_size=2, lr=1e-4, adapter_lr=1e-3, pretrain_epochs=300, epochs=100),
     "micro": Preset("micro", img_size=32, hidden_size=32, mlp_dim=64, num_heads=2, feature_size=4,

@@ -106,7 +106,7 @@ class SharedBases:
         model = MaskedInputUNETR(build_unetr(self.preset, in_channels=len(channels)), channels)
         strategy = SegmentationTemplate(
             model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=self.preset.lr),
-            roi_size=self.preset.img_size, modality_dropout=0.5 if kind == "fusion" else 0.0, seed=self.seed,
+            roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed,
             train_mb_size=self.preset.batch_size, train_epochs=self.preset.pretrain_epochs, device=self.device,
             plugins=[ProgressPlugin(f"base {kind}", ["pretrain"])], evaluator=EvaluationPlugin(loggers=[]),
         )

@@ -43,8 +43,7 @@ class SegmentationTemplate(SupervisedTemplate):
 
     def __init__(self, *, roi_size: int, modality_dropout: float = 0.5,
                  eval_settings: Sequence[str] = tuple(INPUT_SETTINGS), seed: int = 0, **kwargs) -> None:
-        # batch=True: Dice over the whole mini-batch, so a case without nodes does not give a 0/0 GTVn term.
-        super().__init__(criterion=DiceCELoss(to_onehot_y=True, softmax=True, batch=True), **kwargs)
+        super().__init__(criterion=DiceCELoss(to_onehot_y=True, softmax=True), **kwargs)
         self.roi_size = (roi_size,) * 3
         self.modality_dropout = modality_dropout
         self.eval_settings = tuple(eval_settings)
