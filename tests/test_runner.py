@@ -57,9 +57,16 @@ def two_runs(stream_file, tmp_path_factory) -> tuple[Path, list[SimpleNamespace]
     args = ["run", "--stream", str(stream_file), "--preset", "micro", "--seed", "0", "--device", "cpu",
             *[a for s in STRATEGIES for a in ("--strategy", s)], "--results-dir", str(results)]
     first = pemma_bench(*args)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", ["pemma-bench", *args])
-        result = CliRunner().invoke(app, args)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the subprocess (OMP_NUM_THREADS=1): CPU sums are bit-equal only per thread count
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sys, "argv", ["pemma-bench", *args])
+            result = CliRunner().invoke(app, args)
+    finally:
+        torch.set_num_threads(threads)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     second = SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
     return results, [SimpleNamespace(returncode=first.returncode, stdout=first.stdout, stderr=first.stderr), second]
