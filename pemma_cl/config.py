@@ -82,6 +82,7 @@ class RunConfig:
         device: One of :data:`DEVICES`.
         plugin_files: Extra strategy plugin files that were loaded.
         on_bad_case: One of :data:`ON_BAD_CASE`: what to do with bad cases of a HECKTOR folder.
+        cache: Prepared cache of a HECKTOR folder (``prepare --cache``); ``None``: the folder's default cache.
     """
 
     stream: StreamSpec
@@ -94,6 +95,7 @@ class RunConfig:
     device: str = "auto"
     plugin_files: tuple[Path, ...] = ()
     on_bad_case: str = "refuse"
+    cache: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -110,6 +112,8 @@ class RunConfig:
             if value not in choices:
                 raise UserError(f"{field}: expected one of {_listed(choices)}, got {value!r}")
         _check_data_source(self.data)
+        if self.cache is not None and not self.data.startswith("hecktor:"):
+            raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR'")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON/YAML-safe values (lists, strings, numbers, None)."""

@@ -78,7 +78,7 @@ def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> 
     entries = [registry.get(name) for name in config.strategies]
     preset = get_preset(config.preset)
     device = resolve_device(config.device)
-    data = load_cases(config.data, preset.img_size, config.seed, config.on_bad_case)
+    data = load_cases(config.data, preset.img_size, config.seed, config.on_bad_case, config.cache)
     train, test = split_cases(data.cases, config.seed)
     stream = build_stream(config.stream, train, test)
     bases = SharedBases(preset, stream.pretrain_cases, config.seed, device,

@@ -206,6 +206,7 @@ def test_run_config_defaults_and_plain_dict() -> None:
         ({"data": "nifti:/x"}, "data: expected 'synthetic' or 'hecktor:DIR', got 'nifti:/x'"),
         ({"data": "hecktor:/does/not/exist"}, "data: HECKTOR folder '/does/not/exist' does not exist"),
         ({"on_bad_case": "ignore"}, "on_bad_case: expected one of [refuse, skip], got 'ignore'"),
+        ({"cache": Path("/x")}, "cache: a prepared cache only applies to '--data hecktor:DIR'"),
     ],
 )
 def test_run_config_rejects_bad_values(changes: dict[str, Any], message: str) -> None:

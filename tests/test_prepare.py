@@ -108,15 +108,36 @@ def test_run_needs_a_complete_cache_and_names_the_command(prepared_hecktor: Path
     assert info.value.details == ("HGJ-003",)
 
 
+def test_run_reads_a_cache_prepared_elsewhere(prepared_hecktor: Path, tmp_path: Path) -> None:
+    """``prepare --cache DIR`` (e.g. a read-only data folder) pairs with ``load_hecktor(..., cache=DIR)``."""
+    folder, elsewhere = tmp_path / "HECKTOR2022", tmp_path / "my_cache"
+    shutil.copytree(prepared_hecktor, folder, ignore=shutil.ignore_patterns(".pemma_cache"))
+    shutil.copytree(cache_of(prepared_hecktor), elsewhere)
+    data = load_hecktor(folder, 32, "refuse", cache=elsewhere)
+    default = load_hecktor(prepared_hecktor, 32, "refuse")
+    assert [c.case_id for c in data.cases] == [c.case_id for c in default.cases]
+    assert all(np.array_equal(a.pet, b.pet) for a, b in zip(data.cases, default.cases))
+    with pytest.raises(UserError, match=f"run 'pemma-bench prepare --hecktor {folder} --size 32' first"):
+        load_hecktor(folder, 32, "refuse")
+    missing = tmp_path / "nowhere"
+    with pytest.raises(UserError, match=f"no prepared cache '{missing}'; run 'pemma-bench prepare --hecktor {folder} "
+                                        f"--size 32 --cache {missing}' first"):
+        load_hecktor(folder, 32, "refuse", cache=missing)
+
+
 def test_cli_runs_a_micro_stream_on_a_prepared_folder_skipping_its_bad_cases(bad_hecktor, tmp_path: Path) -> None:
     """``synth`` -> ``prepare`` -> ``run --data hecktor:DIR`` (the fixtures ran the first two through the CLI).
 
     One training run keeps the suite fast: on the bad folder with ``--on-bad-case skip``, which trains on the
-    good cases exactly as on a clean folder and also records the skipped cases in the manifest.
+    good cases exactly as on a clean folder and also records the skipped cases in the manifest. The cache is
+    moved out of the folder, so the run only finds it through ``--cache``.
     """
+    folder, cache = tmp_path / "HECKTOR2022", tmp_path / "cache"
+    shutil.copytree(bad_hecktor.folder, folder, ignore=shutil.ignore_patterns(".pemma_cache"))
+    shutil.copytree(cache_of(bad_hecktor.folder), cache)
     stream = tmp_path / "two.yaml"
     stream.write_text(HECKTOR_STREAM.format(name="two"))
-    result = invoke_cli("run", "--stream", stream, "--data", f"hecktor:{bad_hecktor.folder}", "--preset", "micro",
+    result = invoke_cli("run", "--stream", stream, "--data", f"hecktor:{folder}", "--cache", cache, "--preset", "micro",
                         "--epochs", 1, "--strategy", "pemma-lora", "--results-dir", tmp_path / "results",
                         "--device", "cpu", "--on-bad-case", "skip")
     assert result.exit_code == 0, result.output
@@ -128,4 +149,5 @@ def test_cli_runs_a_micro_stream_on_a_prepared_folder_skipping_its_bad_cases(bad
     assert (manifest["extra"]["n_train_cases"], manifest["extra"]["n_test_cases"]) == (2, 2)
     skipped = manifest["extra"]["skipped_cases"]
     assert sorted(skipped) == sorted(BAD_CASES) and all(BAD_CASES[c] in skipped[c] for c in BAD_CASES)
-    assert json.loads((run_dir / "config.json").read_text())["on_bad_case"] == "skip"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["on_bad_case"], config["cache"]) == ("skip", str(cache))

@@ -137,6 +137,11 @@ def run(
     ] = "auto",
     plugin: PluginOption = None,
     on_bad_case: OnBadCaseOption = "refuse",
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", metavar="DIR", help="Prepared cache of a HECKTOR folder, if 'prepare' was given "
+                     "--cache. Default: DIR/.pemma_cache/size<N>.", show_default=False),
+    ] = None,
 ) -> None:
     """Train and evaluate strategies on a stream.
 
@@ -159,6 +164,7 @@ def run(
         device=device,
         plugin_files=plugin_files,
         on_bad_case=on_bad_case,
+        cache=cache,
     )
     for name in config.strategies:
         registry.get(name)
@@ -199,8 +205,8 @@ def prepare(
     ],
     cache: Annotated[
         Path | None,
-        typer.Option("--cache", metavar="DIR", help="Cache folder. Default: DIR/.pemma_cache/size<N> "
-                     "(the one 'run --data hecktor:DIR' reads).", show_default=False),
+        typer.Option("--cache", metavar="DIR", help="Cache folder (then give 'run' the same --cache). Default: DIR/.pemma_cache/size<N>, "
+                     "the one 'run --data hecktor:DIR' reads by default.", show_default=False),
     ] = None,
     size: SizeOption = 32,
     on_bad_case: OnBadCaseOption = "refuse",

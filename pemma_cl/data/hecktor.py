@@ -98,13 +98,14 @@ def read_tables(root: Path) -> Tables:
     return Tables(entries, bad)
 
 
-def load_hecktor(root: Path, img_size: int, on_bad_case: str) -> LoadedData:
+def load_hecktor(root: Path, img_size: int, on_bad_case: str, cache: Path | None = None) -> LoadedData:
     """The usable cases of a prepared HECKTOR 2022 folder.
 
     Args:
         root: the official training folder, prepared for ``img_size`` by ``pemma-bench prepare``.
-        img_size: crop side of the preset (selects the cache ``<root>/.pemma_cache/size<img_size>``).
+        img_size: crop side of the preset.
         on_bad_case: ``refuse`` (raise, listing every bad case) or ``skip`` (leave them out, with reasons).
+        cache: the prepared cache; ``None``: the default one, ``<root>/.pemma_cache/size<img_size>``.
 
     Raises:
         UserError: If the folder or tables are malformed, the cache is missing or incomplete, or
@@ -114,8 +115,8 @@ def load_hecktor(root: Path, img_size: int, on_bad_case: str) -> LoadedData:
     if problem:
         raise UserError(f"data: {problem}")
     tables = read_tables(root)
-    cache = layout.default_cache(root, img_size)
-    command = layout.prepare_command(root, img_size)
+    command = layout.prepare_command(root, img_size, cache)
+    cache = cache or layout.default_cache(root, img_size)
     report = _read_report(cache, command)
     ids = layout.find_case_ids(root, tables.ids)
     cases, bad, unprepared = [], {}, []

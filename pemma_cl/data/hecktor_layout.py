@@ -119,6 +119,6 @@ def case_cache_file(cache: Path, case_id: str) -> Path:
     return cache / f"{case_id}.npz"
 
 
-def prepare_command(root: Path, size: int) -> str:
-    """The command that prepares ``root`` for crop size ``size`` (quoted in messages)."""
-    return f"pemma-bench prepare --hecktor {root} --size {size}"
+def prepare_command(root: Path, size: int, cache: Path | None = None) -> str:
+    """The command that prepares ``root`` for crop size ``size`` into ``cache`` (quoted in messages)."""
+    return f"pemma-bench prepare --hecktor {root} --size {size}" + (f" --cache {cache}" if cache else "")

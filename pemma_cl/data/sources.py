@@ -28,7 +28,8 @@ class LoadedData:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse") -> LoadedData:
+def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse",
+               cache: Path | None = None) -> LoadedData:
     """Case records of a data source.
 
     Args:
@@ -37,6 +38,7 @@ def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse")
         img_size: the preset's crop side.
         seed: seed of the synthetic cohort.
         on_bad_case: ``refuse`` or ``skip`` the bad cases of a HECKTOR folder.
+        cache: the HECKTOR folder's prepared cache; ``None``: its default cache.
     """
     if data == "synthetic":
         key = f"synthetic-v1:size{img_size}:scale{SYNTHETIC_CASE_SCALE}:seed{seed}"
@@ -45,5 +47,5 @@ def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse")
     if kind == "hecktor" and colon and folder:
         from pemma_cl.data.hecktor import load_hecktor  # imports this module (LoadedData)
 
-        return load_hecktor(Path(folder), img_size, on_bad_case)
+        return load_hecktor(Path(folder), img_size, on_bad_case, cache)
     raise UserError(f"--data: unsupported data source '{data}'; expected 'synthetic' or 'hecktor:DIR'")
