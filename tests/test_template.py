@@ -177,6 +177,18 @@ def test_modality_dropout_draws_follow_the_seed(tiny_cohort) -> None:
     assert torch.equal(masks, expected)
 
 
+def test_loss_dice_term_counts_the_tumour_classes_only() -> None:
+    """An all-background prediction of a case with GTVp and GTVn costs the whole Dice term (1, the mean over
+    GTVp and GTVn), not the 0.78 it would cost here with the background class in the mean."""
+    label = torch.zeros(1, 1, 8, 8, 8, dtype=torch.long)
+    label[0, 0, :2], label[0, 0, 6:] = 1, 2
+    confident_background = one_hot_logits(torch.zeros_like(label)) * 50
+    criterion = make_template(nn.Conv3d(2, 3, 1))._criterion
+    cross_entropy = nn.functional.cross_entropy(confident_background, label[:, 0])
+    assert criterion(confident_background, label).item() - cross_entropy.item() == pytest.approx(1.0, abs=1e-4)
+    assert criterion(one_hot_logits(label) * 50, label).item() == pytest.approx(0.0, abs=1e-4)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # SegmentationDiceMetric with a fake strategy
 
