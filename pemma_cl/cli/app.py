@@ -205,8 +205,9 @@ def prepare(
     ],
     cache: Annotated[
         Path | None,
-        typer.Option("--cache", metavar="DIR", help="Cache folder (then give 'run' the same --cache). Default: DIR/.pemma_cache/size<N>, "
-                     "the one 'run --data hecktor:DIR' reads by default.", show_default=False),
+        typer.Option("--cache", metavar="DIR", help="Cache folder (then give 'run' the same --cache). "
+                     "Default: DIR/.pemma_cache/size<N>, the one 'run --data hecktor:DIR' reads by default.",
+                     show_default=False),
     ] = None,
     size: SizeOption = 32,
     on_bad_case: OnBadCaseOption = "refuse",

@@ -32,8 +32,7 @@ survival comes before the per-voxel noise, so a case keeps its anatomy across gr
 
 Centres differ (``CENTRE_PARAMS``) in CT noise and calibration, PET calibration, blur and noise,
 tumour size, nodal prevalence, patient position, HPV prevalence and which clinical fields are
-missing. Recurrence-free survival follows a proportional-hazards (Weibull) model whose risk rises
-with total tumour volume, true primary SUVmax, performance status and age, and falls when HPV+.
+missing. The patient, clinical-record and survival model is :mod:`pemma_cl.data.synthetic_patient`.
 """
 
 from __future__ import annotations
@@ -45,13 +44,11 @@ import numpy as np
 from scipy import ndimage
 
 from pemma_cl.data.records import CENTRES, CaseRecord
+from pemma_cl.data.synthetic_patient import clinical_record, draw_patient, draw_survival
 from pemma_cl.errors import UserError
 
 #: Nominal physical extent (mm) of every grid axis; mm parameters are converted with it.
 NOMINAL_FOV_MM = 128.0
-
-#: Clinical fields that can be missing (``None``), in the order their missingness is drawn.
-_MISSABLE = ("weight", "tobacco", "alcohol", "performance_status", "hpv_status")
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,7 @@ class CentreParams:
         shift: Patient-position shift ``(dz, dy, dx)`` in grid-relative units (1.0 = half the
             field of view).
         hpv_rate: Probability that a patient is HPV positive.
-        missing: Probability that each clinical field in ``_MISSABLE`` is recorded as ``None``.
+        missing: Probability that each clinical field in ``MISSABLE_FIELDS`` is recorded as ``None``.
     """
 
     n_train: int
@@ -198,12 +195,12 @@ def _generate_case(
     """One case: clinical draws, anatomy, tumours, survival, then images with noise."""
     p = CENTRE_PARAMS[centre]
     rng = np.random.default_rng([seed, CENTRES.index(centre), number])
-    latent = _draw_patient(rng, p)
+    latent = draw_patient(rng, p.hpv_rate)
     grid = _grid(shape)
     hu, suv, label, burden = _draw_anatomy(rng, grid, p, latent)
     latent.update(burden)
-    clinical = _clinical_record(rng, p, latent)
-    rfs_days, relapse = _draw_survival(rng, latent)
+    clinical = clinical_record(rng, p.missing, latent)
+    rfs_days, relapse = draw_survival(rng, latent)
     ct, pet = _acquire(rng, hu, suv, p, shape)
     return CaseRecord(
         case_id=f"{centre}-{number:03d}",
@@ -216,19 +213,6 @@ def _generate_case(
         rfs_days=rfs_days,
         relapse=relapse,
     )
-
-
-def _draw_patient(rng: np.random.Generator, p: CentreParams) -> dict:
-    """Latent (complete) patient characteristics before any missingness."""
-    hpv = int(rng.random() < p.hpv_rate)
-    gender = int(rng.random() < 0.8)
-    age = int(np.clip(round(rng.normal(61.0 - 3.0 * hpv, 9.0)), 30, 90))
-    weight = float(np.clip(round(rng.normal(82.0 if gender else 68.0, 15.0), 1), 40.0, 150.0))
-    tobacco = int(rng.random() < (0.45 if hpv else 0.80))
-    alcohol = int(rng.random() < (0.40 if hpv else 0.65))
-    ps = int(rng.choice(5, p=[0.50, 0.32, 0.12, 0.045, 0.015]))
-    return {"hpv_status": hpv, "gender": gender, "age": age, "weight": weight,
-            "tobacco": tobacco, "alcohol": alcohol, "performance_status": ps}
 
 
 def _grid(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -428,36 +412,6 @@ def _draw_nodes(
 def _nearest_voxel(grid: tuple[np.ndarray, ...], point: Sequence[float]) -> tuple[int, ...]:
     """Index of the voxel whose centre is nearest to ``point``."""
     return tuple(int(np.argmin(np.abs(g.ravel() - c))) for g, c in zip(grid, point))
-
-
-def _clinical_record(rng: np.random.Generator, p: CentreParams, latent: dict) -> dict:
-    """HECKTOR-style clinical fields with treatment and centre-dependent missingness."""
-    advanced = latent["n_nodes"] > 0 or latent["volume_ml"] > 20.0
-    record = {key: latent[key] for key in ("age", "gender", "weight", "tobacco", "alcohol",
-                                           "performance_status", "hpv_status")}
-    record["surgery"] = int(rng.random() < 0.25)
-    record["chemotherapy"] = int(rng.random() < (0.85 if advanced else 0.45))
-    for key in _MISSABLE:
-        if rng.random() < p.missing[key]:
-            record[key] = None
-    return record
-
-
-def _draw_survival(rng: np.random.Generator, latent: dict) -> tuple[float, int]:
-    """Recurrence-free survival (days) and relapse flag from a Weibull proportional-hazards model.
-
-    Risk rises with total tumour volume, true primary SUVmax, performance status and age, and
-    falls with HPV+; administrative censoring is uniform over 0.5-6 years of follow-up.
-    """
-    risk = (0.8 * (np.log(latent["volume_ml"]) - np.log(12.0)) / 0.7
-            + 0.35 * (latent["suv_max"] - 11.0) / 3.0
-            - 0.9 * latent["hpv_status"]
-            + 0.25 * latent["performance_status"]
-            + 0.15 * (latent["age"] - 60.0) / 10.0)
-    shape_k, scale_days = 1.3, 2200.0
-    event_days = scale_days * (-np.log(rng.random()) * np.exp(-risk)) ** (1.0 / shape_k)
-    censor_days = rng.uniform(180.0, 2200.0)
-    return float(round(min(event_days, censor_days))), int(event_days <= censor_days)
 
 
 def _acquire(

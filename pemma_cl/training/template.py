@@ -31,7 +31,8 @@ def drop_modalities(mask: torch.Tensor, rate: float, generator: torch.Generator)
 
 
 class SegmentationTemplate(SupervisedTemplate):
-    """Avalanche ``SupervisedTemplate`` with a DiceCE loss (Dice over GTVp and GTVn), modality dropout and per-setting evaluation.
+    """Avalanche ``SupervisedTemplate`` with a DiceCE loss (Dice over GTVp and GTVn), modality dropout and
+    per-setting evaluation.
 
     Args:
         roi_size: the network's input crop; larger volumes are evaluated with MONAI's sliding window.
