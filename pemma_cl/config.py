@@ -22,11 +22,13 @@ import yaml
 
 from pemma_cl.data.hecktor_layout import layout_problem
 from pemma_cl.data.records import CENTRES, MODALITIES
+from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
 from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
 
 #: Strategies a run compares when none is named.
-DEFAULT_STRATEGIES: tuple[str, ...] = ("pemma-lora", "pemma-dora", "full-finetune", "early-fusion")
+DEFAULT_STRATEGIES: tuple[str, ...] = ("pemma-lora", "pemma-dora", "pemma-lora-shared", "pemma-dora-shared",
+                                       "full-finetune", "early-fusion")
 #: Model and training size presets (see :mod:`pemma_cl.models.presets`).
 PRESETS: tuple[str, ...] = tuple(MODEL_PRESETS)
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -83,6 +85,8 @@ class RunConfig:
         plugin_files: Extra strategy plugin files that were loaded.
         on_bad_case: One of :data:`ON_BAD_CASE`: what to do with bad cases of a HECKTOR folder.
         cache: Prepared cache of a HECKTOR folder (``prepare --cache``); ``None``: the folder's default cache.
+        eval_on: ``test`` (train on training + validation cases, report the test cases: the numbers to publish)
+            or ``val`` (train on training cases only, report the validation cases: for choosing settings).
     """
 
     stream: StreamSpec
@@ -96,6 +100,7 @@ class RunConfig:
     plugin_files: tuple[Path, ...] = ()
     on_bad_case: str = "refuse"
     cache: Path | None = None
+    eval_on: str = "test"
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -108,7 +113,7 @@ class RunConfig:
         if self.epochs is not None and (not _is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
         for field, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
-                                      ("on_bad_case", self.on_bad_case, ON_BAD_CASE)):
+                                      ("on_bad_case", self.on_bad_case, ON_BAD_CASE), ("eval_on", self.eval_on, EVAL_SPLITS)):
             if value not in choices:
                 raise UserError(f"{field}: expected one of {_listed(choices)}, got {value!r}")
         _check_data_source(self.data)

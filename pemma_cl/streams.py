@@ -9,7 +9,7 @@ from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 
 from pemma_cl.config import StreamSpec
 from pemma_cl.data.dataset import avalanche_dataset
-from pemma_cl.data.records import CaseRecord
+from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.errors import UserError
 
 
@@ -18,16 +18,21 @@ class StreamData:
     """Everything a run trains and evaluates on.
 
     Attributes:
-        benchmark: Avalanche scenario with ``train_stream`` and ``test_stream``, one experience per stream step.
-        pretrain_cases: the base's pre-training cases (train split of the pre-training centres).
+        benchmark: Avalanche scenario with ``train_stream`` and ``test_stream``, one experience per stream step;
+            the ``test_stream`` holds the evaluated cases (test or validation, see :class:`CaseSplit`).
+        pretrain_cases: the base's pre-training cases (training cases of the pre-training centres).
+        pretrain_modalities: the modalities the pre-training cases have (the others are zeroed).
         names: experience names in stream order.
         centres: per experience, its centres joined with ``+``.
+        modalities: per experience, the modalities its training cases have.
     """
 
     benchmark: CLScenario
     pretrain_cases: list[CaseRecord]
+    pretrain_modalities: tuple[str, ...]
     names: list[str]
     centres: list[str]
+    modalities: list[tuple[str, ...]]
 
 
 def _cases_of(cases: list[CaseRecord], centres: tuple[str, ...], where: str, split: str) -> list[CaseRecord]:
@@ -37,17 +42,31 @@ def _cases_of(cases: list[CaseRecord], centres: tuple[str, ...], where: str, spl
     return chosen
 
 
-def build_stream(spec: StreamSpec, train: list[CaseRecord], test: list[CaseRecord]) -> StreamData:
-    """Build the Avalanche benchmark of a stream: each experience's centres, modalities and task label."""
+def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[CaseRecord],
+                 evaluated_split: str = "test") -> StreamData:
+    """Build the Avalanche benchmark of a stream: each experience's centres, modalities and task label.
+
+    Training data carry only the modalities the stream file declares for them; evaluation data carry both
+    (every strategy is then scored under CT-only, PET-only and CT+PET input).
+
+    Args:
+        spec: the stream.
+        train: the training cases of every centre.
+        evaluated: the cases every experience is scored on (test or validation cases).
+        evaluated_split: what ``evaluated`` is, for error messages.
+    """
     train_sets, test_sets = [], []
     for i, exp in enumerate(spec.experiences):
         where = f"stream '{spec.name}' experience {i} ({exp.name})"
-        train_sets.append(avalanche_dataset(_cases_of(train, exp.centres, where, "train"), exp.modalities, exp.task))
-        test_sets.append(avalanche_dataset(_cases_of(test, exp.centres, where, "test"), ("ct", "pet"), exp.task))
-    pretrain_cases = _cases_of(train, spec.pretrain.centres, f"stream '{spec.name}' pretrain", "train")
+        train_sets.append(avalanche_dataset(_cases_of(train, exp.centres, where, "training"), exp.modalities, exp.task))
+        test_sets.append(avalanche_dataset(_cases_of(evaluated, exp.centres, where, evaluated_split),
+                                           MODALITIES, exp.task))
+    pretrain_cases = _cases_of(train, spec.pretrain.centres, f"stream '{spec.name}' pretrain", "training")
     return StreamData(
         benchmark=with_task_labels(benchmark_from_datasets(train=train_sets, test=test_sets)),
         pretrain_cases=pretrain_cases,
+        pretrain_modalities=spec.pretrain.modalities,
         names=[exp.name for exp in spec.experiences],
         centres=["+".join(exp.centres) for exp in spec.experiences],
+        modalities=[exp.modalities for exp in spec.experiences],
     )

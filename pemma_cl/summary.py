@@ -58,11 +58,19 @@ INPUT_LABELS: dict[str, str] = {"ct": "CT", "pet": "PET", "ctpet": "CT+PET"}
 
 #: Definitions printed under the summary tables.
 NOTE: str = (
-    "Dice: HECKTOR aggregated Dice, mean of GTVp and GTVn. "
-    "Forgetting is max-based (Chaudhry et al., 2018): best Dice an experience had before the last "
-    "one minus its final Dice, averaged over all but the last experience (higher = more forgetting). "
-    "BWT is GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after "
-    "training on that experience, averaged (negative = forgetting)."
+    "Dice: HECKTOR's aggregated Dice per structure (2 sum TP / sum(|P|+|G|) over an experience's cases); "
+    "'aggregated' is the mean over GTVp and GTVn, leaving out a structure no reference mask of that "
+    "experience contains. Final Dice: mean over all experiences after the last one. Forgetting is max-based "
+    "(Chaudhry et al., 2018): best Dice an experience had from the step it was trained until the one before "
+    "last, minus its final Dice, averaged over all but the last experience (higher = more forgetting). BWT is "
+    "GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after training on "
+    "that experience, averaged (negative = forgetting). FWT (vs own start): Dice on an experience just before "
+    "it is trained minus the same strategy's Dice on it before any training (not GEM's random-model "
+    "reference: strategies that start from different bases are not comparable on it). Evaluation: "
+    "task-aware strategies are given each test experience's task label and pick their adapter with it, so "
+    "their earlier results cannot change (zero forgetting by construction); task-agnostic ones are told "
+    "nothing. Trainable % (task): trainable parameters of one task over the parameters that serve one task; "
+    "(stored): over every parameter the strategy stores after the whole stream."
 )
 
 
@@ -113,24 +121,28 @@ def r_matrix(
     return R, (baseline if (trained == -1).any() else None)
 
 
-def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
+              evaluation: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Continual-learning metrics of every strategy on the aggregated Dice.
 
     Args:
         df: metric rows (columns :data:`METRIC_COLUMNS`).
         costs: per strategy, cost fields (e.g. ``trainable_params``, ``total_params``,
             ``trainable_pct``, ``bytes_per_task``, ``train_seconds``), copied as given.
+        evaluation: per strategy, how it was evaluated (``task-agnostic`` or ``task-aware (task label
+            given)``); strategies not named are recorded as ``None`` (unknown).
 
     Returns:
-        ``{strategy: {"inputs": {input: {"final_dice", "forgetting", "bwt", "fwt"}}, "costs": {...}}}``
-        with strategies in order of first appearance and inputs in the order of :data:`INPUTS`
-        (only those present). ``fwt`` is None when the table has no ``trained_through == -1``
-        rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions.
+        ``{strategy: {"evaluation": str | None, "inputs": {input: {"final_dice", "forgetting", "bwt",
+        "fwt_own_start"}}, "costs": {...}}}`` with strategies in order of first appearance and inputs in the
+        order of :data:`INPUTS` (only those present). ``fwt_own_start`` is None when the table has no
+        ``trained_through == -1`` rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions.
     """
     _check_columns(df)
     unknown = sorted(set(df["input"]) - set(INPUTS))
     if unknown:
         raise UserError(f"metric table has unknown input setting(s) {unknown}; expected {list(INPUTS)}")
+    evaluation = evaluation or {}
     summary: dict[str, dict[str, Any]] = {}
     for strategy in pd.unique(df["strategy"]):
         present = set(df.loc[df["strategy"] == strategy, "input"])
@@ -141,9 +153,10 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]]) -> dict[str, d
                 "final_dice": final_average(R),
                 "forgetting": forgetting(R),
                 "bwt": backward_transfer(R),
-                "fwt": None if baseline is None else forward_transfer(R, baseline),
+                "fwt_own_start": None if baseline is None else forward_transfer(R, baseline),
             }
-        summary[str(strategy)] = {"inputs": inputs, "costs": dict(costs.get(strategy, {}))}
+        summary[str(strategy)] = {"evaluation": evaluation.get(strategy), "inputs": inputs,
+                                  "costs": dict(costs.get(strategy, {}))}
     return summary
 
 
@@ -155,20 +168,21 @@ def _fmt(value: Any, digits: int) -> str:
 
 def _table(summary: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and formatted rows shared by the markdown and console renderings."""
-    header = ["Strategy"]
+    header = ["Strategy", "Evaluation"]
     header += [f"Final Dice {INPUT_LABELS[i]}" for i in INPUTS]
     header += [f"Forgetting {INPUT_LABELS[i]}" for i in INPUTS]
-    header += ["BWT CT+PET", "Trainable %", "Train s"]
+    header += ["BWT CT+PET", "Trainable % (task)", "Trainable % (stored)", "Train s"]
     rows = []
     for strategy, entry in summary.items():
         metrics = entry["inputs"]
         costs = entry["costs"]
-        row = [strategy]
+        row = [strategy, entry.get("evaluation") or "–"]
         row += [_fmt(metrics.get(i, {}).get("final_dice"), 3) for i in INPUTS]
         row += [_fmt(metrics.get(i, {}).get("forgetting"), 3) for i in INPUTS]
         row += [
             _fmt(metrics.get("ctpet", {}).get("bwt"), 3),
             _fmt(costs.get("trainable_pct"), 2),
+            _fmt(costs.get("trainable_pct_stored"), 2),
             _fmt(costs.get("train_seconds"), 0),
         ]
         rows.append(row)
@@ -187,12 +201,12 @@ def render_markdown(summary: dict[str, dict[str, Any]]) -> str:
 
 
 def render_console_table(summary: dict[str, dict[str, Any]]) -> Table:
-    """The table of :func:`render_markdown` as a :class:`rich.table.Table` for the CLI."""
+    """The table of :func:`render_markdown` as a :class:`rich.table.Table` for the CLI (headers on two lines)."""
     header, rows = _table(summary)
     table = Table(title="Continual-learning summary", caption=NOTE)
-    table.add_column(header[0])
-    for name in header[1:]:
-        table.add_column(name, justify="right")
+    for k, name in enumerate(header):
+        table.add_column(name.replace(" (", "\n(").replace("Dice ", "Dice\n").replace("Forgetting ", "Forgetting\n"),
+                         justify="left" if k < 2 else "right", no_wrap=k == 0)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*[cell.replace(" (", "\n(") for cell in row])
     return table

@@ -1,7 +1,10 @@
-"""Early fusion: a 2-channel CT+PET UNETR pre-trained with PET, then fine-tuned on each experience in turn.
+"""Early fusion: a 2-channel (CT, PET) UNETR from the fusion base, fine-tuned on each experience in turn.
 
-Trained on complete CT+PET pairs only (no modality dropout), as early fusion is used in practice: under
-CT-only or PET-only input the missing channel is zeros, which is exactly the weakness PEMMA addresses.
+The fusion base gets only the modalities the stream's pre-training declares: after CT-only pre-training it is
+the CT base with zero PET-input weights, and it first learns PET in the stream (see
+:mod:`pemma_cl.training.bases`). Trained on the complete inputs of each experience (no modality dropout), as
+early fusion is used in practice: a missing channel is zeros, at training (an experience without PET) and at
+test time (CT-only or PET-only input), which is exactly the weakness PEMMA addresses.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from pemma_cl.registry import register_strategy
 
 
-@register_strategy("early-fusion", "2-channel CT+PET UNETR pre-trained with PET, all parameters trained sequentially")
+@register_strategy("early-fusion", "2-channel CT+PET UNETR from the fusion base (CT base + zero PET weights after "
+                                   "CT-only pre-training), all parameters trained sequentially")
 def build(ctx):
     from pemma_cl.models.backbones import MaskedInputUNETR
 

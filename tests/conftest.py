@@ -48,12 +48,30 @@ def micro_stream_spec():
 
 
 @pytest.fixture(scope="session")
-def stream_data(tiny_cohort, micro_stream_spec):
+def micro_ct_update_spec(micro_stream_spec):
+    """The micro stream with a single-modality update: HGJ with CT+PET (task 1), then CHUV with CT only (task 2)."""
+    from dataclasses import replace
+
+    first, second = micro_stream_spec.experiences
+    return replace(micro_stream_spec, name="micro-ct", experiences=(first, replace(second, modalities=("ct",))))
+
+
+def _stream(cohort, spec):
     from pemma_cl.data.splits import split_cases
     from pemma_cl.streams import build_stream
 
-    train, test = split_cases(tiny_cohort, TEST_SEED)
-    return build_stream(micro_stream_spec, train, test)
+    train, test = split_cases(cohort, TEST_SEED).for_evaluation_on("test")
+    return build_stream(spec, train, test)
+
+
+@pytest.fixture(scope="session")
+def stream_data(tiny_cohort, micro_stream_spec):
+    return _stream(tiny_cohort, micro_stream_spec)
+
+
+@pytest.fixture(scope="session")
+def ct_update_stream(tiny_cohort, micro_ct_update_spec):
+    return _stream(tiny_cohort, micro_ct_update_spec)
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +103,15 @@ class RecorderPlugin:
         evals: one dict per evaluation forward pass: ``trained`` (experiences trained so far), ``exp``,
             ``task``, ``setting``, ``active_adapter`` and ``disabled`` (peft models), and, before any
             training, the ``x``/``mask``/``output`` of that pass.
+        train_batches: one dict per training forward pass: ``exp``, ``pet_max`` (largest |PET voxel| of the
+            mini-batch) and ``pet_in_mask`` (whether the modality mask marks PET present for any sample).
         after_exp: parameters (name -> tensor copy) after each training experience, in order.
         initial: parameters before any training.
     """
 
     def __init__(self) -> None:
         self.evals: list[dict] = []
+        self.train_batches: list[dict] = []
         self.after_exp: list[dict] = []
         self.initial: dict | None = None
 
@@ -104,6 +125,11 @@ class RecorderPlugin:
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.after_exp.append(self._params(strategy.model))
+
+    def before_forward(self, strategy, **kwargs) -> None:
+        self.train_batches.append({"exp": strategy.experience.current_experience,
+                                   "pet_max": float(strategy.mb_x[:, 1].abs().max()),
+                                   "pet_in_mask": bool(strategy.mb_modality_mask[:, 1].any())})
 
     def after_eval_forward(self, strategy, **kwargs) -> None:
         record = {
@@ -125,19 +151,19 @@ class RecorderPlugin:
 
 
 class StrategyRun:
-    """What one ``run_strategy`` call produced: metric rows, cost, the strategy and its recorder."""
+    """What one ``run_strategy`` call produced: metric rows, cost, evaluation protocol, the strategy, its recorder."""
 
-    def __init__(self, rows, cost, strategy, recorder) -> None:
-        self.rows, self.cost, self.strategy, self.recorder = rows, cost, strategy, recorder
+    def __init__(self, rows, cost, evaluation, strategy, recorder) -> None:
+        self.rows, self.cost, self.evaluation = rows, cost, evaluation
+        self.strategy, self.recorder = strategy, recorder
 
     @property
     def model(self):
         return self.strategy.model
 
 
-@pytest.fixture(scope="session")
-def run_entry(stream_data, ctx_settings):
-    """``run_entry(entry)``: ``run_strategy`` on the micro stream, with a recorder plugin; cached per entry name."""
+def _recorded_runs(stream, ctx_settings):
+    """``run(entry)``: ``run_strategy`` on ``stream``, with a recorder plugin; cached per entry name."""
     from pemma_cl.registry import StrategyEntry
     from pemma_cl.runner import run_strategy
 
@@ -154,11 +180,23 @@ def run_entry(stream_data, ctx_settings):
                 return strategy
 
             spied = StrategyEntry(entry.name, entry.description, build, entry.source)
-            rows, cost = run_strategy(spied, stream_data, ctx_settings)
-            cache[entry.name] = StrategyRun(rows, cost, built[0], recorder)
+            rows, cost, evaluation = run_strategy(spied, stream, ctx_settings)
+            cache[entry.name] = StrategyRun(rows, cost, evaluation, built[0], recorder)
         return cache[entry.name]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_entry(stream_data, ctx_settings):
+    """``run_entry(entry)``: a recorded run of ``entry`` on the micro stream (both experiences CT+PET)."""
+    return _recorded_runs(stream_data, ctx_settings)
+
+
+@pytest.fixture(scope="session")
+def run_ct_update(ct_update_stream, ctx_settings):
+    """``run_ct_update(entry)``: a recorded run of ``entry`` on the micro stream whose second experience is CT only."""
+    return _recorded_runs(ct_update_stream, ctx_settings)
 
 
 @pytest.fixture(scope="session")

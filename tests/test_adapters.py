@@ -55,7 +55,7 @@ def two_tasks(batch):
     base = build_unetr(MICRO, in_channels=1)
     with torch.no_grad():
         ct_base_out = MaskedInputUNETR(base, (0,))(x, SETTINGS)
-    model = wrap_with_adapters(PemmaUNETR(base, MICRO), MICRO, use_dora=False, first_task=1)
+    model = wrap_with_adapters(PemmaUNETR(base, MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
     train_steps(model, x, y, steps=2)
     after_task1 = params(model)
     add_task_adapter(model, 2, warm_start_from=1)
@@ -116,7 +116,7 @@ def test_task_outputs_differ_and_disabled_is_ct_base(two_tasks, batch) -> None:
 
 def test_new_adapter_without_warm_start_starts_from_the_base() -> None:
     torch.manual_seed(0)
-    model = wrap_with_adapters(PemmaUNETR(build_unetr(MICRO, 1), MICRO), MICRO, use_dora=False, first_task=1)
+    model = wrap_with_adapters(PemmaUNETR(build_unetr(MICRO, 1), MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if is_task(name, 1):
@@ -199,3 +199,30 @@ def test_each_task_trains_its_own_adapter_and_keeps_it(lora_run) -> None:
     assert any(not torch.equal(after1[b2], after1[b1]) for b1, b2 in zip(lora_b1, lora_b2))
     assert any(not torch.equal(after1[n.replace(".task1", ".task2")], after1[n])
                for n in after1 if is_task(n, 1) and "modules_to_save" in n)
+
+
+def test_design_choices_pet_embedding_copy_and_a_decoder_head_per_adapter_set(batch) -> None:
+    """``PemmaDesign``: the authors' PET embedding initialisation, and the ablation's per-set decoder head, which
+    trains copies of the last decoder stage while the base's own decoder stays bit-identical."""
+    from pemma_cl.models.pemma import PemmaDesign
+
+    x, y = batch
+    torch.manual_seed(0)
+    base = build_unetr(MICRO, in_channels=1)
+    design = PemmaDesign(pet_embed_init="ct-copy", decoder_head=True)
+    pemma = PemmaUNETR(base, MICRO, design)
+    for key, value in base.vit.patch_embedding.state_dict().items():
+        assert torch.equal(pemma.pet_embed.state_dict()[key], value), key
+    model = wrap_with_adapters(pemma, MICRO, use_dora=False, first_adapter=adapter_name(1), design=design)
+    before = params(model)
+    train_steps(model, x, y, steps=2)
+    after = params(model)
+    for stage in ("decoder2", "out"):
+        pristine = [n for n in before if f".base.{stage}.original_module." in n]
+        copies = [n for n in before if f".base.{stage}.modules_to_save.task1." in n]
+        assert pristine and copies, stage
+        assert all(torch.equal(after[n], before[n]) for n in pristine), f"the base's {stage} moved"
+        assert any(not torch.equal(after[n], before[n]) for n in copies), f"task1's {stage} did not train"
+    assert all(torch.equal(after[n], before[n]) for n in before if ".base.decoder3." in n)  # the rest stays frozen
+    with pytest.raises(ValueError, match="pet_embed_init"):
+        PemmaDesign(pet_embed_init="zeros")

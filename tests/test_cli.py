@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import types
@@ -75,9 +76,11 @@ def test_list_shows_streams_strategies_and_unavailable_plugins() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "streams:" in out and "strategies:" in out and "unavailable plugins:" in out
-    assert "  centers  CT-pretrained base, then one experience per HECKTOR centre with CT+PET (PET first arrives at MDA) (7 experiences)" in out
-    assert "  paper  " in out
-    assert f"example-plugin  Example file plugin (registration only, cannot train)  [file:{EXAMPLE}]" in out
+    assert ("  centers     CT-pretrained base, then one experience per HECKTOR centre with CT+PET "
+            "(PET first arrives at MDA) (7 experiences)") in out
+    assert "  paper       " in out and "  paper-ct    " in out and "  centers-ct  " in out
+    assert re.search(rf"  example-plugin +Example file plugin \(registration only, cannot train\)  \[file:{re.escape(str(EXAMPLE))}\]",
+                     out)
     assert f"  file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in out
 
 
@@ -162,8 +165,14 @@ def test_run_defaults(tmp_path: Path, runner_calls: list[Any]) -> None:
         "auto",
         "refuse",
     )
-    assert config.results_dir == Path("results")
+    assert config.results_dir == Path("results") and config.eval_on == "test"
     assert result.stdout.splitlines()[-1] == str(Path("results") / "run-1")
+
+
+def test_run_on_validation_cases(runner_calls: list[Any]) -> None:
+    result = invoke("run", "--stream", "paper", "--plugin", EXAMPLE, "--strategy", "example-plugin", "--eval-on", "val")
+    assert result.exit_code == 0, result.output
+    assert runner_calls[0][0].eval_on == "val"
 
 
 def test_unknown_stream_fails_before_anything_is_created(tmp_path: Path, runner_calls: list[Any]) -> None:
@@ -171,7 +180,7 @@ def test_unknown_stream_fails_before_anything_is_created(tmp_path: Path, runner_
     result = invoke(
         "run", "--stream", "nope", "--results-dir", results, "--plugin", EXAMPLE, "--strategy", "example-plugin"
     )
-    assert_user_error(result, "error: unknown stream 'nope'; valid streams: centers, paper")
+    assert_user_error(result, "error: unknown stream 'nope'; valid streams: centers, centers-ct, paper, paper-ct")
     assert not results.exists()
     assert runner_calls == []
 
@@ -217,6 +226,7 @@ def test_malformed_stream_file_names_file_and_field(
         (["--data", "hecktor:/does/not/exist"], "error: data: HECKTOR folder '/does/not/exist' does not exist"),
         (["--data", "hecktor:."], "error: data: '.' is not a HECKTOR 2022 training folder: imagesTr, labelsTr, "),
         (["--on-bad-case", "ignore"], "error: on_bad_case: expected one of [refuse, skip], got 'ignore'"),
+        (["--eval-on", "train"], "error: eval_on: expected one of [test, val], got 'train'"),
         (
             ["--strategy", "example-plugin", "--strategy", "example-plugin"],
             "error: strategies: each strategy may be named once",
@@ -271,6 +281,43 @@ def test_report_prints_the_summary(tmp_path: Path) -> None:
     result = invoke("report", tmp_path)
     assert result.exit_code == 0
     assert result.stdout == "# Summary\n\n| strategy | dice |\n"
+
+
+def test_report_adds_the_claims_when_the_run_has_them(tmp_path: Path) -> None:
+    (tmp_path / "summary.md").write_text("| strategy | dice |\n")
+    (tmp_path / "claims.md").write_text("| claim | verdict |\n")
+    result = invoke("report", tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout == "| strategy | dice |\n\n| claim | verdict |\n"
+
+
+def test_claims_weighs_several_runs_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    for stream, modalities, dice in (("paper", [["ct", "pet"]] * 2, 0.6), ("paper-ct", [["ct", "pet"], ["ct"]], 0.7)):
+        folder = tmp_path / stream
+        folder.mkdir()
+        experiences = [{"name": f"E{i}", "modalities": m} for i, m in enumerate(modalities)]
+        (folder / "config.json").write_text(json.dumps({"stream": {"name": stream, "experiences": experiences}}))
+        results = {"final_dice": dice, "forgetting": 0.0}
+        (folder / "summary.json").write_text(json.dumps({
+            "pemma-lora-shared": {"evaluation": "task-agnostic", "inputs": {s: results for s in ("ct", "pet", "ctpet")}},
+            "early-fusion": {"evaluation": "task-agnostic", "inputs": {s: {**results, "final_dice": 0.5}
+                                                                         for s in ("ct", "pet", "ctpet")}}}))
+    result = invoke("claims", tmp_path / "paper", tmp_path / "paper-ct")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "pemma-lora-shared" in line]
+    assert any("| paper |" in row for row in rows) and any("| paper-ct |" in row for row in rows)
+    assert "7.2% trainable at the paper preset" in result.stdout
+    assert_user_error(invoke("claims", tmp_path / "paper", tmp_path / "nope"), "run folder", "does not exist")
+
+
+def test_params_counts_pemma_at_the_paper_preset() -> None:
+    result = invoke("params", "--preset", "paper", "--tasks", "3")
+    assert result.exit_code == 0, result.output
+    lines = {line.split("  ")[1].strip(): line for line in result.stdout.splitlines()[2:]}
+    assert lines["trainable / serving one task"].split()[-2:] == ["7.16%", "7.24%"]
+    assert "92,802,291" in lines["frozen CT base (UNETR)"]
+    assert_user_error(invoke("params", "--preset", "huge"), "--preset: expected one of")
+    assert_user_error(invoke("params", "--tasks", "0"), "--tasks: expected a positive integer, got 0")
 
 
 def test_report_and_plot_need_a_run_folder(tmp_path: Path) -> None:

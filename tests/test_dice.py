@@ -70,6 +70,17 @@ def test_no_gtvn_anywhere_gives_nan_and_aggregated_equals_gtvp() -> None:
     assert out["aggregated"] == pytest.approx(0.5)
 
 
+def test_a_structure_absent_from_every_reference_is_left_out_whatever_is_predicted() -> None:
+    """HMR keeps one test case without GTVn: one false-positive GTVn voxel must not halve its aggregated Dice."""
+    clean, stray = DiceAccumulator(), DiceAccumulator()
+    # GTVp target 0..3, pred 2..5: Dice 0.5. No GTVn in the reference; `stray` predicts one GTVn voxel (9).
+    clean.update(_batch(_volume(GTVp=(2, 6))), _batch(_volume(GTVp=(0, 4))))
+    stray.update(_batch(_volume(GTVp=(2, 6), GTVn=(9, 10))), _batch(_volume(GTVp=(0, 4))))
+    for out in (clean.result(), stray.result()):
+        assert math.isnan(out["GTVn"])
+        assert out["aggregated"] == pytest.approx(0.5)
+
+
 def test_reset_and_shape_checks() -> None:
     acc = DiceAccumulator()
     acc.update(_batch(CASE_A[0]), _batch(CASE_A[1]))

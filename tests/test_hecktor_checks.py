@@ -113,8 +113,8 @@ def test_a_stream_centre_without_cases_is_a_user_error(prepared_hecktor: Path) -
     from pemma_cl.streams import build_stream
 
     data = load_hecktor(prepared_hecktor, 32, "refuse")
-    with pytest.raises(UserError, match=r"no train cases for centre\(s\) MDA in the data"):
-        build_stream(load_stream("paper"), *split_cases(data.cases, 0))
+    with pytest.raises(UserError, match=r"no training cases for centre\(s\) MDA in the data"):
+        build_stream(load_stream("paper"), *split_cases(data.cases, 0).for_evaluation_on("test"))
 
 
 def test_overlap_needs_half_of_the_smaller_image() -> None:

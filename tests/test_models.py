@@ -124,7 +124,7 @@ def test_paper_preset_trains_6_to_10_percent(use_dora: bool) -> None:
     with torch.device("meta"):
         base = build_unetr(paper, in_channels=1)
         base_count = sum(p.numel() for p in base.parameters())
-        model = wrap_with_adapters(PemmaUNETR(base, paper), paper, use_dora=use_dora, first_task=1)
+        model = wrap_with_adapters(PemmaUNETR(base, paper), paper, use_dora=use_dora, first_adapter="task1")
     budget = parameter_budget(model)
     share = budget["trainable"] / budget["total"]
     assert 0.06 <= share <= 0.10, f"trainable share {share:.2%}"

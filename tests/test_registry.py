@@ -150,6 +150,8 @@ def test_builtin_strategies_are_declared_as_entry_points() -> None:
         "pemma-dora": "strategies.pemma_dora",
         "full-finetune": "strategies.full_finetune",
         "early-fusion": "strategies.early_fusion",
+        "pemma-lora-shared": "strategies.pemma_lora_shared",
+        "pemma-dora-shared": "strategies.pemma_dora_shared",
     }
 
 

@@ -118,6 +118,15 @@ def test_run_folder_contents(two_runs, stream_file) -> None:
         assert summary[strategy]["inputs"]["ctpet"]["final_dice"] is not None
     assert summary["pemma-lora"]["costs"]["trainable_pct"] < 100
     assert summary["full-finetune"]["costs"]["trainable_pct"] == 100
+    assert summary["pemma-lora"]["evaluation"] == "task-aware (task label given)"
+    assert summary["full-finetune"]["evaluation"] == "task-agnostic"
+    assert manifest["extra"]["evaluated_on"] == "test" and manifest["extra"]["evaluation"]["pemma-lora"].startswith("task-aware")
+
+    claims = json.loads((folder / "claims.json").read_text())
+    dice_claim = [c for c in claims if c["claim"].startswith("Dice comparable")]
+    assert [c["strategy"] for c in dice_claim] == ["pemma-lora"] and dice_claim[0]["verdict"] == "not tested here"
+    assert "early-fusion" in dice_claim[0]["why"]  # this run has no early fusion to compare with
+    assert "| Claim (paper) |" in (folder / "claims.md").read_text()
 
     markdown = (folder / "summary.md").read_text()
     assert all(strategy in markdown for strategy in STRATEGIES)

@@ -19,6 +19,8 @@ from pemma_cl.summary import METRIC_COLUMNS
 #: Built-in strategies, read at collection time so that each one gets its own test.
 BUILTIN_NAMES = sorted(name for name, e in load_registry().entries.items() if e.source == "builtin")
 N_EXPERIENCES = 2
+#: The built-in strategies that pick an adapter set by the test experience's task label.
+TASK_AWARE = {"pemma-lora", "pemma-dora"}
 N_ROWS = (N_EXPERIENCES + 1) * N_EXPERIENCES * 3 * 3  # model states x test experiences x inputs x structures
 
 
@@ -57,6 +59,7 @@ def test_builtin_strategy_runs_through_the_stream(name: str, run_entry, builtin_
     assert 0 < cost["trainable_pct"] <= 100
     assert cost["bytes_per_task"] == 4 * cost["trainable_params"]  # float32
     assert cost["train_seconds"] > 0
+    assert run.evaluation == ("task-aware (task label given)" if name in TASK_AWARE else "task-agnostic")
     if name.startswith("pemma-"):
         assert cost["trainable_pct"] < 100
         budget = parameter_budget(run.model)
@@ -65,27 +68,31 @@ def test_builtin_strategy_runs_through_the_stream(name: str, run_entry, builtin_
         assert cost["trainable_pct"] == 100
 
     kind, state = base_state(run.model)
-    cached = torch.load(shared_bases.cache_path(kind), weights_only=True)
-    assert state.keys() == cached.keys()
-    unchanged = all(torch.equal(state[k], v) for k, v in cached.items())
+    start = shared_bases.get(kind).state_dict()
+    assert state.keys() == start.keys()
+    unchanged = all(torch.equal(state[k], v) for k, v in start.items())
     if name.startswith("pemma-"):
         assert unchanged, "PEMMA must never train the shared CT base"
     else:
         assert not unchanged, f"{name} trains every parameter, including its base"
 
 
-def test_pemma_and_full_finetune_start_from_the_same_ct_base(run_entry, builtin_entries) -> None:
-    """Before training, PEMMA (adapters disabled) and full fine-tuning (PEMMA at init) are the CT base."""
-    names = [n for n in ("pemma-lora", "pemma-dora", "full-finetune") if n in builtin_entries]
+def test_every_builtin_starts_from_the_same_ct_base(run_entry, builtin_entries) -> None:
+    """Before training, PEMMA (adapters disabled) and full fine-tuning (PEMMA at init) are the CT base; so is
+    early fusion under CT and CT+PET input (after CT-only pre-training its PET weights are zero)."""
+    names = sorted(builtin_entries)
 
-    def before_training(name: str) -> list[tuple]:
+    def before_training(name: str, inputs: tuple[str, ...]) -> list[tuple]:
         return [(r["eval_experience"], r["input"], r["structure"], None if math.isnan(r["dice"]) else r["dice"])
-                for r in run_entry(builtin_entries[name]).rows if r["trained_through"] == -1]
+                for r in run_entry(builtin_entries[name]).rows if r["trained_through"] == -1 and r["input"] in inputs]
 
-    reference = before_training(names[0])
+    reference = before_training("pemma-lora", ("ct", "pet", "ctpet"))
     assert len(reference) == N_EXPERIENCES * 3 * 3
-    for name in names[1:]:
-        assert before_training(name) == reference, name
+    for name in names:
+        if name == "early-fusion":
+            assert before_training(name, ("ct", "ctpet")) == before_training("pemma-lora", ("ct", "ctpet"))
+        else:
+            assert before_training(name, ("ct", "pet", "ctpet")) == reference, name
 
 
 EWC_PLUGIN = '''

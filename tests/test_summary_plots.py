@@ -24,8 +24,10 @@ MATRICES = {
     ("replay", "pet"): [[0.6, 0.3], [0.55, 0.7]],
     ("replay", "ctpet"): [[0.7, 0.3], [0.65, 0.75]],
 }
+EVALUATION = {"naive": "task-aware (task label given)", "replay": "task-agnostic"}
 COSTS = {
-    "naive": {"trainable_params": 1000, "total_params": 1000, "trainable_pct": 100.0, "train_seconds": 120.4},
+    "naive": {"trainable_params": 1000, "total_params": 1000, "trainable_pct": 100.0, "trainable_pct_stored": 50.0,
+              "train_seconds": 120.4},
     "replay": {"trainable_params": 1000, "total_params": 1000, "trainable_pct": 100.0, "bytes_per_task": 2048},
 }
 
@@ -80,34 +82,37 @@ def test_r_matrix_rejects_bad_tables(metrics: pd.DataFrame) -> None:
 
 
 def test_summarize_exact_numbers(metrics: pd.DataFrame) -> None:
-    summary = summarize(metrics, COSTS)
+    summary = summarize(metrics, COSTS, EVALUATION)
+    assert {name: entry["evaluation"] for name, entry in summary.items()} == EVALUATION
     assert list(summary) == ["naive", "replay"]
     naive, replay = summary["naive"], summary["replay"]
     assert list(naive["inputs"]) == ["ct", "pet", "ctpet"]
     # naive ctpet: final mean(0.5, 0.9); forgetting 0.8 - 0.5; BWT 0.5 - 0.8; FWT 0.4 - 0.2
-    assert naive["inputs"]["ctpet"] == pytest.approx({"final_dice": 0.7, "forgetting": 0.3, "bwt": -0.3, "fwt": 0.2})
-    assert naive["inputs"]["ct"] == pytest.approx({"final_dice": 0.5, "forgetting": 0.3, "bwt": -0.3, "fwt": 0.0})
+    assert naive["inputs"]["ctpet"] == pytest.approx({"final_dice": 0.7, "forgetting": 0.3, "bwt": -0.3, "fwt_own_start": 0.2})
+    assert naive["inputs"]["ct"] == pytest.approx({"final_dice": 0.5, "forgetting": 0.3, "bwt": -0.3, "fwt_own_start": 0.0})
     assert replay["inputs"]["ctpet"] == pytest.approx(
-        {"final_dice": 0.7, "forgetting": 0.05, "bwt": -0.05, "fwt": 0.1}
+        {"final_dice": 0.7, "forgetting": 0.05, "bwt": -0.05, "fwt_own_start": 0.1}
     )
     assert replay["inputs"]["pet"]["final_dice"] == pytest.approx(0.625)
     assert naive["costs"] == COSTS["naive"] and replay["costs"] == COSTS["replay"]
     no_baseline = summarize(metrics[metrics["trained_through"] >= 0], {})
-    assert no_baseline["naive"]["inputs"]["ctpet"]["fwt"] is None
-    assert no_baseline["naive"]["costs"] == {}
+    assert no_baseline["naive"]["inputs"]["ctpet"]["fwt_own_start"] is None
+    assert no_baseline["naive"]["costs"] == {} and no_baseline["naive"]["evaluation"] is None
 
 
 def test_render_markdown_and_console(metrics: pd.DataFrame) -> None:
-    summary = summarize(metrics, COSTS)
+    summary = summarize(metrics, COSTS, EVALUATION)
     text = render_markdown(summary)
-    assert "| naive | 0.500 | 0.600 | 0.700 | 0.300 | 0.300 | 0.300 | -0.300 | 100.00 | 120 |" in text
-    assert "| replay | 0.525 | 0.625 | 0.700 | 0.050 | 0.050 | 0.050 | -0.050 | 100.00 | – |" in text
-    assert "max-based (Chaudhry" in text and "GEM" in text
+    assert ("| naive | task-aware (task label given) | 0.500 | 0.600 | 0.700 | 0.300 | 0.300 | 0.300 | -0.300 "
+            "| 100.00 | 50.00 | 120 |") in text
+    assert "| replay | task-agnostic | 0.525 | 0.625 | 0.700 | 0.050 | 0.050 | 0.050 | -0.050 | 100.00 | – | – |" in text
+    assert "max-based (Chaudhry" in text and "GEM" in text and "FWT (vs own start)" in text
     table = render_console_table(summary)
     assert table.row_count == 2
     console = Console(record=True, width=250)
     console.print(table)
-    assert "replay" in console.export_text()
+    shown = console.export_text()
+    assert "replay" in shown and "task-agnostic" in shown and "task-aware" in shown
 
 
 def test_plots_write_pngs(metrics: pd.DataFrame, tmp_path: Path) -> None:

@@ -19,12 +19,14 @@ import typer
 from pemma_cl import __version__
 from pemma_cl.config import DEFAULT_STRATEGIES, DEVICES, ON_BAD_CASE, PRESETS, RunConfig, list_streams, load_stream
 from pemma_cl.data.records import CENTRES
+from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
 from pemma_cl.registry import file_source, load_registry
 
 #: Files of a stored run folder (as :mod:`pemma_cl.runner` writes them) that ``plot`` and ``report`` use.
 METRICS_CSV = "metrics.csv"
 SUMMARY_MD = "summary.md"
+CLAIMS_MD = "claims.md"
 FORGETTING_PNG = "plots/forgetting.png"
 R_MATRICES_PNG = "plots/r_matrices.png"
 
@@ -142,6 +144,13 @@ def run(
         typer.Option("--cache", metavar="DIR", help="Prepared cache of a HECKTOR folder, if 'prepare' was given "
                      "--cache. Default: DIR/.pemma_cache/size<N>.", show_default=False),
     ] = None,
+    eval_on: Annotated[
+        str,
+        typer.Option("--eval-on", metavar="|".join(EVAL_SPLITS),
+                     help="test: train on training+validation cases, report the test cases (the numbers to "
+                          "publish). val: train on training cases, report the validation cases (for choosing "
+                          "settings; test cases stay unseen)."),
+    ] = "test",
 ) -> None:
     """Train and evaluate strategies on a stream.
 
@@ -165,6 +174,7 @@ def run(
         plugin_files=plugin_files,
         on_bad_case=on_bad_case,
         cache=cache,
+        eval_on=eval_on,
     )
     for name in config.strategies:
         registry.get(name)
@@ -266,8 +276,60 @@ def plot(run_dir: RunDirArgument) -> None:
 @app.command()
 @_guarded
 def report(run_dir: RunDirArgument) -> None:
-    """Print the summary.md of a stored run."""
+    """Print the summary.md (and claims.md, when the run has one) of a stored run."""
     typer.echo(_stored_file(run_dir, SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
+    if (run_dir / CLAIMS_MD).is_file():
+        typer.echo("\n" + (run_dir / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
+
+
+@app.command()
+@_guarded
+def claims(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
+) -> None:
+    """Check the paper's claims against one or several stored runs (e.g. one of 'paper' and one of 'paper-ct')."""
+    from pemma_cl.claims import check_claims, load_run, paper_trainable_shares, render_claims
+
+    runs = [load_run(folder) for folder in run_dirs]  # every folder checked before the heavy imports below
+    typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))
+
+
+@app.command()
+@_guarded
+def params(
+    preset: Annotated[str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model size.")] = "paper",
+    tasks: Annotated[int, typer.Option("--tasks", metavar="N", help="Tasks of the stream (per-task storage).")] = 3,
+) -> None:
+    """PEMMA's parameter counts and trainable shares at a preset, counted without training."""
+    if preset not in PRESETS:
+        raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
+    if tasks < 1:
+        raise UserError(f"--tasks: expected a positive integer, got {tasks}")
+
+    from pemma_cl.evaluation.cost import pemma_parameter_counts  # heavy: torch, MONAI, peft
+    from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
+
+    counts = {name: pemma_parameter_counts(MODEL_PRESETS[preset], name == "dora", tasks) for name in ("lora", "dora")}
+    typer.echo(f"PEMMA at the '{preset}' preset ({tasks} tasks), counted on the meta device:")
+    typer.echo(f"  {'':46}{'LoRA':>14}{'DoRA':>14}")
+    for key, label in PARAMS_ROWS:
+        cells = [f"{counts[n][key]:>13.2f}%" if key.startswith("pct_") else f"{counts[n][key]:>14,}" for n in counts]
+        typer.echo(f"  {label:46}{''.join(cells)}")
+
+
+#: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
+PARAMS_ROWS: tuple[tuple[str, str], ...] = (
+    ("base", "frozen CT base (UNETR)"),
+    ("lora", "LoRA/DoRA on the ViT (one set)"),
+    ("pet_path", "PET path (embedding, fusion, adapters, skip)"),
+    ("trainable", "trainable per task"),
+    ("served", "serving one task (base + one set)"),
+    ("stored_shared", "stored, one shared set (authors)"),
+    ("stored_per_task", "stored, one set per task"),
+    ("pct_served", "trainable / serving one task"),
+    ("pct_stored_shared", "trainable / stored, shared (authors' count)"),
+    ("pct_stored_per_task", "trainable / stored, per task"),
+)
 
 
 def _stored_file(run_dir: Path, file_name: str) -> Path:

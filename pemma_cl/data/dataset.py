@@ -31,16 +31,23 @@ def case_tensors(case: CaseRecord) -> tuple[torch.Tensor, torch.Tensor]:
 class SegmentationCases(Dataset):
     """Pre-normalised cases; each item is ``(x, y, modality_mask)``.
 
+    A modality the experience does not have is absent from the data itself, not only from the mask: its
+    channel of ``x`` is all zeros, so no model can read it, whatever it does with the mask.
+
     Args:
         cases: the case records.
         modalities: modalities available in this experience (``ct``, ``pet``); the mask marks the others missing.
     """
 
     def __init__(self, cases: Sequence[CaseRecord], modalities: Sequence[str]) -> None:
+        unknown = sorted(set(modalities) - set(MODALITIES))
+        if unknown or not modalities:
+            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {tuple(modalities)}")
         self.case_ids = [c.case_id for c in cases]
         self.centres = [c.centre for c in cases]
-        self.items = [case_tensors(c) for c in cases]
         self.mask = torch.tensor([m in modalities for m in MODALITIES])
+        present = self.mask.to(torch.float32)[:, None, None, None]
+        self.items = [(x * present, y) for x, y in map(case_tensors, cases)]
 
     def __len__(self) -> int:
         return len(self.items)

@@ -85,11 +85,15 @@ def backward_transfer(R: np.ndarray) -> float:
 
 
 def forward_transfer(R: np.ndarray, baseline: np.ndarray) -> float:
-    """Forward transfer (GEM, Lopez-Paz & Ranzato, 2017): ``mean_{j >= 1} R[j-1, j] - baseline[j]``.
+    """Forward transfer, GEM's formula (Lopez-Paz & Ranzato, 2017): ``mean_{j >= 1} R[j-1, j] - baseline[j]``.
+
+    GEM's ``baseline`` is a randomly initialised model; the suite passes each strategy's own model before
+    the stream (its pre-trained base), so the value says how much the stream so far helped on an experience
+    beyond where that strategy started, and is not comparable across strategies with different starts.
 
     Args:
         R: the ``T x T`` results matrix.
-        baseline: length-``T`` scores of the model before any training on the stream.
+        baseline: length-``T`` reference scores (the suite: the strategy's own scores before any training).
 
     Returns:
         How much training on earlier experiences helps on experience ``j`` before it is seen;

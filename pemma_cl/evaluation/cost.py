@@ -8,6 +8,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from pemma_cl.models.presets import Preset
 
 #: Name fragments of peft's per-task parameters (adapter weights, per-adapter and pristine module copies).
 PER_TASK_MARKERS = ("lora_", "modules_to_save", "original_module")
@@ -63,13 +64,66 @@ class CostPlugin(SupervisedPlugin):
             peak = torch.cuda.max_memory_allocated(strategy.device)
             self.peak_memory_bytes = max(self.peak_memory_bytes or 0, peak)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, model: nn.Module | None = None) -> dict:
+        """The costs; with the strategy's ``model`` at the end of the stream, also what it stores in all.
+
+        ``stored_params`` counts every parameter the model holds (shared base, every task's adapter set and
+        peft's pristine copies of the modules it saves per adapter: what peft's ``print_trainable_parameters``
+        counts, the authors' denominator), and ``trainable_pct_stored`` is one task's trainable parameters over it.
+        """
         total = self.shared_params + self.trainable_params
+        stored = None if model is None else sum(p.numel() for p in model.parameters())
         return {
             "trainable_params": self.trainable_params,
             "total_params": total,
             "trainable_pct": 100.0 * self.trainable_params / total if total else None,
+            "stored_params": stored,
+            "trainable_pct_stored": 100.0 * self.trainable_params / stored if stored else None,
             "bytes_per_task": self.bytes_per_task,
             "train_seconds": round(self.train_seconds, 2),
             "peak_memory_bytes": self.peak_memory_bytes,
         }
+
+
+def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int) -> dict[str, int | float]:
+    """PEMMA's parameter counts at a preset, without training (built on the meta device: shapes only).
+
+    Args:
+        preset: network size.
+        use_dora: DoRA instead of LoRA.
+        n_tasks: tasks of the stream; the per-task protocol stores one adapter set per task.
+
+    Returns:
+        ``base`` (frozen CT UNETR), ``lora`` (one set's LoRA/DoRA on the ViT), ``pet_path`` (one set's PEMMA
+        modules: PET embedding, token fusion, missing-modality adapters, PET skip), ``trainable`` (lora +
+        pet_path: what one task trains), ``served`` (base + trainable: what serves one task), ``stored_shared``
+        and ``stored_per_task`` (every parameter held by the model after the stream with one shared set or
+        with ``n_tasks`` sets; peft also keeps pristine copies of the PEMMA modules, counted here as peft's
+        ``print_trainable_parameters`` counts them), and the shares in percent: ``pct_served``,
+        ``pct_stored_shared`` (the authors' count), ``pct_stored_per_task``.
+    """
+    from pemma_cl.models.adapters import adapter_name, add_task_adapter, wrap_with_adapters
+    from pemma_cl.models.backbones import build_unetr
+    from pemma_cl.models.pemma import PemmaUNETR
+
+    with torch.device("meta"):
+        base = build_unetr(preset, in_channels=1)
+        n_base = sum(p.numel() for p in base.parameters())  # before peft injects its layers into it
+        model = wrap_with_adapters(PemmaUNETR(base, preset), preset, use_dora=use_dora, first_adapter=adapter_name(1))
+        stored_shared = sum(p.numel() for p in model.parameters())
+        trainable = {name: p.numel() for name, p in model.named_parameters() if p.requires_grad}
+        for task in range(2, n_tasks + 1):
+            add_task_adapter(model, task, warm_start_from=None)
+        stored_per_task = sum(p.numel() for p in model.parameters())
+    counts: dict[str, int | float] = {
+        "base": n_base,
+        "lora": sum(n for name, n in trainable.items() if "lora_" in name),
+        "pet_path": sum(n for name, n in trainable.items() if "modules_to_save" in name),
+    }
+    counts["trainable"] = sum(trainable.values())
+    counts["served"] = counts["base"] + counts["trainable"]
+    counts.update(stored_shared=stored_shared, stored_per_task=stored_per_task)
+    for key, denominator in (("pct_served", "served"), ("pct_stored_shared", "stored_shared"),
+                             ("pct_stored_per_task", "stored_per_task")):
+        counts[key] = 100.0 * counts["trainable"] / counts[denominator]
+    return counts

@@ -9,14 +9,17 @@ Two numbers are kept for each structure ``k`` (GTVp = 1, GTVn = 2, see
 
   where the sums run over all cases ``i``, ``P_i(k)`` is the predicted and ``G_i(k)`` the
   reference mask of structure ``k``. Large and small tumours are weighted by their volume, and a
-  case without the structure still counts through its false positives. It is NaN when the
-  denominator is 0 (no case has the structure in either mask).
+  case without the structure still counts through its false positives. It is NaN (undefined) when
+  no reference mask of the set contains ``k``: with nothing to find, a single false-positive voxel
+  would otherwise flip it between NaN and 0 (HECKTOR's test set always holds both structures, so
+  its rule never meets this case; small per-centre test sets here do).
 * **Per-case Dice**: the usual Dice of each case, computed by :func:`monai.metrics.compute_dice`
   with ``ignore_empty=True``, so a case whose reference has no voxel of ``k`` gets NaN for ``k``
   and is left out of the per-case mean.
 
-``aggregated`` in :meth:`DiceAccumulator.result` is the NaN-aware mean of the structures'
-aggregated Dice values (NaN only if all are NaN).
+``aggregated`` in :meth:`DiceAccumulator.result` is the mean of the structures' aggregated Dice
+over the structures some reference mask contains (a structure absent from the whole set is left
+out of the mean, false positives and all); NaN only if no reference mask contains any structure.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class DiceAccumulator:
         """Forgets all cases seen so far."""
         self._intersection = np.zeros(len(self._labels), dtype=np.int64)
         self._volume_sum = np.zeros(len(self._labels), dtype=np.int64)
+        self._reference_sum = np.zeros(len(self._labels), dtype=np.int64)
         self._per_case: list[np.ndarray] = []
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -89,6 +93,7 @@ class DiceAccumulator:
             p, g = pred == label, target == label
             self._intersection[i] += int((p & g).sum())
             self._volume_sum[i] += int(p.sum()) + int(g.sum())
+            self._reference_sum[i] += int(g.sum())
         dice = compute_dice(
             pred, target, include_background=True, ignore_empty=True, num_classes=self._num_classes
         )  # [B, num_classes], channel c = label c
@@ -112,8 +117,8 @@ class DiceAccumulator:
         per_case = self.per_case()
         out: dict[str, float | int] = {}
         for i, name in enumerate(self._names):
-            denom = self._volume_sum[i]
-            out[name] = float(2 * self._intersection[i] / denom) if denom else math.nan
+            present = self._reference_sum[i] > 0
+            out[name] = float(2 * self._intersection[i] / self._volume_sum[i]) if present else math.nan
         out["aggregated"] = _nanmean(np.array([out[name] for name in self._names]))
         for i, name in enumerate(self._names):
             out[f"{name}_case"] = _nanmean(per_case[:, i])

@@ -1,20 +1,25 @@
-"""Per-task LoRA/DoRA adapter sets on PEMMA through peft.
+"""LoRA/DoRA adapter sets on PEMMA through peft.
 
-One named peft adapter per task (``task<label>``) holds the LoRA/DoRA matrices on the ViT linears and,
-through peft's ``modules_to_save``, its own copy of every PEMMA module (PET embedding, token fusion,
-missing-modality adapters, PET skip). The CT base is never trained.
+A named peft adapter set holds the LoRA/DoRA matrices on the ViT linears and, through peft's
+``modules_to_save``, its own copy of every PEMMA module (PET embedding, token fusion, missing-modality
+adapters, PET skip). Per-task PEMMA gives each task its own set (``task<label>``); the authors' protocol
+keeps one set (``shared``) and continues training it. The CT base is never trained.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-from pemma_cl.models.pemma import PEMMA_MODULES, PemmaUNETR
+from pemma_cl.models.pemma import PEMMA_MODULES, PemmaDesign, PemmaUNETR
 from pemma_cl.models.presets import Preset
 
 #: UNETR's only nn.Linear layers are in its ViT (attention qkv/out projection and the MLP); a regex,
 #: because peft's plain-name matching would also catch same-named layers elsewhere.
 VIT_LINEARS = r".*base\.vit\.blocks\.\d+\.(attn\.(qkv|out_proj)|mlp\.linear[12])"
+#: Name of the single adapter set of the authors' protocol.
+SHARED_ADAPTER = "shared"
 
 
 def adapter_name(task: int) -> str:
@@ -22,21 +27,27 @@ def adapter_name(task: int) -> str:
     return f"task{task}"
 
 
-def lora_config(preset: Preset, use_dora: bool) -> LoraConfig:
+#: The base's last decoder stage and output convolution, saved per adapter set when ``PemmaDesign.decoder_head``
+#: (full paths: peft matches ``modules_to_save`` by name suffix, and a bare ``out`` would catch other modules).
+DECODER_HEAD = ("base.decoder2", "base.out")
+
+
+def lora_config(preset: Preset, use_dora: bool, design: PemmaDesign = PemmaDesign()) -> LoraConfig:
     """LoRA (or DoRA) of rank ``preset.lora_rank`` on the ViT linears, PEMMA modules saved per adapter."""
     return LoraConfig(
         r=preset.lora_rank,
         lora_alpha=2 * preset.lora_rank,
         lora_dropout=0.0,
         target_modules=VIT_LINEARS,
-        modules_to_save=list(PEMMA_MODULES),
+        modules_to_save=list(PEMMA_MODULES) + (list(DECODER_HEAD) if design.decoder_head else []),
         use_dora=use_dora,
     )
 
 
-def wrap_with_adapters(pemma: PemmaUNETR, preset: Preset, use_dora: bool, first_task: int) -> PeftModel:
-    """Freeze the PEMMA model's base and give it its first task's adapter set."""
-    return get_peft_model(pemma, lora_config(preset, use_dora), adapter_name=adapter_name(first_task))
+def wrap_with_adapters(pemma: PemmaUNETR, preset: Preset, use_dora: bool, first_adapter: str,
+                       design: PemmaDesign = PemmaDesign()) -> PeftModel:
+    """Freeze the PEMMA model's base and give it its first adapter set, named ``first_adapter``."""
+    return get_peft_model(pemma, lora_config(preset, use_dora, design), adapter_name=first_adapter)
 
 
 def add_task_adapter(model: PeftModel, task: int, warm_start_from: int | None) -> None:
@@ -52,3 +63,17 @@ def add_task_adapter(model: PeftModel, task: int, warm_start_from: int | None) -
             state = get_peft_model_state_dict(model, adapter_name=adapter_name(warm_start_from))
             set_peft_model_state_dict(model, state, adapter_name=name)
     model.set_adapter(name)
+
+
+def train_only(model: PeftModel, pemma_modules: Collection[str]) -> None:
+    """Of the active adapter set, leave LoRA/DoRA and the PEMMA modules in ``pemma_modules`` trainable.
+
+    The active set's other PEMMA module copies are frozen (see :mod:`pemma_cl.models.update_rule`);
+    peft's ``set_adapter`` makes them all trainable again.
+    """
+    unknown = sorted(set(pemma_modules) - set(PEMMA_MODULES))
+    if unknown:
+        raise ValueError(f"unknown PEMMA modules {unknown}; expected names from {PEMMA_MODULES}")
+    pemma = model.get_base_model()
+    for module in PEMMA_MODULES:
+        getattr(pemma, module).modules_to_save[model.active_adapter].requires_grad_(module in pemma_modules)

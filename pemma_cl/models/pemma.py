@@ -12,9 +12,12 @@ What is added beside the CT base (Saeed et al., Fig. 1-2):
 Every added part is initialised so that, before training, a CT(+PET) input gives exactly the CT base's
 output (identity CT half of the projection, zero PET half, zero last layer in adapters and skip): a new task
 starts from the base, not from noise. LoRA/DoRA on the ViT is applied on top by :mod:`pemma_cl.models.adapters`.
+Choices the paper leaves open, or that the README's ablation varies, are a :class:`PemmaDesign`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from monai.networks.blocks import PatchEmbeddingBlock, UnetrBasicBlock
@@ -26,6 +29,26 @@ from pemma_cl.models.presets import Preset
 
 #: Names of the PEMMA modules trained per task (peft keeps one copy per adapter via ``modules_to_save``).
 PEMMA_MODULES: tuple[str, ...] = ("pet_embed", "token_fusion", "missing_pet_adapter", "missing_ct_adapter", "pet_skip")
+#: Initialisations of the PET patch embedding: MONAI's random one, or a copy of the CT base's (the authors').
+PET_EMBED_INITS: tuple[str, ...] = ("random", "ct-copy")
+
+
+@dataclass(frozen=True)
+class PemmaDesign:
+    """PEMMA's design choices that the paper leaves open; the defaults are the suite's measured choices.
+
+    Attributes:
+        pet_embed_init: one of :data:`PET_EMBED_INITS`.
+        decoder_head: also give each adapter set its own copy of the base's last decoder stage and output
+            convolution (beyond the paper, which freezes the whole decoder; an ablation, see the README).
+    """
+
+    pet_embed_init: str = "random"
+    decoder_head: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pet_embed_init not in PET_EMBED_INITS:
+            raise ValueError(f"pet_embed_init must be one of {PET_EMBED_INITS}, got {self.pet_embed_init!r}")
 
 
 class MissingModalityAdapter(nn.Module):
@@ -60,9 +83,10 @@ class PemmaUNETR(nn.Module):
     Args:
         base: the CT-pretrained UNETR (``in_channels=1``); its modules are used as they are.
         preset: the preset the base was built with (sizes of the added modules).
+        design: choices the paper leaves open.
     """
 
-    def __init__(self, base: UNETR, preset: Preset) -> None:
+    def __init__(self, base: UNETR, preset: Preset, design: PemmaDesign = PemmaDesign()) -> None:
         super().__init__()
         self.base = base
         hidden = preset.hidden_size
@@ -70,6 +94,8 @@ class PemmaUNETR(nn.Module):
             in_channels=1, img_size=(preset.img_size,) * 3, patch_size=base.patch_size,
             hidden_size=hidden, num_heads=preset.num_heads, proj_type="conv",
         )
+        if design.pet_embed_init == "ct-copy":
+            self.pet_embed.load_state_dict(base.vit.patch_embedding.state_dict())
         self.token_fusion = nn.Linear(2 * hidden, hidden)
         with torch.no_grad():
             self.token_fusion.weight.zero_()

@@ -18,9 +18,11 @@ class Preset:
         adapter_bottleneck: width of the missing-modality adapters' bottleneck.
         lora_rank: rank r of LoRA/DoRA (alpha = 2r).
         batch_size: training mini-batch size.
-        lr: AdamW learning rate of strategies that train whole networks.
+        lr: AdamW learning rate of strategies that train whole networks through the stream.
         adapter_lr: AdamW learning rate of PEMMA's small per-task parts (adapters train from scratch on
             little data; a higher rate than full fine-tuning is usual for LoRA).
+        pretrain_lr: AdamW learning rate of the shared base pre-training (from scratch, a higher rate than
+            fine-tuning converges in fewer epochs).
         pretrain_epochs: epochs of the shared base pre-training.
         epochs: epochs per training experience.
     """
@@ -36,6 +38,7 @@ class Preset:
     batch_size: int
     lr: float
     adapter_lr: float
+    pretrain_lr: float
     pretrain_epochs: int
     epochs: int
 
@@ -45,11 +48,14 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset("tiny", img_size=32, hidden_size=96, mlp_dim=192, num_heads=4, feature_size=8,
-                   adapter_bottleneck=16, lora_rank=4, batch_size=2, lr=2e-3, adapter_lr=1e-2, pretrain_epochs=20, epochs=5),
+                   adapter_bottleneck=16, lora_rank=4, batch_size=2, lr=2e-3, adapter_lr=1e-2,
+                   pretrain_lr=4e-3, pretrain_epochs=40, epochs=5),
     "paper": Preset("paper", img_size=96, hidden_size=768, mlp_dim=3072, num_heads=12, feature_size=16,
-                    adapter_bottleneck=64, lora_rank=16, batch_size=2, lr=1e-4, adapter_lr=1e-3, pretrain_epochs=300, epochs=100),
+                    adapter_bottleneck=64, lora_rank=16, batch_size=2, lr=1e-4, adapter_lr=1e-3,
+                    pretrain_lr=1e-4, pretrain_epochs=300, epochs=100),
     "micro": Preset("micro", img_size=32, hidden_size=32, mlp_dim=64, num_heads=2, feature_size=4,
-                    adapter_bottleneck=8, lora_rank=2, batch_size=2, lr=1e-3, adapter_lr=1e-2, pretrain_epochs=1, epochs=1),
+                    adapter_bottleneck=8, lora_rank=2, batch_size=2, lr=1e-3, adapter_lr=1e-2,
+                    pretrain_lr=1e-3, pretrain_epochs=1, epochs=1),
 }
 
 

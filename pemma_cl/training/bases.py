@@ -1,17 +1,33 @@
-"""The shared pre-trained bases every strategy starts from, trained once per (seed, preset, data) and cached.
+"""The shared pre-trained bases every strategy starts from, trained once per recipe and data, and cached.
 
-``ct``: a 1-channel UNETR trained on the pre-training centres' CT (PEMMA's and full fine-tuning's start).
-``fusion``: a 2-channel UNETR trained on the same cases with CT and PET (early fusion's start).
+``ct``: a 1-channel UNETR trained on the pre-training cases' CT (PEMMA's and full fine-tuning's start).
+``fusion``: a 2-channel (CT, PET) UNETR, early fusion's start. Both get exactly the modalities the stream's
+``pretrain.modalities`` declares:
+
+* ``[ct]`` (the pre-training centres have no PET): the fusion base is the CT base with a PET input channel
+  whose weights are zero. Trained on those cases it could learn nothing else (its PET channel would be all
+  zeros), so it is derived, not trained: it computes exactly the CT base's function, blind to PET, until PET
+  first reaches it in the stream; every strategy then starts from the same function.
+* ``[ct, pet]`` (a PET-everywhere reference): the fusion base is trained on CT and PET.
+
+A cached base is reused only when everything that shaped it is unchanged: the recipe (loss, optimiser,
+epochs, batch, modalities, channels), the data (case ids and voxels), the seed and the source code of the
+modules that train it (:data:`RECIPE_MODULES`). Any change gives a new cache file, never a stale base.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import random
+import sys
 from pathlib import Path
+from typing import Any
 
+import monai
 import numpy as np
 import torch
 from avalanche.benchmarks import benchmark_from_datasets
@@ -22,14 +38,21 @@ from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.models.backbones import MaskedInputUNETR, build_unetr
 from pemma_cl.models.presets import Preset
+from pemma_cl.training import template
 from pemma_cl.training.progress import ProgressPlugin
 from pemma_cl.training.template import SegmentationTemplate
 
 #: Task label of the pre-training data (not an experience of the stream).
 PRETRAIN_TASK = 0
 
-#: Input channels and the modalities each base is trained on.
+#: Input channels (0 CT, 1 PET) of each base's network.
 BASE_KINDS: dict[str, tuple[int, ...]] = {"ct": (0,), "fusion": (0, 1)}
+
+#: Modules whose source code shapes a base (training loop, loss, network, input normalisation); a change to
+#: any of them changes every base's cache key.
+RECIPE_MODULES: tuple[str, ...] = (
+    __name__, "pemma_cl.training.template", "pemma_cl.models.backbones", "pemma_cl.data.dataset",
+)
 
 
 def _fingerprint(cases: list[CaseRecord]) -> str:
@@ -42,52 +65,113 @@ def _fingerprint(cases: list[CaseRecord]) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def _source_digest(module_names: tuple[str, ...]) -> str:
+    """Hash of the modules' source as this process first reads it (an edit while it runs changes nothing)."""
+    digest = hashlib.sha256()
+    for name in module_names:
+        digest.update(inspect.getsource(sys.modules[name]).encode())
+    return digest.hexdigest()
+
+
+def _with_zero_input_channels(weights: dict, shapes: dict[str, torch.Size]) -> dict:
+    """``weights`` of a network with fewer input channels, widened to ``shapes``: each tensor whose input-channel
+    dimension (dim 1) is larger there gets its extra input channels' weights set to zero; all else is copied."""
+    widened = {}
+    for key, shape in shapes.items():
+        value = weights[key]
+        if value.shape == shape:
+            widened[key] = value.clone()
+        elif value.ndim == len(shape) > 1 and value.shape[0] == shape[0] and value.shape[2:] == shape[2:]:
+            widened[key] = torch.zeros(shape, dtype=value.dtype)
+            widened[key][:, :value.shape[1]] = value
+        else:
+            raise ValueError(f"cannot widen {key} from {tuple(value.shape)} to {tuple(shape)}")
+    return widened
+
+
 class SharedBases:
     """Trains each base on first request and caches its weights on disk.
 
     Args:
         preset: network and training settings.
-        pretrain_cases: the pre-training cases (train split of the stream's pre-training centres).
+        pretrain_cases: the pre-training cases (training cases of the stream's pre-training centres).
         seed: run seed.
         device: where to train.
         cache_dir: folder of cached weights; ``None`` disables the disk cache.
         data_key: identifies the data source (part of the cache key).
+        modalities: the modalities the pre-training cases have (the stream's ``pretrain.modalities``);
+            must include ``ct``.
     """
 
     def __init__(self, preset: Preset, pretrain_cases: list[CaseRecord], seed: int,
-                 device: torch.device, cache_dir: Path | None, data_key: str) -> None:
+                 device: torch.device, cache_dir: Path | None, data_key: str,
+                 modalities: tuple[str, ...] = ("ct",)) -> None:
+        if "ct" not in modalities or set(modalities) - set(MODALITIES):
+            raise ValueError(f"pre-training modalities must include ct and be among {MODALITIES}, got {modalities}")
         self.preset = preset
         self.pretrain_cases = pretrain_cases
         self.seed = seed
         self.device = device
         self.cache_dir = cache_dir
-        self._key_parts = {"preset": preset.to_dict(), "seed": seed, "cases": _fingerprint(pretrain_cases), "data": data_key,
-                           "torch": torch.__version__}
+        self.modalities = tuple(m for m in MODALITIES if m in modalities)
+        self._data = {"cases": _fingerprint(pretrain_cases), "data": data_key}
         self._weights: dict[str, dict] = {}
 
+    def recipe(self, kind: str) -> dict[str, Any]:
+        """Everything that shapes the ``kind`` base: the cache key (also written beside the weights)."""
+        channels = BASE_KINDS[kind]
+        return {
+            "kind": kind, "channels": list(channels),
+            "modalities": [m for m in self.modalities if MODALITIES.index(m) in channels],
+            "preset": self.preset.to_dict(), "epochs": self.preset.pretrain_epochs, "batch": self.preset.batch_size,
+            "loss": {"class": "monai.losses.DiceCELoss", **template.LOSS_KWARGS},
+            "optimizer": {"class": "torch.optim.AdamW", "lr": self.preset.pretrain_lr},
+            "modality_dropout": 0.0, "seed": self.seed, **self._data,
+            "code": _source_digest(RECIPE_MODULES), "torch": torch.__version__, "monai": monai.__version__,
+        }
+
     def cache_path(self, kind: str) -> Path | None:
-        """Where the ``kind`` base is cached (its name holds a hash of everything it depends on)."""
-        if self.cache_dir is None:
+        """Where the ``kind`` base is cached (its name holds a hash of :meth:`recipe`); None if it is not cached
+        (no cache folder, or a base derived from the CT base)."""
+        if self.cache_dir is None or not self.is_trained(kind):
             return None
-        digest = hashlib.sha256(json.dumps({**self._key_parts, "kind": kind}, sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(self.recipe(kind), sort_keys=True).encode()).hexdigest()
         return self.cache_dir / f"base-{kind}-{self.preset.name}-seed{self.seed}-{digest[:12]}.pt"
+
+    def is_trained(self, kind: str) -> bool:
+        """Whether the ``kind`` base is trained on its own (else derived from the CT base, see the module doc)."""
+        return kind == "ct" or "pet" in self.modalities
 
     def get(self, kind: str) -> UNETR:
         """A fresh UNETR holding the ``kind`` base's pre-trained weights."""
-        if kind not in self._weights:
-            path = self.cache_path(kind)
-            if path is not None and path.exists():
-                self._weights[kind] = torch.load(path, map_location="cpu", weights_only=True)
-            else:
-                self._weights[kind] = self._train(kind)
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    partial = path.with_suffix(".partial")
-                    torch.save(self._weights[kind], partial)
-                    os.replace(partial, path)
         unetr = build_unetr(self.preset, in_channels=len(BASE_KINDS[kind]))
-        unetr.load_state_dict(self._weights[kind])
+        unetr.load_state_dict(self._weights_of(kind))
         return unetr
+
+    def _weights_of(self, kind: str) -> dict:
+        if kind not in self._weights:
+            if not self.is_trained(kind):
+                self._weights[kind] = _with_zero_input_channels(self._weights_of("ct"), self._shapes(kind))
+            else:
+                self._weights[kind] = self._load_or_train(kind)
+        return self._weights[kind]
+
+    def _shapes(self, kind: str) -> dict[str, torch.Size]:
+        return {k: v.shape for k, v in build_unetr(self.preset, len(BASE_KINDS[kind])).state_dict().items()}
+
+    def _load_or_train(self, kind: str) -> dict:
+        path = self.cache_path(kind)
+        if path is not None and path.exists():
+            return torch.load(path, map_location="cpu", weights_only=True)
+        weights = self._train(kind)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".partial")
+            torch.save(weights, partial)
+            os.replace(partial, path)
+            path.with_suffix(".json").write_text(json.dumps(self.recipe(kind), indent=2) + "\n")
+        return weights
 
     def _train(self, kind: str) -> dict:
         """Train a base without touching the global random state, so a run draws the same numbers
@@ -105,11 +189,11 @@ class SharedBases:
         torch.manual_seed(self.seed)
         model = MaskedInputUNETR(build_unetr(self.preset, in_channels=len(channels)), channels)
         strategy = SegmentationTemplate(
-            model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=self.preset.lr),
+            model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=self.preset.pretrain_lr),
             roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed,
             train_mb_size=self.preset.batch_size, train_epochs=self.preset.pretrain_epochs, device=self.device,
             plugins=[ProgressPlugin(f"base {kind}", ["pretrain"])], evaluator=EvaluationPlugin(loggers=[]),
         )
-        data = avalanche_dataset(self.pretrain_cases, [MODALITIES[c] for c in channels], PRETRAIN_TASK)
+        data = avalanche_dataset(self.pretrain_cases, self.recipe(kind)["modalities"], PRETRAIN_TASK)
         strategy.train(benchmark_from_datasets(train=[data]).train_stream[0])
         return {k: v.detach().cpu().clone() for k, v in model.unetr.state_dict().items()}

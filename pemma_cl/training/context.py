@@ -29,6 +29,8 @@ class BuildContext:
         seed: run seed (the global RNGs are already seeded with it).
         epochs: training epochs per experience.
         task_labels: task label of each experience of the stream, in order.
+        experience_modalities: modalities of each experience's training data, in order (a strategy must not
+            assume PET where an experience has none: its PET channel is all zeros there).
         bases: the shared pre-trained bases (``bases.get("ct")``, ``bases.get("fusion")``).
         make_evaluator: returns the run's evaluation plugin (Dice metric) for this strategy.
         run_plugins: plugins the run adds to every strategy (progress, cost).
@@ -40,6 +42,7 @@ class BuildContext:
     seed: int
     epochs: int
     task_labels: list[int]
+    experience_modalities: list[tuple[str, ...]]
     bases: SharedBases
     make_evaluator: Callable[[], EvaluationPlugin]
     run_plugins: list[SupervisedPlugin] = field(default_factory=list)

@@ -1,16 +1,26 @@
-"""Builds a PEMMA strategy (frozen CT base + per-task LoRA or DoRA adapter sets)."""
+"""Builds a PEMMA strategy: the frozen CT base with LoRA or DoRA adapter sets, per task or shared."""
 
 from __future__ import annotations
 
-from pemma_cl.models.adapters import wrap_with_adapters
-from pemma_cl.models.pemma import PemmaUNETR
+from pemma_cl.models.adapters import SHARED_ADAPTER, adapter_name, wrap_with_adapters
+from pemma_cl.models.pemma import PemmaDesign, PemmaUNETR
+from pemma_cl.training.adapter_plugins import SharedAdapterPlugin, TaskAdapterPlugin
 from pemma_cl.training.context import BuildContext
-from pemma_cl.training.task_adapters import TaskAdapterPlugin
 from pemma_cl.training.template import SegmentationTemplate
 
 
-def build_pemma(ctx: BuildContext, use_dora: bool) -> SegmentationTemplate:
-    """PEMMA on the shared CT base: one peft adapter set per task, chosen by task label at evaluation."""
-    model = wrap_with_adapters(PemmaUNETR(ctx.bases.get("ct"), ctx.preset), ctx.preset, use_dora=use_dora,
-                               first_task=ctx.task_labels[0])
-    return ctx.make_strategy(model, plugins=[TaskAdapterPlugin()], lr=ctx.preset.adapter_lr)
+def build_pemma(ctx: BuildContext, use_dora: bool, shared: bool, design: PemmaDesign = PemmaDesign()) -> SegmentationTemplate:
+    """PEMMA on the shared CT base.
+
+    Args:
+        ctx: the run's build context.
+        use_dora: DoRA instead of LoRA.
+        shared: one adapter set continued through the stream, task-agnostic (the authors' protocol); else one
+            set per task, chosen by task label at evaluation.
+        design: choices the paper leaves open.
+    """
+    first = SHARED_ADAPTER if shared else adapter_name(ctx.task_labels[0])
+    model = wrap_with_adapters(PemmaUNETR(ctx.bases.get("ct"), ctx.preset, design), ctx.preset, use_dora=use_dora,
+                               first_adapter=first, design=design)
+    plugin = (SharedAdapterPlugin if shared else TaskAdapterPlugin)(ctx.experience_modalities)
+    return ctx.make_strategy(model, plugins=[plugin], lr=ctx.preset.adapter_lr)

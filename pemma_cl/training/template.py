@@ -17,6 +17,15 @@ from monai.losses import DiceCELoss
 
 #: Input settings at evaluation: which of (CT, PET) the model is given.
 INPUT_SETTINGS: dict[str, tuple[bool, bool]] = {"ct": (True, False), "pet": (False, True), "ctpet": (True, True)}
+#: MONAI DiceCELoss settings of every strategy and base. The Dice term is over the tumour classes only (as
+#: nnU-Net does): with the background class in the mean, the loss sits on an "all background" plateau for
+#: most of a short CPU budget. Part of the cached bases' key (:mod:`pemma_cl.training.bases`).
+LOSS_KWARGS: dict[str, bool] = {"to_onehot_y": True, "softmax": True, "include_background": False}
+
+
+def segmentation_loss() -> DiceCELoss:
+    """The training loss: MONAI's DiceCE with :data:`LOSS_KWARGS`."""
+    return DiceCELoss(**LOSS_KWARGS)
 
 
 def drop_modalities(mask: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -44,9 +53,7 @@ class SegmentationTemplate(SupervisedTemplate):
 
     def __init__(self, *, roi_size: int, modality_dropout: float = 0.5,
                  eval_settings: Sequence[str] = tuple(INPUT_SETTINGS), seed: int = 0, **kwargs) -> None:
-        # Dice term over the tumour classes only (as nnU-Net does): with the background class in the mean, the
-        # loss sits on an "all background" plateau for most of a short CPU budget.
-        super().__init__(criterion=DiceCELoss(to_onehot_y=True, softmax=True, include_background=False), **kwargs)
+        super().__init__(criterion=segmentation_loss(), **kwargs)
         self.roi_size = (roi_size,) * 3
         self.modality_dropout = modality_dropout
         self.eval_settings = tuple(eval_settings)

@@ -1,0 +1,112 @@
+"""The claims table from hand-made stored runs: each verdict and why, and bad run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pemma_cl.claims import HELD, NOT_HELD, NOT_TESTED, check_claims, load_run, render_claims
+from pemma_cl.errors import UserError
+
+SHARES = {"lora": 7.2, "dora": 7.3}
+AWARE, AGNOSTIC = "task-aware (task label given)", "task-agnostic"
+CTPET_STREAM = [["ct", "pet"], ["ct", "pet"], ["ct", "pet"]]
+SINGLE_STREAM = [["ct", "pet"], ["ct"], ["ct"]]
+
+
+def write_run(folder: Path, stream: str, modalities: list[list[str]], strategies: dict[str, tuple]) -> Path:
+    """A run folder with config.json and summary.json; ``strategies``: name -> (evaluation, {input: (dice, forgetting)})."""
+    folder.mkdir(parents=True)
+    config = {"stream": {"name": stream, "experiences": [{"name": f"E{i}", "modalities": m} for i, m in enumerate(modalities)]}}
+    summary = {name: {"evaluation": evaluation,
+                      "inputs": {s: {"final_dice": d, "forgetting": f, "bwt": -f} for s, (d, f) in inputs.items()},
+                      "costs": {}}
+               for name, (evaluation, inputs) in strategies.items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def inputs(ct: float, pet: float, ctpet: float, forgetting: float = 0.0) -> dict:
+    return {"ct": (ct, forgetting), "pet": (pet, forgetting), "ctpet": (ctpet, forgetting)}
+
+
+@pytest.fixture
+def ctpet_run(tmp_path: Path) -> Path:
+    return write_run(tmp_path / "paper", "paper", CTPET_STREAM, {
+        "pemma-lora": (AWARE, inputs(0.3, 0.4, 0.60)),
+        "pemma-lora-shared": (AGNOSTIC, inputs(0.3, 0.4, 0.50, forgetting=0.02)),
+        "early-fusion": (AGNOSTIC, inputs(0.0, 0.3, 0.61, forgetting=0.1)),
+    })
+
+
+@pytest.fixture
+def single_run(tmp_path: Path) -> Path:
+    return write_run(tmp_path / "paper-ct", "paper-ct", SINGLE_STREAM, {
+        "pemma-lora-shared": (AGNOSTIC, {"ct": (0.3, 0.01), "pet": (0.4, 0.05), "ctpet": (0.64, 0.01)}),
+        "pemma-dora-shared": (AGNOSTIC, {"ct": (0.3, 0.0), "pet": (0.4, 0.0), "ctpet": (0.60, 0.0)}),
+        "early-fusion": (AGNOSTIC, inputs(0.0, 0.3, 0.50, forgetting=0.2)),
+    })
+
+
+def verdicts(rows, claim_start: str) -> dict[str, str]:
+    return {r.strategy: r.verdict for r in rows if r.claim.startswith(claim_start)}
+
+
+def test_dice_against_early_fusion(ctpet_run: Path) -> None:
+    rows = check_claims([load_run(ctpet_run)], SHARES)
+    assert verdicts(rows, "Dice comparable") == {"pemma-lora": HELD, "pemma-lora-shared": NOT_HELD}
+    held = next(r for r in rows if r.strategy == "pemma-lora" and r.claim.startswith("Dice comparable"))
+    assert "0.600 vs early-fusion 0.610 (-0.010)" in held.measured and "7.2% trainable" in held.measured
+    too_big = check_claims([load_run(ctpet_run)], {"lora": 25.0, "dora": 25.0})
+    assert verdicts(too_big, "Dice comparable")["pemma-lora"] == NOT_HELD
+
+
+def test_forgetting_claims_need_a_task_agnostic_pemma(ctpet_run: Path) -> None:
+    rows = check_claims([load_run(ctpet_run)], SHARES)
+    assert verdicts(rows, "Continual learning of new centres with CT+PET") == {
+        "pemma-lora": NOT_TESTED, "pemma-lora-shared": HELD}
+    aware = next(r for r in rows if r.strategy == "pemma-lora" and r.claim.startswith("Continual learning"))
+    assert "by construction" in aware.why
+
+
+def test_single_modality_claims(single_run: Path) -> None:
+    rows = check_claims([load_run(single_run)], SHARES)
+    # 0.64 / 0.50 = +28%: held; 0.60 / 0.50 = +20%: not held.
+    assert verdicts(rows, "+28% PET Dice") == {"pemma-lora-shared": HELD, "pemma-dora-shared": NOT_HELD}
+    assert "+28%" in next(r.measured for r in rows if r.claim.startswith("+28%") and r.strategy == "pemma-lora-shared")
+    # PET forgetting 0.05 is beyond the 0.03 spread; DoRA forgot nothing.
+    assert verdicts(rows, "No forgetting of PET") == {"pemma-lora-shared": NOT_HELD, "pemma-dora-shared": HELD}
+    assert verdicts(rows, "Continual learning of new centres with CT only") == {
+        "pemma-lora-shared": HELD, "pemma-dora-shared": HELD}
+
+
+def test_claims_without_evidence_say_what_run_they_need(ctpet_run: Path, single_run: Path) -> None:
+    only_ctpet = check_claims([load_run(ctpet_run)], SHARES)
+    missing = [r for r in only_ctpet if r.claim.startswith(("+28%", "No forgetting of PET"))]
+    assert missing and all(r.verdict == NOT_TESTED and "paper-ct" in r.why for r in missing)
+    both = check_claims([load_run(ctpet_run), load_run(single_run)], SHARES)
+    assert {r.verdict for r in both if r.claim.startswith("+28%")} == {HELD, NOT_HELD}
+    c_index = [r for r in both if r.claim.startswith("C-index")]
+    assert len(c_index) == 2 and all(r.verdict == NOT_TESTED and "prognosis" in r.why for r in c_index)
+    text = render_claims(both)
+    assert text.count("\n| ") == len(both) + 2 and "**held**" in text and "**not tested here**" in text
+
+
+def test_bad_run_folders_are_one_line_errors(tmp_path: Path, ctpet_run: Path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        load_run(tmp_path / "nope")
+    (ctpet_run / "summary.json").write_text("{not json")
+    with pytest.raises(UserError, match=r"summary.json: cannot read it as JSON"):
+        load_run(ctpet_run)
+    (ctpet_run / "summary.json").unlink()
+    with pytest.raises(UserError, match=r"summary.json: not found"):
+        load_run(ctpet_run)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    (empty / "summary.json").write_text("{}")
+    with pytest.raises(UserError, match="no stream with experiences"):
+        load_run(empty)
