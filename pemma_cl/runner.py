@@ -150,7 +150,7 @@ def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> 
         claims = check_claims([stored_run(Path(name), config.to_dict(), summary)], paper_trainable_shares())
         folder.write_json("claims.json", claims_json(claims))
         folder.write_text("claims.md", render_claims(claims))
-    console = Console(file=sys.stdout, width=160)
+    console = Console(file=sys.stdout, width=170)
     console.print(render_console_table(summary))
     console.print(f"Paper's claims against this run ({folder.final_path / 'claims.md'}):")
     console.print(render_claims(claims), markup=False, highlight=False)

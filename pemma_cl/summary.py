@@ -194,7 +194,7 @@ def render_markdown(summary: dict[str, dict[str, Any]]) -> str:
     header, rows = _table(summary)
     lines = [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
+        "|" + "|".join([" --- "] * 2 + [" ---: "] * (len(header) - 2)) + "|",
     ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n\n" + NOTE + "\n"
@@ -206,7 +206,7 @@ def render_console_table(summary: dict[str, dict[str, Any]]) -> Table:
     table = Table(title="Continual-learning summary", caption=NOTE)
     for k, name in enumerate(header):
         table.add_column(name.replace(" (", "\n(").replace("Dice ", "Dice\n").replace("Forgetting ", "Forgetting\n"),
-                         justify="left" if k < 2 else "right", no_wrap=k == 0)
+                         justify="left" if k < 2 else "right", no_wrap=k == 0, min_width=13 if k == 1 else 10)
     for row in rows:
         table.add_row(*[cell.replace(" (", "\n(") for cell in row])
     return table

@@ -71,3 +71,11 @@ def test_the_shared_protocol_never_reads_the_test_task_label(run_ct_update, buil
     assert all(r["disabled"] is False for r in trained)
     assert all(r["disabled"] for r in run.recorder.evals if r["trained"] == 0)  # the CT base before training
     assert set(run.model.peft_config) == {"shared"}  # one adapter set, never one per task
+
+
+def test_full_finetuning_cannot_train_its_pet_path_on_ct_only_data(run_ct_update, builtin_entries) -> None:
+    """No gradient reaches PEMMA's PET embedding and PET skip without PET, even when every parameter may train."""
+    after_ctpet, after_ct = run_ct_update(builtin_entries["full-finetune"]).recorder.after_exp
+    pet_path = [name for name in after_ct if name.startswith(("pet_embed.", "pet_skip."))]
+    assert pet_path and all(torch.equal(after_ct[n], after_ctpet[n]) for n in pet_path)
+    assert any(not torch.equal(after_ct[n], after_ctpet[n]) for n in after_ct if n.startswith("base.vit."))
