@@ -294,6 +294,21 @@ def claims(
     typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))
 
 
+#: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
+PARAMS_ROWS: tuple[tuple[str, str], ...] = (
+    ("base", "frozen CT base (UNETR)"),
+    ("lora", "LoRA/DoRA on the ViT (one set)"),
+    ("pet_path", "PET path (embedding, fusion, adapters, skip)"),
+    ("trainable", "trainable per task"),
+    ("served", "serving one task (base + one set)"),
+    ("stored_shared", "stored, one shared set (authors)"),
+    ("stored_per_task", "stored, one set per task"),
+    ("pct_served", "trainable / serving one task"),
+    ("pct_stored_shared", "trainable / stored, shared (authors' count)"),
+    ("pct_stored_per_task", "trainable / stored, per task"),
+)
+
+
 @app.command()
 @_guarded
 def params(
@@ -315,21 +330,6 @@ def params(
     for key, label in PARAMS_ROWS:
         cells = [f"{counts[n][key]:>13.2f}%" if key.startswith("pct_") else f"{counts[n][key]:>14,}" for n in counts]
         typer.echo(f"  {label:46}{''.join(cells)}")
-
-
-#: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
-PARAMS_ROWS: tuple[tuple[str, str], ...] = (
-    ("base", "frozen CT base (UNETR)"),
-    ("lora", "LoRA/DoRA on the ViT (one set)"),
-    ("pet_path", "PET path (embedding, fusion, adapters, skip)"),
-    ("trainable", "trainable per task"),
-    ("served", "serving one task (base + one set)"),
-    ("stored_shared", "stored, one shared set (authors)"),
-    ("stored_per_task", "stored, one set per task"),
-    ("pct_served", "trainable / serving one task"),
-    ("pct_stored_shared", "trainable / stored, shared (authors' count)"),
-    ("pct_stored_per_task", "trainable / stored, per task"),
-)
 
 
 def _stored_file(run_dir: Path, file_name: str) -> Path:
