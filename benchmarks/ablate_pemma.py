@@ -103,19 +103,19 @@ def main() -> None:
     import pandas as pd
 
     variants = [v for v in VARIANTS if not args.only or v.name in args.only]
-    config = RunConfig(stream=load_stream(args.stream), strategies=("ablation",), seed=args.seed, data=args.data,
+    config = RunConfig(stream=load_stream(args.stream), strategies=("ablation",), seeds=(args.seed,), data=args.data,
                        eval_on="val")
     results = []
     for variant in variants:
         preset = dataclasses.replace(get_preset("tiny"), **variant.preset)
-        inputs = prepare_run(config, preset)
+        inputs = prepare_run(config, args.seed, preset)
         started = time.perf_counter()
-        rows, cost, _ = run_strategy(StrategyEntry(variant.name, variant.what, _build(variant), "ablation"),
-                                     inputs.stream, inputs.ctx_settings)
-        summary = summarize(pd.DataFrame(rows, columns=METRIC_COLUMNS), {})[variant.name]["inputs"]
+        unit = run_strategy(StrategyEntry(variant.name, variant.what, _build(variant), "ablation"),
+                            inputs.stream, inputs.ctx_settings)
+        summary = summarize(pd.DataFrame(unit.rows, columns=METRIC_COLUMNS), {})[variant.name]["inputs"]
         results.append({"name": variant.name, "strategy": variant.strategy, "what": variant.what,
                         "preset": variant.preset, "design": variant.design, "wall_seconds": time.perf_counter() - started,
-                        "train_seconds": cost["train_seconds"],
+                        "train_seconds": unit.costs["train_seconds"],
                         **{f"final_dice_{s}": summary[s]["final_dice"] for s in ("ct", "pet", "ctpet")},
                         "forgetting_ctpet": summary["ctpet"]["forgetting"]})
         print(f"{variant.name:20} CT+PET {results[-1]['final_dice_ctpet']:.3f}", flush=True)

@@ -9,8 +9,9 @@ together. A run is evidence for a claim by what its stream declares, not by its 
 * a **single-modality stream** (PET arrives, later experiences bring CT only: ``paper-ct``, ``centers-ct``)
   tests the PET gain after a CT-only update, no forgetting of PET, and continual learning with CT only.
 
-Verdicts use one margin, :data:`SEED_SPREAD`: one seed separates nothing closer than that (the same commit
-and seed gave 0.448 and 0.436 on two machines). Task-aware PEMMA keeps one adapter set per task, so its
+Verdicts use the mean over the run's seeds and one margin, :data:`SEED_SPREAD`: one seed separates nothing
+closer than that (the same commit and seed gave 0.448 and 0.436 on two machines). With several seeds the
+measured column also gives the paired difference against early fusion and its 95% interval. Task-aware PEMMA keeps one adapter set per task, so its
 forgetting is zero by construction: it cannot test a forgetting claim, and its rows say so.
 """
 
@@ -66,9 +67,24 @@ class StoredRun:
             return "single"
         return None
 
+    @property
+    def strategies(self) -> dict[str, Any]:
+        return self.summary["strategies"]
+
     def value(self, strategy: str, setting: str, metric: str) -> float | None:
-        value = self.summary.get(strategy, {}).get("inputs", {}).get(setting, {}).get(metric)
+        """The mean over seeds of a metric, or None where the run does not have it."""
+        value = self.strategies.get(strategy, {}).get("inputs", {}).get(setting, {}).get(metric, {}).get("mean")
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+    def paired(self, strategy: str, setting: str, metric: str) -> str:
+        """`` (paired vs early-fusion: -0.041 [-0.060, -0.022], 3 seeds)`` when the run has such an interval."""
+        if self.summary.get("reference") != REFERENCE:
+            return ""
+        estimate = self.summary.get("paired", {}).get(strategy, {}).get(setting, {}).get(metric, {})
+        if estimate.get("low") is None:
+            return ""
+        return (f" (paired vs {REFERENCE}: {estimate['mean']:+.3f} [{estimate['low']:+.3f}, {estimate['high']:+.3f}], "
+                f"{estimate['n']} seeds)")
 
 
 def load_run(folder: Path) -> StoredRun:
@@ -95,7 +111,8 @@ def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) ->
     """A run from its configuration (``RunConfig.to_dict()``) and summary, as stored in ``folder``.
 
     Raises:
-        UserError: If the configuration holds no stream with experiences and modalities.
+        UserError: If the configuration holds no stream with experiences and modalities, or the summary is not
+            the seed summary of :mod:`pemma_cl.seed_summary`.
     """
     try:
         stream = config["stream"]
@@ -103,16 +120,19 @@ def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) ->
         name = stream["name"]
     except (KeyError, TypeError):
         raise UserError(f"{folder / 'config.json'}: no stream with experiences and modalities in it") from None
+    if not isinstance(summary.get("strategies"), dict):
+        raise UserError(f"{folder / 'summary.json'}: no 'strategies' in it; expected the summary of a run "
+                        "written by this version of 'pemma-bench run' (older runs must be run again)")
     return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary)
 
 
 def pemma_strategies(run: StoredRun) -> list[str]:
-    return [name for name in run.summary if name.startswith("pemma")]
+    return [name for name in run.strategies if name.startswith("pemma")]
 
 
 def _evaluation(run: StoredRun, strategy: str) -> str | None:
     """How the strategy was evaluated, or None for runs that did not record it."""
-    return run.summary[strategy].get("evaluation")
+    return run.strategies[strategy].get("evaluation")
 
 
 def _fmt(value: float | None) -> str:
@@ -134,7 +154,8 @@ def _dice_vs_early_fusion(runs: list[StoredRun], shares: dict[str, float]) -> li
             gap = mine - theirs
             comparable = gap >= -SEED_SPREAD
             small = share is not None and share <= PAPER_TRAINABLE_PCT + 2
-            measured = f"CT+PET Dice {mine:.3f} vs {REFERENCE} {theirs:.3f} ({gap:+.3f}); {share_text}"
+            measured = (f"CT+PET Dice {mine:.3f} vs {REFERENCE} {theirs:.3f} ({gap:+.3f})"
+                        f"{run.paired(strategy, 'ctpet', 'final_dice')}; {share_text}")
             why = (f"within {SEED_SPREAD} of early fusion or above it" if comparable
                    else f"{-gap:.3f} below early fusion, beyond the {SEED_SPREAD} seed spread")
             if not small:
@@ -158,7 +179,7 @@ def _pet_gain_after_ct_update(runs: list[StoredRun]) -> list[ClaimRow]:
             relative = f"{gain:+.0%}" if math.isfinite(gain) else "relative gain undefined"
             measured = (f"final CT+PET Dice {mine:.3f} vs {REFERENCE} {theirs:.3f}: {relative} "
                         f"(PET-only input: {_fmt(run.value(strategy, 'pet', 'final_dice'))} vs "
-                        f"{_fmt(run.value(REFERENCE, 'pet', 'final_dice'))})")
+                        f"{_fmt(run.value(REFERENCE, 'pet', 'final_dice'))}){run.paired(strategy, 'ctpet', 'final_dice')}")
             why = ("compared: mean CT+PET Dice over every experience after the last CT-only update, PEMMA over "
                    f"early fusion (our reading of 'PET Dice'); held if >= +{PAPER_PET_GAIN:.0%} and > {SEED_SPREAD}")
             rows.append(ClaimRow(claim, strategy, run.stream, measured, HELD if held else NOT_HELD, why))
@@ -224,8 +245,8 @@ def render_claims(rows: list[ClaimRow]) -> str:
     """The claims table as markdown, with the rule for each verdict above it."""
     header = ["Claim (paper)", "Strategy", "Evidence (stream)", "Measured", "Verdict", "Why"]
     lines = [
-        f"Verdicts: a difference within {SEED_SPREAD} Dice is not separated by one seed. Task-aware PEMMA cannot "
-        "test a forgetting claim (zero by construction).",
+        f"Verdicts are on the mean over the run's seeds; a difference within {SEED_SPREAD} Dice is not separated by "
+        "one seed. Task-aware PEMMA cannot test a forgetting claim (zero by construction).",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] * len(header)) + "|",

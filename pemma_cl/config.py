@@ -34,6 +34,10 @@ PRESETS: tuple[str, ...] = tuple(MODEL_PRESETS)
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 #: What to do with bad cases of a HECKTOR folder: stop and list them, or leave them out and record why.
 ON_BAD_CASE: tuple[str, ...] = ("refuse", "skip")
+#: Avalanche loggers a run can pass to every strategy (see :mod:`pemma_cl.loggers`).
+LOGGERS: tuple[str, ...] = ("tensorboard", "csv", "wandb", "text")
+#: The strategy paired differences are taken against, when the run has it.
+DEFAULT_REFERENCE = "early-fusion"
 
 _STREAM_KEYS = ("name", "description", "pretrain", "experiences")
 _PRETRAIN_KEYS = ("centres", "modalities")
@@ -76,7 +80,8 @@ class RunConfig:
     Attributes:
         stream: The stream to train on.
         strategies: Strategy names, in the order they run; checked against the registry by the caller.
-        seed: Non-negative random seed.
+        seeds: Distinct non-negative random seeds, one sub-run each (a seed draws the synthetic cohort, the
+            train/validation/test split, every initialisation and the data order).
         preset: One of :data:`PRESETS`.
         data: ``synthetic`` or ``hecktor:DIR``.
         results_dir: Folder under which the run folder is created.
@@ -87,11 +92,14 @@ class RunConfig:
         cache: Prepared cache of a HECKTOR folder (``prepare --cache``); ``None``: the folder's default cache.
         eval_on: ``test`` (train on training + validation cases, report the test cases: the numbers to publish)
             or ``val`` (train on training cases only, report the validation cases: for choosing settings).
+        reference: The strategy every other one is compared with, seed by seed (paired differences); must be
+            one of ``strategies``, or None for no paired comparison.
+        loggers: Avalanche loggers (from :data:`LOGGERS`) every strategy reports to.
     """
 
     stream: StreamSpec
     strategies: tuple[str, ...]
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
     preset: str = "tiny"
     data: str = "synthetic"
     results_dir: Path = Path("results")
@@ -101,6 +109,8 @@ class RunConfig:
     on_bad_case: str = "refuse"
     cache: Path | None = None
     eval_on: str = "test"
+    reference: str | None = None
+    loggers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -108,8 +118,16 @@ class RunConfig:
         repeated = sorted({name for name in self.strategies if self.strategies.count(name) > 1})
         if repeated:
             raise UserError(f"strategies: each strategy may be named once, got {', '.join(repeated)} twice")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise UserError(f"seed: expected a non-negative integer, got {self.seed!r}")
+        if not self.seeds or not all(_is_int(seed) and seed >= 0 for seed in self.seeds):
+            raise UserError(f"seeds: expected one or more non-negative integers, got {list(self.seeds)!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"seeds: each seed may be named once, got {list(self.seeds)!r}")
+        if self.reference is not None and self.reference not in self.strategies:
+            raise UserError(f"reference: {self.reference!r} is not one of the run's strategies "
+                            f"({', '.join(self.strategies)})")
+        unknown_loggers = [name for name in self.loggers if name not in LOGGERS]
+        if unknown_loggers or len(set(self.loggers)) != len(self.loggers):
+            raise UserError(f"loggers: expected distinct names from {_listed(LOGGERS)}, got {list(self.loggers)!r}")
         if self.epochs is not None and (not _is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
         for field, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
@@ -123,6 +141,31 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON/YAML-safe values (lists, strings, numbers, None)."""
         return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """The configuration :meth:`to_dict` wrote (a run folder's ``config.json``), validated again.
+
+        Raises:
+            UserError: If a field is missing or malformed.
+        """
+        try:
+            stream = raw["stream"]
+            spec = StreamSpec(
+                name=stream["name"], description=stream["description"],
+                pretrain=PretrainSpec(tuple(stream["pretrain"]["centres"]), tuple(stream["pretrain"]["modalities"])),
+                experiences=tuple(ExperienceSpec(e["name"], tuple(e["centres"]), tuple(e["modalities"]), e["task"])
+                                  for e in stream["experiences"]),
+                path=Path(stream["path"]))
+            return cls(stream=spec, strategies=tuple(raw["strategies"]), seeds=tuple(raw["seeds"]),
+                       preset=raw["preset"], data=raw["data"], results_dir=Path(raw["results_dir"]),
+                       epochs=raw["epochs"], device=raw["device"],
+                       plugin_files=tuple(Path(p) for p in raw["plugin_files"]), on_bad_case=raw["on_bad_case"],
+                       eval_on=raw["eval_on"], reference=raw["reference"], loggers=tuple(raw["loggers"]),
+                       cache=None if raw["cache"] is None else Path(raw["cache"]))
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
+                            "'pemma-bench run'") from None
 
 
 def benchmarks_dir() -> Path:

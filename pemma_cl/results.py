@@ -1,8 +1,7 @@
-"""The run folder: everything one benchmark run writes, created atomically.
+"""Writing run folders: names, atomic files, publication under a free name, the manifest.
 
-A run works in a hidden ``<root>/.<name>.partial-<random>`` folder that is renamed to
-``<root>/<name>`` only when the run finishes without an exception, so a folder named like a run
-is always complete. A failed or interrupted run removes its partial folder.
+A run works in a hidden partial folder (see :mod:`pemma_cl.work`) that :func:`publish` renames to
+``<root>/<name>`` only when every unit of the run has finished, so a folder named like a run is always complete.
 """
 
 from __future__ import annotations
@@ -12,36 +11,40 @@ import json
 import math
 import os
 import platform
-import shutil
 import socket
 import subprocess
-import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pandas as pd
 
 from pemma_cl.errors import UserError
 
-__all__ = ["RunFolder", "build_manifest", "run_name"]
+__all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix"]
 
 #: Distributions whose versions go into the manifest.
 MANIFEST_PACKAGES: tuple[str, ...] = ("torch", "monai", "avalanche-lib", "peft", "numpy", "pandas")
 
 
-def run_name(stream: str, seed: int, now: datetime) -> str:
-    """Folder name of a run, e.g. ``centers-seed0-20261128-040512``.
+def run_prefix(stream: str, seeds: Sequence[int]) -> str:
+    """What a run's folder name starts with: ``centers-seed0``, or ``centers-seeds0-1-2`` for several seeds.
 
     Args:
-        stream: name of the experience stream.
-        seed: random seed of the run.
-        now: start time of the run.
+        stream: name of the experience stream (with ``-val`` for runs on validation cases).
+        seeds: the run's seeds.
     """
     if not stream or os.sep in stream or (os.altsep and os.altsep in stream) or stream.startswith("."):
         raise UserError(f"stream name {stream!r} cannot be used in a folder name")
-    return f"{stream}-seed{seed}-{now:%Y%m%d-%H%M%S}"
+    if len(seeds) == 1:
+        return f"{stream}-seed{seeds[0]}"
+    return f"{stream}-seeds{'-'.join(map(str, seeds))}"
+
+
+def run_name(stream: str, seeds: Sequence[int], started: datetime) -> str:
+    """Folder name of a run, e.g. ``centers-seed0-20261128-040512`` (see :func:`run_prefix`)."""
+    return f"{run_prefix(stream, seeds)}-{started:%Y%m%d-%H%M%S}"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -59,98 +62,62 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-class RunFolder:
-    """Context manager owning the folder of one run.
+class FolderWriter:
+    """Writes the files of one folder; paths are relative to it and their parent folders are created.
 
     Example::
 
-        with RunFolder(Path("results"), run_name("centers", 0, datetime.now())) as run:
-            run.write_json("manifest.json", manifest)
-            run.write_csv("metrics.csv", metrics)
-        print(run.final_path)  # results/centers-seed0-...
-
-    Writers take paths relative to the run folder; parent folders are created. Inside the
-    ``with`` block files live in the partial folder; after a clean exit :attr:`final_path` is the
-    published folder (``<root>/<name>``, or ``<root>/<name>-1``, ``-2``... if taken).
+        out = FolderWriter(Path("results/.centers-seed0.partial-0123456789ab"))
+        out.write_json("manifest.json", manifest)
+        fig.savefig(out.path("plots/r.png"))
 
     Args:
-        root: folder holding all runs; created if missing.
-        name: name of this run's folder.
+        root: the folder (created on the first write).
     """
 
-    def __init__(self, root: Path | str, name: str) -> None:
-        if not name or Path(name).name != name or name.startswith("."):
-            raise UserError(f"run folder name {name!r} must be a plain, non-hidden folder name")
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.name = name
-        self.final_path: Path | None = None
-        self._partial: Path | None = None
-
-    def __enter__(self) -> RunFolder:
-        if self._partial is not None or self.final_path is not None:
-            raise RuntimeError("a RunFolder can be entered only once")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._partial = Path(tempfile.mkdtemp(prefix=f".{self.name}.partial-", dir=self.root))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        partial, self._partial = self._partial, None
-        if exc_type is not None:
-            shutil.rmtree(partial, ignore_errors=True)
-            return
-        self.final_path = self._publish(partial)
-
-    def _publish(self, partial: Path) -> Path:
-        """Renames ``partial`` to the first free ``<name>``, ``<name>-1``, ``<name>-2``... under root."""
-        suffix = 0
-        while True:
-            target = self.root / (self.name if suffix == 0 else f"{self.name}-{suffix}")
-            # exists() before rename: on POSIX, rename() silently replaces an *empty* directory.
-            if not target.exists():
-                try:
-                    os.rename(partial, target)
-                    return target
-                except OSError:
-                    if not target.exists():  # failed for another reason than a race on the name
-                        raise
-            suffix += 1
 
     def path(self, relpath: str | Path) -> Path:
-        """Absolute path of ``relpath`` inside the (partial) run folder, with its parent folders created.
-
-        For writers that need a path of their own, e.g. ``fig.savefig(run.path("plots/r.png"))``.
-        """
-        if self._partial is None:
-            raise RuntimeError("RunFolder paths are only available inside its `with` block")
+        """Absolute path of ``relpath`` inside the folder, with its parent folders created."""
         relpath = Path(relpath)
         if relpath.is_absolute() or ".." in relpath.parts:
             raise ValueError(f"{relpath} must be a path relative to the run folder, without '..'")
-        out = self._partial / relpath
+        out = self.root / relpath
         out.parent.mkdir(parents=True, exist_ok=True)
         return out
 
     def write_json(self, relpath: str | Path, obj: Any) -> Path:
-        """Writes ``obj`` as indented JSON; NaN/inf become ``null``, numpy values plain numbers."""
-        out = self.path(relpath)
-        out.write_text(json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        return out
+        """Writes ``obj`` as indented JSON, atomically; NaN/inf become ``null``, numpy values plain numbers."""
+        return self.write_text(relpath, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
     def write_text(self, relpath: str | Path, text: str) -> Path:
-        """Writes ``text`` as UTF-8."""
+        """Writes ``text`` as UTF-8, atomically (a killed process leaves the old file or the new one)."""
         out = self.path(relpath)
-        out.write_text(text, encoding="utf-8")
+        partial = out.with_name(f".{out.name}.partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, out)
         return out
 
     def write_csv(self, relpath: str | Path, df: pd.DataFrame) -> Path:
         """Writes ``df`` as CSV without its index."""
-        out = self.path(relpath)
-        df.to_csv(out, index=False)
-        return out
+        return self.write_text(relpath, df.to_csv(index=False))
+
+
+def publish(folder: Path, root: Path, name: str) -> Path:
+    """Renames ``folder`` to the first free ``root/<name>``, ``<name>-1``, ``<name>-2``...; returns the new path."""
+    suffix = 0
+    while True:
+        target = root / (name if suffix == 0 else f"{name}-{suffix}")
+        # exists() before rename: on POSIX, rename() silently replaces an *empty* directory.
+        if not target.exists():
+            try:
+                os.rename(folder, target)
+                return target
+            except OSError:
+                if not target.exists():  # failed for another reason than a race on the name
+                    raise
+        suffix += 1
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -171,7 +138,7 @@ def _version(distribution: str) -> str | None:
 
 def build_manifest(
     command: list[str],
-    seed: int,
+    seeds: Sequence[int],
     device: str,
     started: datetime,
     finished: datetime,
@@ -181,14 +148,14 @@ def build_manifest(
 
     Args:
         command: the command line of the run (e.g. ``sys.argv``).
-        seed: random seed.
+        seeds: the run's random seeds.
         device: device the run used, e.g. ``"cuda:0"``.
         started: start time.
         finished: end time.
         extra: anything else to record (stream, strategies, config...), stored under ``"extra"``.
 
     Returns:
-        ``{"command", "seed", "device", "started", "finished", "wall_seconds", "versions",
+        ``{"command", "seeds", "device", "started", "finished", "wall_seconds", "versions",
         "git_hash", "git_dirty", "platform", "hostname", "extra"}``. ``versions`` maps
         ``python`` and each of :data:`MANIFEST_PACKAGES` to its version (None if not installed);
         ``git_hash``/``git_dirty`` describe the repository holding the package (None outside one).
@@ -200,7 +167,7 @@ def build_manifest(
     versions.update({name: _version(name) for name in MANIFEST_PACKAGES})
     return {
         "command": list(command),
-        "seed": seed,
+        "seeds": list(seeds),
         "device": device,
         "started": started.isoformat(),
         "finished": finished.isoformat(),

@@ -1,9 +1,15 @@
-"""One benchmark run: data -> stream -> shared bases -> each strategy through the stream -> run folder."""
+"""One benchmark run: for each seed, data -> stream -> shared bases -> each strategy -> a unit of the run folder.
+
+Every (seed, strategy) unit is written to the run's partial folder as it finishes (:mod:`pemma_cl.work`), so an
+interrupted run continues where it stopped; when all units are done the run's tables, plots and claims are
+written and the folder is published under its final name.
+"""
 
 from __future__ import annotations
 
 import random
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from avalanche.evaluation.metrics import loss_metrics
+from avalanche.logging import BaseLogger
 from avalanche.training.plugins import EvaluationPlugin
 from rich.console import Console
 
@@ -23,17 +31,23 @@ from pemma_cl.data.sources import LoadedData, load_cases
 from pemma_cl.data.splits import split_cases
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cost import CostPlugin
-from pemma_cl.evaluation.segmentation_metric import SegmentationDiceMetric
+from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
+from pemma_cl.loggers import unit_loggers
 from pemma_cl.models.presets import Preset, get_preset
-from pemma_cl.plots import plot_forgetting, plot_r_matrices
+from pemma_cl.plots import draw_all
 from pemma_cl.registry import Registry, StrategyEntry
-from pemma_cl.results import RunFolder, build_manifest, run_name
+from pemma_cl.results import build_manifest, publish, run_name
+from pemma_cl.seed_summary import aggregate, render_console_table, render_markdown
 from pemma_cl.streams import StreamData, build_stream
-from pemma_cl.summary import METRIC_COLUMNS, render_console_table, render_markdown, summarize
+from pemma_cl.summary import METRIC_COLUMNS, summarize
 from pemma_cl.training.adapter_plugins import evaluation_protocol
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.context import BuildContext
 from pemma_cl.training.progress import ProgressPlugin
+from pemma_cl.work import PROGRESS, UnitResult, WorkFolder, run_label
+
+#: Metric columns read back as floats (a unit file stores an undefined value as null).
+FLOAT_COLUMNS: tuple[str, ...] = ("dice", "dice_case_mean", "hd95")
 
 
 def seed_everything(seed: int) -> None:
@@ -52,24 +66,31 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict) -> tuple[list[dict], dict, str]:
+def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
+                 loggers: list[BaseLogger] | None = None) -> UnitResult:
     """Evaluate, then train through every experience evaluating after each.
 
-    Returns:
-        (metric rows, cost, evaluation protocol: ``task-agnostic`` or ``task-aware (task label given)``).
+    Args:
+        entry: the registered strategy.
+        stream: the stream of one seed.
+        ctx_settings: the settings of the strategy's :class:`BuildContext` (:attr:`RunInputs.ctx_settings`).
+        loggers: Avalanche loggers to report to (the metric rows are returned either way).
     """
     seed_everything(ctx_settings["seed"])
-    metric = SegmentationDiceMetric(stream.names, stream.centres)
+    metric = SegmentationMetric(stream.names, stream.centres, stream.spacings)
     cost = CostPlugin()
+    metrics = [metric, *loss_metrics(epoch=True)] if loggers else [metric]
     ctx = BuildContext(
-        name=entry.name, make_evaluator=lambda: EvaluationPlugin(metric, loggers=[]),
-        run_plugins=[ProgressPlugin(entry.name, stream.names), cost],
+        name=entry.name, make_evaluator=lambda: EvaluationPlugin(*metrics, loggers=list(loggers or [])),
+        run_plugins=[ProgressPlugin(entry.name, stream.names, stream.train_sizes), cost],
         experience_modalities=stream.modalities, **ctx_settings,
     )
     try:
         strategy = entry.build(ctx)
     except UserError:
         raise
+    except OSError as exc:  # a full disk or a read-only folder is not the strategy's bug
+        raise UserError(f"'{exc.filename}': {exc.strerror} (while building strategy '{entry.name}')") from exc
     except Exception as exc:  # a plugin's bug must not look like a crash of the suite
         raise UserError(f"strategy '{entry.name}' ({entry.source}) failed to build: {type(exc).__name__}: {exc}") from exc
     test_stream = stream.benchmark.test_stream
@@ -77,13 +98,13 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict) -
     for experience in stream.benchmark.train_stream:
         strategy.train(experience)
         strategy.eval(test_stream)
-    rows = [{"strategy": entry.name, **row} for row in metric.rows]
-    return rows, cost.as_dict(strategy.model), evaluation_protocol(strategy.plugins)
+    rows = [{"seed": ctx_settings["seed"], "strategy": entry.name, **row} for row in metric.rows]
+    return UnitResult(rows, cost.as_dict(strategy.model), evaluation_protocol(strategy.plugins))
 
 
 @dataclass
 class RunInputs:
-    """What every strategy of a run shares: its data, stream and the settings of each strategy's BuildContext."""
+    """What every strategy of one seed shares: its data, stream and the settings of each strategy's BuildContext."""
 
     data: LoadedData
     train: list[CaseRecord]
@@ -91,67 +112,148 @@ class RunInputs:
     stream: StreamData
     ctx_settings: dict[str, Any]
 
+    def facts(self, eval_on: str) -> dict[str, Any]:
+        """What the manifest records about the seed's data."""
+        return {"data": self.data.key, "skipped_cases": self.data.skipped, "n_train_cases": len(self.train),
+                "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated)}
 
-def prepare_run(config: RunConfig, preset: Preset | None = None) -> RunInputs:
-    """Load and split the data, build the stream and the shared bases of a run (bases train on first use).
+
+def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> RunInputs:
+    """Load and split the data of one seed, build its stream and shared bases (bases train on first use).
 
     Args:
         config: the run.
+        seed: the seed (draws the synthetic cohort, the split, the bases and every strategy's initialisation).
         preset: replaces the preset ``config`` names (the ablation benchmark varies budgets this way).
     """
-    # Metrics reach the run folder through SegmentationDiceMetric.rows, not through Avalanche loggers.
+    # The metric rows reach the run folder through SegmentationMetric.rows; Avalanche loggers are optional.
     warnings.filterwarnings("ignore", message="No loggers specified")
     preset = preset or get_preset(config.preset)
     device = resolve_device(config.device)
-    data = load_cases(config.data, preset.img_size, config.seed, config.on_bad_case, config.cache)
-    train, evaluated = split_cases(data.cases, config.seed).for_evaluation_on(config.eval_on)
+    data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache)
+    train, evaluated = split_cases(data.cases, seed).for_evaluation_on(config.eval_on)
     stream = build_stream(config.stream, train, evaluated, config.eval_on)
-    bases = SharedBases(preset, stream.pretrain_cases, config.seed, device,
+    bases = SharedBases(preset, stream.pretrain_cases, seed, device,
                         cache_dir=Path(config.results_dir) / ".cache", data_key=data.key,
                         modalities=stream.pretrain_modalities)
     ctx_settings = {
-        "preset": preset, "device": device, "seed": config.seed, "epochs": config.epochs or preset.epochs,
+        "preset": preset, "device": device, "seed": seed, "epochs": config.epochs or preset.epochs,
         "task_labels": [exp.task for exp in config.stream.experiences], "bases": bases,
     }
     return RunInputs(data, train, evaluated, stream, ctx_settings)
 
 
-def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> Path:
-    """Run every strategy of ``config`` through its stream and write the run folder; returns its path."""
-    started = datetime.now(timezone.utc)
-    entries = [registry.get(name) for name in config.strategies]
-    inputs = prepare_run(config)
-    data, train, evaluated, stream, ctx_settings = (inputs.data, inputs.train, inputs.evaluated, inputs.stream,
-                                                    inputs.ctx_settings)
-    preset, device = ctx_settings["preset"], ctx_settings["device"]
-    rows, costs, evaluation = [], {}, {}
-    for entry in entries:
-        strategy_rows, costs[entry.name], evaluation[entry.name] = run_strategy(entry, stream, ctx_settings)
-        rows += strategy_rows
-    metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS)
-    summary = summarize(metrics, costs, evaluation)
+def check_writable(folder: Path, option: str) -> None:
+    """Fail before any training when ``folder`` cannot be created or written.
+
+    Raises:
+        UserError: naming the option, the folder and the operating system's reason.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} '{folder}': is a file, expected a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UserError(f"{option} '{folder}': cannot write there: {exc.strerror or exc}") from None
+
+
+def open_work(config: RunConfig) -> WorkFolder:
+    """The run's partial folder (an unfinished earlier attempt of the same run, or a new one), once every place
+    the run writes to is known to be writable."""
+    results = Path(config.results_dir)
+    check_writable(results, "--results-dir")
+    if (results / ".cache").exists():
+        check_writable(results / ".cache", "--results-dir (its .cache folder of trained bases)")
+    return WorkFolder.open(config)
+
+
+def run_benchmark(work: WorkFolder, registry: Registry, command: list[str]) -> Path:
+    """Run every unfinished (seed, strategy) unit of ``work`` and publish the run folder; returns its path.
+
+    Interrupted (Ctrl-C, an error, a kill), the finished units stay in the partial folder and the same command
+    (or ``run --resume``) continues; a run that finished no unit leaves nothing behind.
+    """
+    config = work.config
+    total = len(config.seeds) * len(config.strategies)
+    if work.done_count():
+        _say(f"resuming {work.root}: {work.done_count()} of {total} units already finished")
+    if config.preset == "paper" and resolve_device(config.device).type == "cpu":
+        _say("the 'paper' preset on a CPU trains for hours to days (an estimate follows the first step); "
+             "run it on a machine with a CUDA GPU (--device auto picks it)")
+    try:
+        _run_units(work, [registry.get(name) for name in config.strategies])
+    except BaseException:
+        if work.done_count() == 0:
+            work.discard()
+        else:
+            _say(f"{work.done_count()} of {total} units finished and kept in {work.root}; run the same command "
+                 f"again, or 'pemma-bench run --resume {work.root}', to continue")
+        raise
+    return _publish(work, command)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _run_units(work: WorkFolder, entries: list[StrategyEntry]) -> None:
+    config = work.config
+    for seed in config.seeds:
+        pending = [entry for entry in entries if not work.is_done(seed, entry.name)]
+        if not pending:
+            continue
+        if len(config.seeds) > 1:
+            _say(f"seed {seed}: {len(pending)} strategies to run")
+        inputs = prepare_run(config, seed)
+        work.save_data(seed, inputs.facts(config.eval_on))
+        for entry in pending:
+            label = f"{work.root.name.split('.partial-')[0].lstrip('.')}/seed{seed}/{entry.name}"
+            with unit_loggers(config.loggers, work.fresh_logs(seed, entry.name), label) as loggers:
+                result = run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers)
+            work.save_unit(seed, entry.name, result)
+
+
+def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({column: float for column in FLOAT_COLUMNS})
+
+
+def _publish(work: WorkFolder, command: list[str]) -> Path:
+    """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name."""
+    config = work.config
+    frames, per_seed = [], {}
+    for seed in config.seeds:
+        units = {name: work.load_unit(seed, name) for name in config.strategies}
+        metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
+        per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
+                                   {n: u.evaluation for n, u in units.items()})
+        work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
+        work.write_json(f"seeds/seed{seed}/summary.json", per_seed[seed])
+        work.write_text(f"seeds/seed{seed}/summary.md",
+                        render_markdown([(f"seed {seed}", aggregate({seed: per_seed[seed]}, config.reference))]))
+        frames.append(metrics)
+    metrics = pd.concat(frames, ignore_index=True)
+    summary = aggregate(per_seed, config.reference)
+    name = run_name(run_label(config), config.seeds, work.started)
     finished = datetime.now(timezone.utc)
-    manifest = build_manifest(command, config.seed, str(device), started, finished,
-                              extra={"stream": config.stream.name, "preset": preset.to_dict(), "data": data.key,
-                                     "skipped_cases": data.skipped,
-                                     "n_train_cases": len(train), "evaluated_on": config.eval_on,
-                                     f"n_{config.eval_on}_cases": len(evaluated),
-                                     "evaluation": evaluation})
-    name = run_name(config.stream.name if config.eval_on == "test" else f"{config.stream.name}-{config.eval_on}",
-                    config.seed, started)
-    with RunFolder(Path(config.results_dir), name) as folder:
-        folder.write_json("config.json", config.to_dict())
-        folder.write_json("manifest.json", manifest)
-        folder.write_csv("metrics.csv", metrics)
-        folder.write_json("summary.json", summary)
-        folder.write_text("summary.md", render_markdown(summary))
-        plot_forgetting(metrics, folder.path("plots/forgetting.png"))
-        plot_r_matrices(metrics, folder.path("plots/r_matrices.png"))
-        claims = check_claims([stored_run(Path(name), config.to_dict(), summary)], paper_trainable_shares())
-        folder.write_json("claims.json", claims_json(claims))
-        folder.write_text("claims.md", render_claims(claims))
+    work.write_json("manifest.json", build_manifest(
+        command, config.seeds, str(resolve_device(config.device)), work.started, finished,
+        extra={"stream": config.stream.name, "preset": get_preset(config.preset).to_dict(),
+               "attempts": work.progress["attempts"], "seeds": {seed: work.load_data(seed) for seed in config.seeds},
+               "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
+    work.write_csv("metrics.csv", metrics)
+    work.write_json("summary.json", summary)
+    work.write_text("summary.md", render_markdown([(name, summary)]))
+    draw_all(metrics, summary, work.root / "plots")
+    claims = check_claims([stored_run(Path(name), config.to_dict(), summary)], paper_trainable_shares())
+    work.write_json("claims.json", claims_json(claims))
+    work.write_text("claims.md", render_claims(claims))
+    (work.root / PROGRESS).unlink()
+    final = publish(work.root, work.root.parent, name)
     console = Console(file=sys.stdout, width=170)
-    console.print(render_console_table(summary))
-    console.print(f"Paper's claims against this run ({folder.final_path / 'claims.md'}):")
+    for table in render_console_table([(name, summary)]):
+        console.print(table)
+    console.print(f"Paper's claims against this run ({final / 'claims.md'}):")
     console.print(render_claims(claims), markup=False, highlight=False)
-    return folder.final_path
+    return final

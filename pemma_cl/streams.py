@@ -25,6 +25,8 @@ class StreamData:
         names: experience names in stream order.
         centres: per experience, its centres joined with ``+``.
         modalities: per experience, the modalities its training cases have.
+        spacings: per experience, the voxel spacing (mm) of its evaluated cases (for HD95).
+        train_sizes: per experience, its number of training cases.
     """
 
     benchmark: CLScenario
@@ -33,6 +35,16 @@ class StreamData:
     names: list[str]
     centres: list[str]
     modalities: list[tuple[str, ...]]
+    spacings: list[tuple[float, float, float]]
+    train_sizes: list[int]
+
+
+def _spacing(cases: list[CaseRecord], where: str) -> tuple[float, float, float]:
+    """The one voxel spacing of ``cases`` (every data source resamples a cohort to one grid)."""
+    spacings = sorted({tuple(c.spacing) for c in cases})
+    if len(spacings) > 1:
+        raise UserError(f"{where}: evaluated cases have different voxel spacings {spacings}; expected one grid")
+    return spacings[0]
 
 
 def _cases_of(cases: list[CaseRecord], centres: tuple[str, ...], where: str, split: str) -> list[CaseRecord]:
@@ -55,12 +67,13 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         evaluated: the cases every experience is scored on (test or validation cases).
         evaluated_split: what ``evaluated`` is, for error messages.
     """
-    train_sets, test_sets = [], []
+    train_sets, test_sets, spacings = [], [], []
     for i, exp in enumerate(spec.experiences):
         where = f"stream '{spec.name}' experience {i} ({exp.name})"
         train_sets.append(avalanche_dataset(_cases_of(train, exp.centres, where, "training"), exp.modalities, exp.task))
-        test_sets.append(avalanche_dataset(_cases_of(evaluated, exp.centres, where, evaluated_split),
-                                           MODALITIES, exp.task))
+        scored = _cases_of(evaluated, exp.centres, where, evaluated_split)
+        test_sets.append(avalanche_dataset(scored, MODALITIES, exp.task))
+        spacings.append(_spacing(scored, where))
     pretrain_cases = _cases_of(train, spec.pretrain.centres, f"stream '{spec.name}' pretrain", "training")
     return StreamData(
         benchmark=with_task_labels(benchmark_from_datasets(train=train_sets, test=test_sets)),
@@ -69,4 +82,6 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         names=[exp.name for exp in spec.experiences],
         centres=["+".join(exp.centres) for exp in spec.experiences],
         modalities=[exp.modalities for exp in spec.experiences],
+        spacings=spacings,
+        train_sizes=[len(data) for data in train_sets],
     )

@@ -1,8 +1,9 @@
-"""From tidy metric rows to the continual-learning summary of a run (dict, markdown, console).
+"""From tidy metric rows to the continual-learning summary of one seed (a dict per strategy).
 
 The metric rows are a :class:`pandas.DataFrame` with the columns of :data:`METRIC_COLUMNS`, one
-row per (strategy, model state, evaluated experience, input setting, structure):
+row per (seed, strategy, model state, evaluated experience, input setting, structure):
 
+* ``seed``: the seed of the sub-run.
 * ``strategy``: strategy name.
 * ``trained_through`` (int): index of the last experience trained on; ``-1`` is the model before
   any training on the stream. ``trained_through_name``: that experience's name.
@@ -11,7 +12,10 @@ row per (strategy, model state, evaluated experience, input setting, structure):
 * ``input``: input setting, one of :data:`INPUTS` (``ct``, ``pet``, ``ctpet``).
 * ``structure``: ``GTVp``, ``GTVn`` or ``aggregated`` (see :mod:`pemma_cl.evaluation.dice`).
 * ``dice`` (float): aggregated Dice; ``dice_case_mean`` (float): mean per-case Dice;
+  ``hd95`` (float): median per-case HD95 in mm (see :mod:`pemma_cl.evaluation.hd95`);
   ``n_cases`` (int): number of test cases.
+
+:func:`summarize` works on the rows of one seed; :mod:`pemma_cl.seed_summary` aggregates seeds and renders.
 """
 
 from __future__ import annotations
@@ -21,24 +25,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
 
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
 
-__all__ = [
-    "INPUTS",
-    "INPUT_LABELS",
-    "METRIC_COLUMNS",
-    "NOTE",
-    "r_matrix",
-    "render_console_table",
-    "render_markdown",
-    "summarize",
-]
+__all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "NOTE", "r_matrix", "summarize"]
 
 #: Columns of the tidy metric rows, in order.
 METRIC_COLUMNS: tuple[str, ...] = (
+    "seed",
     "strategy",
     "trained_through",
     "trained_through_name",
@@ -49,8 +44,11 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "structure",
     "dice",
     "dice_case_mean",
+    "hd95",
     "n_cases",
 )
+#: Per strategy and input setting, what :func:`summarize` reports.
+METRICS: tuple[str, ...] = ("final_dice", "forgetting", "bwt", "fwt_own_start", "final_hd95")
 #: Input settings in display order.
 INPUTS: tuple[str, ...] = ("ct", "pet", "ctpet")
 #: Display names of the input settings.
@@ -66,7 +64,7 @@ NOTE: str = (
     "GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after training on "
     "that experience, averaged (negative = forgetting). FWT (vs own start): Dice on an experience just before "
     "it is trained minus the same strategy's Dice on it before any training (not GEM's random-model "
-    "reference: strategies that start from different bases are not comparable on it). Evaluation: "
+    "reference: strategies that start from different bases are not comparable on it). HD95: 95th-percentile Hausdorff distance in mm, the median over an experience's cases per structure, then the mean over structures; final HD95 is its mean over all experiences after the last one (lower is better; a structure missed or hallucinated in a case counts as the volume's diagonal). Evaluation: "
     "task-aware strategies are given each test experience's task label and pick their adapter with it, so "
     "their earlier results cannot change (zero forgetting by construction); task-agnostic ones are told "
     "nothing. Trainable % (task): trainable parameters of one task over the parameters that serve one task; "
@@ -81,15 +79,16 @@ def _check_columns(df: pd.DataFrame) -> None:
 
 
 def r_matrix(
-    df: pd.DataFrame, strategy: str, input: str, structure: str = "aggregated"
+    df: pd.DataFrame, strategy: str, input: str, structure: str = "aggregated", value: str = "dice"
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The results matrix of one strategy and input setting.
+    """The results matrix of one strategy and input setting (of one seed).
 
     Args:
         df: metric rows (columns :data:`METRIC_COLUMNS`).
         strategy: strategy name.
         input: input setting (``ct``, ``pet`` or ``ctpet``).
-        structure: structure whose ``dice`` is used.
+        structure: structure whose ``value`` is used.
+        value: the metric column (``dice`` or ``hd95``).
 
     Returns:
         ``(R, baseline)``: ``R[i, j]`` is the Dice on experience ``j`` after training through
@@ -113,11 +112,11 @@ def r_matrix(
         raise UserError(f"trained_through values must be -1..{T - 1}, got {sorted(trained.unique())} ({where})")
     R = np.full((T, T), math.nan)
     baseline = np.full(T, math.nan)
-    for i, j, dice in zip(trained, rows["eval_experience"].astype(int), rows["dice"].astype(float)):
+    for i, j, score in zip(trained, rows["eval_experience"].astype(int), rows[value].astype(float)):
         if i == -1:
-            baseline[j] = dice
+            baseline[j] = score
         else:
-            R[i, j] = dice
+            R[i, j] = score
     return R, (baseline if (trained == -1).any() else None)
 
 
@@ -134,7 +133,7 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
 
     Returns:
         ``{strategy: {"evaluation": str | None, "inputs": {input: {"final_dice", "forgetting", "bwt",
-        "fwt_own_start"}}, "costs": {...}}}`` with strategies in order of first appearance and inputs in the
+        "fwt_own_start", "final_hd95"}}, "costs": {...}}}`` with strategies in order of first appearance and inputs in the
         order of :data:`INPUTS` (only those present). ``fwt_own_start`` is None when the table has no
         ``trained_through == -1`` rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions.
     """
@@ -154,59 +153,8 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
                 "forgetting": forgetting(R),
                 "bwt": backward_transfer(R),
                 "fwt_own_start": None if baseline is None else forward_transfer(R, baseline),
+                "final_hd95": final_average(r_matrix(df, strategy, inp, value="hd95")[0]),
             }
         summary[str(strategy)] = {"evaluation": evaluation.get(strategy), "inputs": inputs,
                                   "costs": dict(costs.get(strategy, {}))}
     return summary
-
-
-def _fmt(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}"
-
-
-def _table(summary: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted rows shared by the markdown and console renderings."""
-    header = ["Strategy", "Evaluation"]
-    header += [f"Final Dice {INPUT_LABELS[i]}" for i in INPUTS]
-    header += [f"Forgetting {INPUT_LABELS[i]}" for i in INPUTS]
-    header += ["BWT CT+PET", "Trainable % (task)", "Trainable % (stored)", "Train s"]
-    rows = []
-    for strategy, entry in summary.items():
-        metrics = entry["inputs"]
-        costs = entry["costs"]
-        row = [strategy, entry.get("evaluation") or "–"]
-        row += [_fmt(metrics.get(i, {}).get("final_dice"), 3) for i in INPUTS]
-        row += [_fmt(metrics.get(i, {}).get("forgetting"), 3) for i in INPUTS]
-        row += [
-            _fmt(metrics.get("ctpet", {}).get("bwt"), 3),
-            _fmt(costs.get("trainable_pct"), 2),
-            _fmt(costs.get("trainable_pct_stored"), 2),
-            _fmt(costs.get("train_seconds"), 0),
-        ]
-        rows.append(row)
-    return header, rows
-
-
-def render_markdown(summary: dict[str, dict[str, Any]]) -> str:
-    """Markdown table of :func:`summarize`'s output, one row per strategy, followed by the metric definitions."""
-    header, rows = _table(summary)
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join([" --- "] * 2 + [" ---: "] * (len(header) - 2)) + "|",
-    ]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n\n" + NOTE + "\n"
-
-
-def render_console_table(summary: dict[str, dict[str, Any]]) -> Table:
-    """The table of :func:`render_markdown` as a :class:`rich.table.Table` for the CLI (headers on two lines)."""
-    header, rows = _table(summary)
-    table = Table(title="Continual-learning summary", caption=NOTE)
-    for k, name in enumerate(header):
-        table.add_column(name.replace(" (", "\n(").replace("Dice ", "Dice\n").replace("Forgetting ", "Forgetting\n"),
-                         justify="left" if k < 2 else "right", no_wrap=k == 0, min_width=13 if k == 1 else 10)
-    for row in rows:
-        table.add_row(*[cell.replace(" (", "\n(") for cell in row])
-    return table

@@ -180,8 +180,8 @@ def _recorded_runs(stream, ctx_settings):
                 return strategy
 
             spied = StrategyEntry(entry.name, entry.description, build, entry.source)
-            rows, cost, evaluation = run_strategy(spied, stream, ctx_settings)
-            cache[entry.name] = StrategyRun(rows, cost, evaluation, built[0], recorder)
+            unit = run_strategy(spied, stream, ctx_settings)
+            cache[entry.name] = StrategyRun(unit.rows, unit.costs, unit.evaluation, built[0], recorder)
         return cache[entry.name]
 
     return run

@@ -9,6 +9,7 @@ import pytest
 
 from pemma_cl.claims import HELD, NOT_HELD, NOT_TESTED, check_claims, load_run, render_claims
 from pemma_cl.errors import UserError
+from pemma_cl.seed_summary import aggregate
 
 SHARES = {"lora": 7.2, "dora": 7.3}
 AWARE, AGNOSTIC = "task-aware (task label given)", "task-agnostic"
@@ -20,12 +21,12 @@ def write_run(folder: Path, stream: str, modalities: list[list[str]], strategies
     """A run folder with config.json and summary.json; ``strategies``: name -> (evaluation, {input: (dice, forgetting)})."""
     folder.mkdir(parents=True)
     config = {"stream": {"name": stream, "experiences": [{"name": f"E{i}", "modalities": m} for i, m in enumerate(modalities)]}}
-    summary = {name: {"evaluation": evaluation,
-                      "inputs": {s: {"final_dice": d, "forgetting": f, "bwt": -f} for s, (d, f) in inputs.items()},
-                      "costs": {}}
-               for name, (evaluation, inputs) in strategies.items()}
+    seed_summary = {name: {"evaluation": evaluation,
+                           "inputs": {s: {"final_dice": d, "forgetting": f, "bwt": -f} for s, (d, f) in inputs.items()},
+                           "costs": {}}
+                    for name, (evaluation, inputs) in strategies.items()}
     (folder / "config.json").write_text(json.dumps(config))
-    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "summary.json").write_text(json.dumps(aggregate({0: seed_summary}, "early-fusion")))
     return folder
 
 
@@ -109,4 +110,8 @@ def test_bad_run_folders_are_one_line_errors(tmp_path: Path, ctpet_run: Path) ->
     (empty / "config.json").write_text("{}")
     (empty / "summary.json").write_text("{}")
     with pytest.raises(UserError, match="no stream with experiences"):
+        load_run(empty)
+    (empty / "config.json").write_text((ctpet_run / "config.json").read_text())
+    (empty / "summary.json").write_text(json.dumps({"pemma-lora": {"inputs": {}}}))  # a summary before seeds existed
+    with pytest.raises(UserError, match="no 'strategies' in it"):
         load_run(empty)

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from pemma_cl.cli.app import app
 from pemma_cl.config import DEFAULT_STRATEGIES, PRESETS, RunConfig, benchmarks_dir
 from pemma_cl.errors import UserError
 from pemma_cl.registry import Registry, register_strategy
+from pemma_cl.seed_summary import aggregate
 
 PLUGINS = Path(__file__).parent / "plugins"
 EXAMPLE = PLUGINS / "example_plugin.py"
@@ -37,15 +39,21 @@ def runner_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RunConfig, Regis
     """Install a fake ``pemma_cl.runner`` that records its calls and returns ``<results_dir>/run-1``."""
     calls: list[tuple[RunConfig, Registry, list[str]]] = []
 
-    def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> Path:
-        calls.append((config, registry, command))
+    def run_benchmark(work: Any, registry: Registry, command: list[str]) -> Path:
+        calls.append((work.config, registry, command))
         print("training progress")
-        return config.results_dir / "run-1"
+        return work.config.results_dir / "run-1"
 
+    fake_runner(monkeypatch, run_benchmark)
+    return calls
+
+
+def fake_runner(monkeypatch: pytest.MonkeyPatch, run_benchmark: Callable[..., Path]) -> None:
+    """Replace ``pemma_cl.runner`` by a module whose ``open_work`` wraps the config and ``run_benchmark`` is given."""
     module = types.ModuleType("pemma_cl.runner")
+    module.open_work = lambda config: types.SimpleNamespace(config=config)  # type: ignore[attr-defined]
     module.run_benchmark = run_benchmark  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pemma_cl.runner", module)
-    return calls
 
 
 def invoke(*args: str | Path) -> Result:
@@ -133,8 +141,8 @@ def test_run_calls_the_runner_and_prints_the_run_folder_last(
     assert config.stream.name == "paper"
     assert config.stream.path == benchmarks_dir() / "paper.yaml"
     assert config.strategies == ("example-plugin",)
-    assert (config.seed, config.preset, config.data, config.epochs, config.device) == (
-        7,
+    assert (config.seeds, config.preset, config.data, config.epochs, config.device) == (
+        (7,),
         "paper",
         "synthetic",
         3,
@@ -157,8 +165,8 @@ def test_run_defaults(tmp_path: Path, runner_calls: list[Any]) -> None:
     [(config, _, _)] = runner_calls
     assert config.stream.name == "mine"
     assert config.strategies == DEFAULT_STRATEGIES
-    assert (config.seed, config.preset, config.data, config.epochs, config.device, config.on_bad_case) == (
-        0,
+    assert (config.seeds, config.preset, config.data, config.epochs, config.device, config.on_bad_case) == (
+        (0,),
         "tiny",
         "synthetic",
         None,
@@ -166,7 +174,18 @@ def test_run_defaults(tmp_path: Path, runner_calls: list[Any]) -> None:
         "refuse",
     )
     assert config.results_dir == Path("results") and config.eval_on == "test"
+    assert config.reference == "early-fusion" and config.loggers == ()
     assert result.stdout.splitlines()[-1] == str(Path("results") / "run-1")
+
+
+def test_run_with_seeds_reference_and_loggers(runner_calls: list[Any]) -> None:
+    result = invoke("run", "--stream", "paper", "--plugin", EXAMPLE, "--strategy", "example-plugin", "--seeds", "0, 1,2",
+                    "--reference", "example-plugin", "--logger", "csv", "--logger", "tensorboard")
+    assert result.exit_code == 0, result.output
+    config = runner_calls[0][0]
+    assert (config.seeds, config.reference, config.loggers) == ((0, 1, 2), "example-plugin", ("csv", "tensorboard"))
+    invoke("run", "--stream", "paper", "--plugin", EXAMPLE, "--strategy", "example-plugin")
+    assert runner_calls[1][0].reference is None  # early fusion is not in this run: nothing to pair with
 
 
 def test_run_on_validation_cases(runner_calls: list[Any]) -> None:
@@ -232,6 +251,12 @@ def test_malformed_stream_file_names_file_and_field(
             "error: strategies: each strategy may be named once",
         ),
         (["--plugin", str(BROKEN)], f"error: plugin '{BROKEN}' failed to load: ModuleNotFoundError"),
+        (["--seeds", "0,x"], "error: --seeds: expected non-negative integers separated by commas (e.g. 0,1,2), got '0,x'"),
+        (["--seeds", "-1"], "error: --seeds: expected non-negative integers"),
+        (["--seeds", "1,1"], "error: seeds: each seed may be named once, got [1, 1]"),
+        (["--strategy", "example-plugin", "--reference", "early-fusion"],
+         "error: --reference: 'early-fusion' is not one of the run's strategies (example-plugin)"),
+        (["--logger", "mlflow"], "error: loggers: expected distinct names from [tensorboard, csv, wandb, text], got ['mlflow']"),
     ],
 )
 def test_run_rejects_bad_options(runner_calls: list[Any], args: list[str], message: str) -> None:
@@ -251,12 +276,10 @@ def test_run_rejects_bad_options(runner_calls: list[Any], args: list[str], messa
 def test_errors_inside_the_runner(
     monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: int, stderr: str
 ) -> None:
-    def run_benchmark(config: RunConfig, registry: Registry, command: list[str]) -> Path:
+    def run_benchmark(work: Any, registry: Registry, command: list[str]) -> Path:
         raise raised
 
-    module = types.ModuleType("pemma_cl.runner")
-    module.run_benchmark = run_benchmark  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pemma_cl.runner", module)
+    fake_runner(monkeypatch, run_benchmark)
     result = invoke("run", "--stream", "paper", "--strategy", "example-plugin", "--plugin", EXAMPLE)
     assert result.exit_code == code
     assert result.stderr == stderr
@@ -298,10 +321,11 @@ def test_claims_weighs_several_runs_and_refuses_a_missing_one(tmp_path: Path) ->
         experiences = [{"name": f"E{i}", "modalities": m} for i, m in enumerate(modalities)]
         (folder / "config.json").write_text(json.dumps({"stream": {"name": stream, "experiences": experiences}}))
         results = {"final_dice": dice, "forgetting": 0.0}
-        (folder / "summary.json").write_text(json.dumps({
-            "pemma-lora-shared": {"evaluation": "task-agnostic", "inputs": {s: results for s in ("ct", "pet", "ctpet")}},
-            "early-fusion": {"evaluation": "task-agnostic", "inputs": {s: {**results, "final_dice": 0.5}
-                                                                         for s in ("ct", "pet", "ctpet")}}}))
+        (folder / "summary.json").write_text(json.dumps(aggregate({0: {
+            "pemma-lora-shared": {"evaluation": "task-agnostic", "costs": {},
+                                  "inputs": {s: results for s in ("ct", "pet", "ctpet")}},
+            "early-fusion": {"evaluation": "task-agnostic", "costs": {},
+                             "inputs": {s: {**results, "final_dice": 0.5} for s in ("ct", "pet", "ctpet")}}}}, None)))
     result = invoke("claims", tmp_path / "paper", tmp_path / "paper-ct")
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "pemma-lora-shared" in line]
@@ -326,35 +350,56 @@ def test_report_and_plot_need_a_run_folder(tmp_path: Path) -> None:
     assert_user_error(invoke("plot", tmp_path), f"{tmp_path / 'metrics.csv'}: not found")
 
 
+def test_report_puts_several_runs_side_by_side(tmp_path: Path) -> None:
+    for name, dice in (("run-a", 0.61), ("run-b", 0.52)):
+        (tmp_path / name).mkdir()
+        seed = {"early-fusion": {"evaluation": "task-agnostic", "inputs": {"ctpet": {"final_dice": dice}}, "costs": {}}}
+        (tmp_path / name / "summary.json").write_text(json.dumps(aggregate({0: seed}, None)))
+    result = invoke("report", tmp_path / "run-a", tmp_path / "run-b")
+    assert result.exit_code == 0, result.output
+    assert "| Run | Strategy |" in result.stdout
+    assert "| run-a | early-fusion | task-agnostic | – | – | 0.610 |" in result.stdout
+    assert "| run-b | early-fusion | task-agnostic | – | – | 0.520 |" in result.stdout
+    (tmp_path / "run-b" / "summary.json").write_text("{}")
+    assert_user_error(invoke("report", tmp_path / "run-a", tmp_path / "run-b"), "summary.json: no 'strategies' in it")
+
+
 @pytest.fixture
-def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str], Path]]:
-    """Install a fake ``pemma_cl.plots`` recording (plot, metric columns, path) for each plot drawn."""
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict, Path]]:
+    """Install a fake ``pemma_cl.plots`` recording (metric columns, summary, folder) of each ``draw_all`` call."""
     pytest.importorskip("pandas")
-    calls: list[tuple[str, list[str], Path]] = []
+    calls: list[tuple[list[str], dict, Path]] = []
+
+    def draw_all(df, summary, folder: Path) -> list[Path]:
+        calls.append((list(df.columns), summary, folder))
+        return [folder / "a.png", folder / "b.png"]
+
     module = types.ModuleType("pemma_cl.plots")
-    for name in ("plot_forgetting", "plot_r_matrices"):
-        setattr(module, name, lambda df, path, name=name: calls.append((name, list(df.columns), path)))
+    module.draw_all = draw_all  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pemma_cl.plots", module)
     return calls
 
 
-def test_plot_redraws_from_metrics_csv(tmp_path: Path, drawn: list[Any]) -> None:
+def test_plot_redraws_from_metrics_csv_and_summary(tmp_path: Path, drawn: list[Any]) -> None:
     (tmp_path / "metrics.csv").write_text("strategy,dice\npemma-lora,0.7\n")
+    assert_user_error(invoke("plot", tmp_path), f"{tmp_path / 'summary.json'}: not found")
+    (tmp_path / "summary.json").write_text('{"strategies": {}}')
     result = invoke("plot", tmp_path)
     assert result.exit_code == 0, result.output
-    columns = ["strategy", "dice"]
-    assert drawn == [
-        ("plot_forgetting", columns, tmp_path / "plots" / "forgetting.png"),
-        ("plot_r_matrices", columns, tmp_path / "plots" / "r_matrices.png"),
-    ]
-    assert (tmp_path / "plots").is_dir()
-    assert result.stdout.splitlines() == [
-        str(tmp_path / "plots" / "forgetting.png"),
-        str(tmp_path / "plots" / "r_matrices.png"),
-    ]
+    assert drawn == [(["strategy", "dice"], {"strategies": {}}, tmp_path / "plots")]
+    assert result.stdout.splitlines() == [str(tmp_path / "plots" / "a.png"), str(tmp_path / "plots" / "b.png")]
 
 
 def test_plot_rejects_an_empty_metrics_csv(tmp_path: Path, drawn: list[Any]) -> None:
     (tmp_path / "metrics.csv").write_text("")
+    (tmp_path / "summary.json").write_text("{}")
     assert_user_error(invoke("plot", tmp_path), "metrics.csv: cannot read it as CSV")
     assert drawn == []
+
+
+def test_resume_takes_nothing_but_the_folder(tmp_path: Path, runner_calls: list[Any]) -> None:
+    assert_user_error(invoke("run", "--resume", tmp_path, "--stream", "paper"),
+                      "--resume continues with the run's own settings", "leave out --stream")
+    assert_user_error(invoke("run", "--resume", tmp_path), f"--resume: '{tmp_path}' is not the partial folder")
+    assert_user_error(invoke("run"), "--stream: a stream name or .yaml file is required (or --resume RUN_DIR)")
+    assert runner_calls == []

@@ -171,16 +171,17 @@ def test_file_inside_working_directory_is_shown_relative(tmp_path: Path, monkeyp
 
 def test_run_config_defaults_and_plain_dict() -> None:
     config = RunConfig(stream=load_stream("paper"), strategies=DEFAULT_STRATEGIES)
-    assert (config.seed, config.preset, config.data, config.epochs, config.device) == (
-        0,
+    assert (config.seeds, config.preset, config.data, config.epochs, config.device) == (
+        (0,),
         "tiny",
         "synthetic",
         None,
         "auto",
     )
     assert config.results_dir == Path("results")
-    assert config.plugin_files == ()
+    assert config.plugin_files == () and config.reference is None and config.loggers == ()
     plain = config.to_dict()
+    assert RunConfig.from_dict(json.loads(json.dumps(plain))) == config
     assert json.loads(json.dumps(plain)) == plain
     assert yaml.safe_load(yaml.safe_dump(plain)) == plain
     assert plain["strategies"] == list(DEFAULT_STRATEGIES)
@@ -199,7 +200,11 @@ def test_run_config_defaults_and_plain_dict() -> None:
     [
         ({"preset": "huge"}, f"preset: expected one of [{', '.join(PRESETS)}], got 'huge'"),
         ({"device": "tpu"}, "device: expected one of [auto, cpu, cuda], got 'tpu'"),
-        ({"seed": -1}, "seed: expected a non-negative integer, got -1"),
+        ({"seeds": (-1,)}, "seeds: expected one or more non-negative integers, got [-1]"),
+        ({"seeds": ()}, "seeds: expected one or more non-negative integers, got []"),
+        ({"seeds": (2, 2)}, "seeds: each seed may be named once, got [2, 2]"),
+        ({"reference": "b"}, "reference: 'b' is not one of the run's strategies (a)"),
+        ({"loggers": ("csv", "csv")}, "loggers: expected distinct names from [tensorboard, csv, wandb, text], got ['csv', 'csv']"),
         ({"epochs": 0}, "epochs: expected a positive integer, got 0"),
         ({"strategies": ()}, "strategies: expected at least one strategy name"),
         ({"strategies": ("a", "b", "a")}, "strategies: each strategy may be named once, got a twice"),

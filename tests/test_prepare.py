@@ -145,9 +145,10 @@ def test_cli_runs_a_micro_stream_on_a_prepared_folder_skipping_its_bad_cases(bad
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert set(metrics["strategy"]) == {"pemma-lora"} and set(metrics["trained_through"]) == {-1, 0, 1}
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["extra"]["data"].startswith("hecktor-v1:")
-    assert (manifest["extra"]["n_train_cases"], manifest["extra"]["n_test_cases"]) == (2, 2)
-    skipped = manifest["extra"]["skipped_cases"]
+    facts = manifest["extra"]["seeds"]["0"]
+    assert facts["data"].startswith("hecktor-v1:")
+    assert (facts["n_train_cases"], facts["n_test_cases"]) == (2, 2)
+    skipped = facts["skipped_cases"]
     assert sorted(skipped) == sorted(BAD_CASES) and all(BAD_CASES[c] in skipped[c] for c in BAD_CASES)
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["on_bad_case"], config["cache"]) == ("skip", str(cache))

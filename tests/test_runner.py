@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pemma_cl.plots import PLOT_FILES
 from pemma_cl.summary import INPUTS, METRIC_COLUMNS
 
 PEMMA_BENCH = Path(sys.executable).with_name("pemma-bench")
@@ -30,9 +31,19 @@ experiences:
 """
 
 
+#: One thread: CPU float sums are bit-equal between processes only at the same thread count.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def pemma_bench(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run([str(PEMMA_BENCH), *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run([str(PEMMA_BENCH), *map(str, args)], capture_output=True, text=True, env=ONE_THREAD,
+                          timeout=600)
+
+
+def run_args(stream_file: Path, results: Path) -> list[str]:
+    """The command line of every run of this module (one seed, the two strategies, micro preset, CPU)."""
+    return ["run", "--stream", str(stream_file), "--preset", "micro", "--seed", "0", "--device", "cpu",
+            *[a for s in STRATEGIES for a in ("--strategy", s)], "--results-dir", str(results)]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +65,7 @@ def two_runs(stream_file, tmp_path_factory) -> tuple[Path, list[SimpleNamespace]
     from pemma_cl.cli.app import app
 
     results = tmp_path_factory.mktemp("results")
-    args = ["run", "--stream", str(stream_file), "--preset", "micro", "--seed", "0", "--device", "cpu",
-            *[a for s in STRATEGIES for a in ("--strategy", s)], "--results-dir", str(results)]
+    args = run_args(stream_file, results)
     first = pemma_bench(*args)
     import torch
 
@@ -92,35 +102,47 @@ def test_run_exits_zero_and_prints_the_run_folder_last(two_runs) -> None:
 def test_run_folder_contents(two_runs, stream_file) -> None:
     folder = run_folder(two_runs[1][0])  # the pemma-bench process
     config = json.loads((folder / "config.json").read_text())
-    assert config["strategies"] == list(STRATEGIES) and config["preset"] == "micro" and config["seed"] == 0
-    assert config["stream"]["name"] == "clitest"
+    assert config["strategies"] == list(STRATEGIES) and config["preset"] == "micro" and config["seeds"] == [0]
+    assert config["stream"]["name"] == "clitest" and config["reference"] is None
 
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert {"command", "seed", "versions", "git_hash", "wall_seconds"} <= set(manifest)
+    assert {"command", "seeds", "versions", "git_hash", "wall_seconds"} <= set(manifest)
     assert manifest["command"][:2] == ["pemma-bench", "run"] and str(stream_file) in manifest["command"]
-    assert manifest["seed"] == 0 and manifest["wall_seconds"] > 0
+    assert manifest["seeds"] == [0] and manifest["wall_seconds"] > 0 and manifest["extra"]["attempts"] == 1
     assert manifest["versions"]["torch"] and manifest["versions"]["python"]
 
     metrics = pd.read_csv(folder / "metrics.csv")
     assert tuple(metrics.columns) == METRIC_COLUMNS
     assert len(metrics) == len(STRATEGIES) * (N_EXPERIENCES + 1) * N_EXPERIENCES * 3 * 3
-    assert list(pd.unique(metrics["strategy"])) == list(STRATEGIES)
+    assert list(pd.unique(metrics["strategy"])) == list(STRATEGIES) and set(metrics["seed"]) == {0}
     assert set(metrics["trained_through"]) == {-1, 0, 1} and set(metrics["input"]) == set(INPUTS)
     assert set(metrics["centre"]) == {"HGJ", "CHUV"}
     dice = metrics["dice"].dropna()
     assert len(dice) and dice.between(0, 1).all()
+    hd95 = metrics["hd95"].dropna()  # mm on the 4 mm synthetic grid; at most the 32^3 volume's diagonal
+    assert len(hd95) and hd95.between(0, 4 * 32 * 3**0.5 + 1e-6).all()
 
     summary = json.loads((folder / "summary.json").read_text())
-    assert list(summary) == list(STRATEGIES)
+    assert list(summary["strategies"]) == list(STRATEGIES) and summary["seeds"] == [0]
     for strategy in STRATEGIES:
         for setting in INPUTS:
-            assert {"final_dice", "forgetting", "bwt"} <= set(summary[strategy]["inputs"][setting])
-        assert summary[strategy]["inputs"]["ctpet"]["final_dice"] is not None
-    assert summary["pemma-lora"]["costs"]["trainable_pct"] < 100
-    assert summary["full-finetune"]["costs"]["trainable_pct"] == 100
-    assert summary["pemma-lora"]["evaluation"] == "task-aware (task label given)"
-    assert summary["full-finetune"]["evaluation"] == "task-agnostic"
-    assert manifest["extra"]["evaluated_on"] == "test" and manifest["extra"]["evaluation"]["pemma-lora"].startswith("task-aware")
+            estimates = summary["strategies"][strategy]["inputs"][setting]
+            assert {"final_dice", "forgetting", "bwt", "final_hd95"} <= set(estimates)
+            assert estimates["final_dice"]["n"] == 1 and estimates["final_dice"]["low"] is None  # one seed
+    strategies = summary["strategies"]
+    assert strategies["pemma-lora"]["costs"]["trainable_pct"] < 100
+    assert strategies["full-finetune"]["costs"]["trainable_pct"] == 100
+    assert strategies["pemma-lora"]["evaluation"] == "task-aware (task label given)"
+    assert strategies["full-finetune"]["evaluation"] == "task-agnostic"
+    seed_facts = manifest["extra"]["seeds"]["0"]
+    assert seed_facts["evaluated_on"] == "test" and manifest["extra"]["evaluation"]["pemma-lora"].startswith("task-aware")
+
+    sub_run = folder / "seeds" / "seed0"
+    assert pd.read_csv(sub_run / "metrics.csv").equals(metrics)
+    assert sorted(p.name for p in (sub_run / "units").iterdir()) == sorted(f"{s}.json" for s in STRATEGIES)
+    assert json.loads((sub_run / "summary.json").read_text())["pemma-lora"]["inputs"]["ctpet"]["final_dice"] == \
+        strategies["pemma-lora"]["inputs"]["ctpet"]["final_dice"]["mean"]
+    assert not (folder / "progress.json").exists()
 
     claims = json.loads((folder / "claims.json").read_text())
     dice_claim = [c for c in claims if c["claim"].startswith("Dice comparable")]
@@ -130,8 +152,8 @@ def test_run_folder_contents(two_runs, stream_file) -> None:
 
     markdown = (folder / "summary.md").read_text()
     assert all(strategy in markdown for strategy in STRATEGIES)
-    png = (folder / "plots" / "forgetting.png").read_bytes()
-    assert png.startswith(b"\x89PNG")
+    for name in PLOT_FILES:
+        assert (folder / "plots" / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_second_run_reuses_the_cached_base_and_reproduces_the_metrics(two_runs) -> None:
@@ -142,9 +164,50 @@ def test_second_run_reuses_the_cached_base_and_reproduces_the_metrics(two_runs) 
     assert "[base ct]" in first.stderr and "[base ct]" not in second.stderr  # trained once, then loaded
     a = pd.read_csv(run_folder(first) / "metrics.csv")
     b = pd.read_csv(run_folder(second) / "metrics.csv")
-    assert a.drop(columns=["dice", "dice_case_mean"]).equals(b.drop(columns=["dice", "dice_case_mean"]))
+    assert a.drop(columns=["dice", "dice_case_mean", "hd95"]).equals(b.drop(columns=["dice", "dice_case_mean", "hd95"]))
     mismatch = a[~((a["dice"] == b["dice"]) | (a["dice"].isna() & b["dice"].isna()))]
     assert mismatch.empty, f"{len(mismatch)} dice values differ between identical runs:\n{mismatch.head()}"
+
+
+def test_a_killed_run_resumes_only_its_unfinished_units(two_runs, stream_file, tmp_path: Path) -> None:
+    """``kill -9`` while the second strategy runs; the same command again runs only that strategy, and the run
+    folder equals the uninterrupted run's (metric rows, tables, plots; wall-clock timings aside)."""
+    results = tmp_path / "results"
+    args = run_args(stream_file, results)
+    with subprocess.Popen([str(PEMMA_BENCH), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env=ONE_THREAD) as process:
+        for line in process.stderr:
+            if line.startswith(f"[{STRATEGIES[1]}]"):
+                process.kill()
+                break
+        process.wait()
+    assert process.returncode == -9
+    [partial] = [p for p in results.iterdir() if ".partial-" in p.name]
+    assert [p.name for p in (partial / "seeds/seed0/units").iterdir()] == [f"{STRATEGIES[0]}.json"]
+
+    done = pemma_bench(*args)
+    assert f"1 of {len(STRATEGIES)} units already finished" in done.stderr
+    assert f"[{STRATEGIES[0]}]" not in done.stderr and f"[{STRATEGIES[1]}]" in done.stderr
+    resumed, uninterrupted = run_folder(done), run_folder(two_runs[1][0])
+    assert not partial.exists()
+    for name in ["metrics.csv", "seeds/seed0/metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+        assert (resumed / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+    summaries = [json.loads((folder / "summary.json").read_text()) for folder in (resumed, uninterrupted)]
+    for summary in summaries:
+        for entry in summary["strategies"].values():
+            del entry["costs"]["train_seconds"]
+    assert summaries[0] == summaries[1]
+    assert json.loads((resumed / "manifest.json").read_text())["extra"]["attempts"] == 2
+
+
+def test_an_unwritable_results_folder_fails_before_any_training(stream_file, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = pemma_bench(*run_args(stream_file, blocker / "results"))
+    assert done.returncode == 2 and "[base ct]" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: --results-dir '{blocker / 'results'}': cannot write")
+    done = pemma_bench(*run_args(stream_file, blocker))
+    assert done.stderr.strip() == f"error: --results-dir '{blocker}': is a file, expected a folder"
 
 
 def test_unknown_strategy_exits_2_without_a_run_folder(stream_file, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 
 from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import CaseRecord
-from pemma_cl.evaluation.segmentation_metric import STRUCTURES, SegmentationDiceMetric
+from pemma_cl.evaluation.segmentation_metric import STRUCTURES, SegmentationMetric
 from pemma_cl.training.template import INPUT_SETTINGS, SegmentationTemplate, drop_modalities
 
 SIDE = 32
@@ -98,7 +98,7 @@ def oracle_cases(cases: list[CaseRecord]) -> list[CaseRecord]:
                        spacing=c.spacing) for c in cases]
 
 
-def make_template(model: nn.Module, metric: SegmentationDiceMetric | None = None, **kwargs) -> SegmentationTemplate:
+def make_template(model: nn.Module, metric: SegmentationMetric | None = None, **kwargs) -> SegmentationTemplate:
     evaluator = EvaluationPlugin(*([metric] if metric else []), loggers=[])
     return SegmentationTemplate(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                                 train_mb_size=2, eval_mb_size=2, train_epochs=1, device="cpu",
@@ -107,7 +107,7 @@ def make_template(model: nn.Module, metric: SegmentationDiceMetric | None = None
 
 def test_evaluation_runs_every_minibatch_under_each_input_setting(stream_data) -> None:
     model = MaskRecorder()
-    metric = SegmentationDiceMetric(stream_data.names, stream_data.centres)
+    metric = SegmentationMetric(stream_data.names, stream_data.centres)
     make_template(model, metric).eval(stream_data.benchmark.test_stream)
     n_exp = len(stream_data.names)
     assert [c[0] for c in model.calls] == [False] * (3 * n_exp)
@@ -130,7 +130,7 @@ def test_oracle_scores_dice_one_through_the_sliding_window(tiny_cohort) -> None:
     benchmark = with_task_labels(benchmark_from_datasets(train=[avalanche_dataset(cases, ("ct", "pet"), 1)],
                                                          test=[avalanche_dataset(cases, ("ct", "pet"), 1)]))
     model = LabelOracle()
-    metric = SegmentationDiceMetric(["HGJ"], ["HGJ"])
+    metric = SegmentationMetric(["HGJ"], ["HGJ"])
     make_template(model, metric, roi_size=16).eval(benchmark.test_stream)
     assert model.window_shapes == {(16, 16, 16)}  # 32^3 volumes were evaluated window by window
     assert len(metric.rows) == 3 * len(STRUCTURES)
@@ -190,7 +190,7 @@ def test_loss_dice_term_counts_the_tumour_classes_only() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# SegmentationDiceMetric with a fake strategy
+# SegmentationMetric with a fake strategy
 
 
 def one_hot_logits(labels: torch.Tensor) -> torch.Tensor:
@@ -206,7 +206,7 @@ def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
     labels = torch.zeros(2, 1, 8, 8, 8, dtype=torch.long)
     labels[0, 0, 1:4, 1:4, 1:4] = 1
     labels[1, 0, 5:7, 5:7, 5:7] = 2
-    metric = SegmentationDiceMetric(["A", "B"], ["CHUM", "HGJ+HMR"])
+    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ+HMR"])
     metric.after_training_exp(fake_strategy(0))
     strategy = fake_strategy(1)
     metric.before_eval_exp(strategy)
@@ -216,7 +216,13 @@ def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
         strategy.mb_input_setting, strategy.mb_output, strategy.mb_y = setting, logits, labels
         metric.after_eval_forward(strategy)
     values = metric.after_eval_exp(strategy)
-    assert len(values) == len(metric.rows) == 3 * len(STRUCTURES)
+    assert len(values) == 2 * len(metric.rows) == 2 * 3 * len(STRUCTURES)  # Dice and HD95 of each row
+    assert {v.name.split("/")[0] for v in values} == {"Dice", "HD95"}
+    hd95 = {(r["input"], r["structure"]): r["hd95"] for r in metric.rows}
+    diagonal = (3 * 8**2) ** 0.5  # voxels (no spacing given): a missed structure counts as the volume's diagonal
+    assert hd95[("ct", "GTVp")] == hd95[("ct", "GTVn")] == hd95[("ct", "aggregated")] == 0.0
+    assert hd95[("pet", "GTVp")] == pytest.approx(diagonal) and hd95[("pet", "aggregated")] == pytest.approx(diagonal)
+    assert hd95[("ctpet", "GTVp")] == 0.0 and hd95[("ctpet", "aggregated")] == pytest.approx(diagonal / 2)
     dice = {(r["input"], r["structure"]): r["dice"] for r in metric.rows}
     assert dice[("ct", "GTVp")] == dice[("ct", "GTVn")] == dice[("ct", "aggregated")] == 1.0
     assert dice[("pet", "GTVp")] == dice[("pet", "GTVn")] == dice[("pet", "aggregated")] == 0.0

@@ -8,6 +8,7 @@ raised anywhere below a command is printed as ``error: <message>`` on one line o
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +18,18 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pemma_cl import __version__
-from pemma_cl.config import DEFAULT_STRATEGIES, DEVICES, ON_BAD_CASE, PRESETS, RunConfig, list_streams, load_stream
+
+from pemma_cl.config import (
+    DEFAULT_REFERENCE,
+    DEFAULT_STRATEGIES,
+    DEVICES,
+    LOGGERS,
+    ON_BAD_CASE,
+    PRESETS,
+    RunConfig,
+    list_streams,
+    load_stream,
+)
 from pemma_cl.data.records import CENTRES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
@@ -25,10 +37,10 @@ from pemma_cl.registry import file_source, load_registry
 
 #: Files of a stored run folder (as :mod:`pemma_cl.runner` writes them) that ``plot`` and ``report`` use.
 METRICS_CSV = "metrics.csv"
+SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 CLAIMS_MD = "claims.md"
-FORGETTING_PNG = "plots/forgetting.png"
-R_MATRICES_PNG = "plots/r_matrices.png"
+PLOTS_DIR = "plots"
 
 app = typer.Typer(
     name="pemma-bench",
@@ -107,10 +119,12 @@ def list_command(plugin: PluginOption = None) -> None:
 @app.command()
 @_guarded
 def run(
+    ctx: typer.Context,
     stream: Annotated[
-        str,
-        typer.Option("--stream", metavar="NAME_OR_PATH", help="Stream name from 'pemma-bench list' or a .yaml file."),
-    ],
+        str | None,
+        typer.Option("--stream", metavar="NAME_OR_PATH", help="Stream name from 'pemma-bench list' or a .yaml file.",
+                     show_default=False),
+    ] = None,
     strategy: Annotated[
         list[str] | None,
         typer.Option(
@@ -120,7 +134,17 @@ def run(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (non-negative).")] = 0,
+    seeds: Annotated[
+        str, typer.Option("--seeds", "--seed", metavar="LIST",
+                          help="Seeds, e.g. 0,1,2: one sub-run each, summarised by mean and 95% interval. A seed "
+                               "draws the synthetic cohort, the split, the bases and every initialisation.")
+    ] = "0",
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", metavar="NAME",
+                     help=f"Strategy the others are compared with seed by seed (paired differences). Default: "
+                          f"{DEFAULT_REFERENCE}, when the run has it.", show_default=False),
+    ] = None,
     preset: Annotated[
         str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model and schedule size.")
     ] = "tiny",
@@ -151,38 +175,83 @@ def run(
                           "publish). val: train on training cases, report the validation cases (for choosing "
                           "settings; test cases stay unseen)."),
     ] = "test",
+    logger: Annotated[
+        list[str] | None,
+        typer.Option("--logger", metavar="|".join(LOGGERS),
+                     help="Avalanche logger every strategy reports to, written under the run folder; repeatable.",
+                     show_default=False),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", metavar="RUN_DIR",
+                     help="Continue an interrupted run (the partial folder it printed) with its own settings. "
+                          "Running the same command again does the same.", show_default=False),
+    ] = None,
 ) -> None:
-    """Train and evaluate strategies on a stream.
+    """Train and evaluate strategies on a stream, for one or several seeds.
 
-    Everything is validated before training starts; the last line printed is the run folder.
+    Everything is validated before training starts; each finished (seed, strategy) unit is kept, so an
+    interrupted run continues when the same command runs again. The last line printed is the run folder.
     """
-    plugin_files = tuple(plugin or ())
+    if resume is not None:
+        given = [f"--{name.replace('_', '-')}" for name in ctx.params
+                 if name != "resume" and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+        if given:
+            raise UserError(f"--resume continues with the run's own settings ({resume / 'config.json'}); "
+                            f"leave out {', '.join(given)}")
+        from pemma_cl.work import WorkFolder
+
+        work = WorkFolder.resume(resume)
+        config = work.config
+    else:
+        if stream is None:
+            raise UserError("--stream: a stream name or .yaml file is required (or --resume RUN_DIR)")
+        strategies = tuple(strategy or DEFAULT_STRATEGIES)
+        if reference is not None and reference not in strategies:
+            raise UserError(f"--reference: {reference!r} is not one of the run's strategies ({', '.join(strategies)})")
+        config = RunConfig(
+            stream=load_stream(stream),
+            strategies=strategies,
+            seeds=_seed_list(seeds),
+            preset=preset,
+            data=data,
+            results_dir=results_dir,
+            epochs=epochs,
+            device=device,
+            plugin_files=tuple(plugin or ()),
+            on_bad_case=on_bad_case,
+            cache=cache,
+            eval_on=eval_on,
+            reference=reference or (DEFAULT_REFERENCE if DEFAULT_REFERENCE in strategies else None),
+            loggers=tuple(logger or ()),
+        )
+        work = None
+    registry = _registry_with(config.plugin_files)
+    for name in config.strategies:
+        registry.get(name)
+
+    from pemma_cl.runner import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
+
+    run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]])
+    typer.echo(str(run_dir))
+
+
+def _registry_with(plugin_files: tuple[Path, ...]):
+    """The registry with ``plugin_files`` loaded; a plugin file that fails to load is a user error."""
     registry = load_registry(plugin_files)
     for path in plugin_files:
         reason = registry.broken.get(file_source(path))
         if reason is not None:
             raise UserError(f"plugin '{path}' failed to load: {reason}")
-    config = RunConfig(
-        stream=load_stream(stream),
-        strategies=tuple(strategy or DEFAULT_STRATEGIES),
-        seed=seed,
-        preset=preset,
-        data=data,
-        results_dir=results_dir,
-        epochs=epochs,
-        device=device,
-        plugin_files=plugin_files,
-        on_bad_case=on_bad_case,
-        cache=cache,
-        eval_on=eval_on,
-    )
-    for name in config.strategies:
-        registry.get(name)
+    return registry
 
-    from pemma_cl.runner import run_benchmark  # heavy: torch, MONAI, Avalanche
 
-    run_dir = run_benchmark(config, registry, ["pemma-bench", *sys.argv[1:]])
-    typer.echo(str(run_dir))
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)``; anything else than non-negative integers is a user error."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts):
+        raise UserError(f"--seeds: expected non-negative integers separated by commas (e.g. 0,1,2), got {text!r}")
+    return tuple(int(part) for part in parts)
 
 
 @app.command()
@@ -253,33 +322,45 @@ def prepare(
 @app.command()
 @_guarded
 def plot(run_dir: RunDirArgument) -> None:
-    """Re-draw the plots of a stored run from its metrics.csv."""
+    """Re-draw the plots of a stored run from its metrics.csv and summary.json."""
     metrics = _stored_file(run_dir, METRICS_CSV)
+    summary = _stored_json(run_dir, SUMMARY_JSON)
 
     import pandas as pd
 
-    from pemma_cl.plots import plot_forgetting, plot_r_matrices
+    from pemma_cl.plots import draw_all
 
     try:
         frame = pd.read_csv(metrics)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UserError(f"{metrics}: cannot read it as CSV: {exc}") from None
-    for draw, file_name in ((plot_forgetting, FORGETTING_PNG), (plot_r_matrices, R_MATRICES_PNG)):
-        (run_dir / file_name).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            draw(frame, run_dir / file_name)
-        except UserError as exc:
-            raise UserError(f"{metrics}: {exc}") from None
-        typer.echo(str(run_dir / file_name))
+    try:
+        paths = draw_all(frame, summary, run_dir / PLOTS_DIR)
+    except UserError as exc:
+        raise UserError(f"{run_dir}: {exc}") from None
+    for path in paths:
+        typer.echo(str(path))
 
 
 @app.command()
 @_guarded
-def report(run_dir: RunDirArgument) -> None:
-    """Print the summary.md (and claims.md, when the run has one) of a stored run."""
-    typer.echo(_stored_file(run_dir, SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
-    if (run_dir / CLAIMS_MD).is_file():
-        typer.echo("\n" + (run_dir / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
+) -> None:
+    """Print the summary of one run (with its claims), or of several runs side by side."""
+    if len(run_dirs) == 1:
+        typer.echo(_stored_file(run_dirs[0], SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
+        if (run_dirs[0] / CLAIMS_MD).is_file():
+            typer.echo("\n" + (run_dirs[0] / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
+        return
+    summaries = [(folder.name, _stored_json(folder, SUMMARY_JSON)) for folder in run_dirs]
+    for folder, (_, summary) in zip(run_dirs, summaries):
+        if not isinstance(summary.get("strategies"), dict):
+            raise UserError(f"{folder / SUMMARY_JSON}: no 'strategies' in it; expected a run written by this version")
+
+    from pemma_cl.seed_summary import render_markdown
+
+    typer.echo(render_markdown(summaries).rstrip("\n"))
 
 
 @app.command()
@@ -339,6 +420,17 @@ def _stored_file(run_dir: Path, file_name: str) -> Path:
     if not path.is_file():
         raise UserError(f"{path}: not found; expected a run folder written by 'pemma-bench run'")
     return path
+
+
+def _stored_json(run_dir: Path, file_name: str) -> dict[str, Any]:
+    path = _stored_file(run_dir, file_name)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it as JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return content
 
 
 def _echo_table(title: str, rows: list[tuple[str, ...]]) -> None:

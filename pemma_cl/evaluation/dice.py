@@ -32,7 +32,7 @@ from monai.metrics import compute_dice
 
 from pemma_cl.data.records import STRUCTURES
 
-__all__ = ["DiceAccumulator"]
+__all__ = ["DiceAccumulator", "PerCaseScores", "paired_label_maps"]
 
 
 def _as_label_map(labels: torch.Tensor, name: str) -> torch.Tensor:
@@ -44,13 +44,41 @@ def _as_label_map(labels: torch.Tensor, name: str) -> torch.Tensor:
     raise ValueError(f"{name} must be a label map of shape [B, D, H, W] or [B, 1, D, H, W], got {tuple(labels.shape)}")
 
 
+def paired_label_maps(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pred`` and ``target`` as int64 ``[B, 1, D, H, W]`` label maps of the same shape (else ValueError)."""
+    pred = _as_label_map(pred, "pred")
+    target = _as_label_map(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    return pred.long(), target.long()
+
+
 def _nanmean(values: np.ndarray) -> float:
     """Mean over the finite entries of ``values``; NaN (without a warning) if there are none."""
     finite = values[~np.isnan(values)]
     return float(finite.mean()) if finite.size else math.nan
 
 
-class DiceAccumulator:
+class PerCaseScores:
+    """Per-case scores of each structure of :data:`~pemma_cl.data.records.STRUCTURES`, kept across batches."""
+
+    def __init__(self) -> None:
+        self._labels = tuple(sorted(STRUCTURES))
+        self._names = tuple(STRUCTURES[k] for k in self._labels)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets all cases seen so far."""
+        self._per_case: list[np.ndarray] = []
+
+    def per_case(self) -> np.ndarray:
+        """Per-case scores, shape ``[n_cases, n_structures]`` (columns GTVp, GTVn); NaN where a case has none."""
+        if not self._per_case:
+            return np.empty((0, len(self._labels)))
+        return np.stack(self._per_case)
+
+
+class DiceAccumulator(PerCaseScores):
     """Accumulates per-structure Dice over batches of integer label maps.
 
     Example::
@@ -65,17 +93,15 @@ class DiceAccumulator:
     """
 
     def __init__(self) -> None:
-        self._labels = tuple(sorted(STRUCTURES))
-        self._names = tuple(STRUCTURES[k] for k in self._labels)
+        super().__init__()
         self._num_classes = max(self._labels) + 1
-        self.reset()
 
     def reset(self) -> None:
         """Forgets all cases seen so far."""
+        super().reset()
         self._intersection = np.zeros(len(self._labels), dtype=np.int64)
         self._volume_sum = np.zeros(len(self._labels), dtype=np.int64)
         self._reference_sum = np.zeros(len(self._labels), dtype=np.int64)
-        self._per_case: list[np.ndarray] = []
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Adds a batch of cases.
@@ -84,11 +110,7 @@ class DiceAccumulator:
             pred: predicted integer labels, shape ``[B, D, H, W]`` or ``[B, 1, D, H, W]``.
             target: reference integer labels, same shape as ``pred``.
         """
-        pred = _as_label_map(pred, "pred")
-        target = _as_label_map(target, "target")
-        if pred.shape != target.shape:
-            raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
-        pred, target = pred.long(), target.long()
+        pred, target = paired_label_maps(pred, target)
         for i, label in enumerate(self._labels):
             p, g = pred == label, target == label
             self._intersection[i] += int((p & g).sum())
@@ -98,12 +120,6 @@ class DiceAccumulator:
             pred, target, include_background=True, ignore_empty=True, num_classes=self._num_classes
         )  # [B, num_classes], channel c = label c
         self._per_case.extend(dice[:, list(self._labels)].double().cpu().numpy())
-
-    def per_case(self) -> np.ndarray:
-        """Per-case Dice, shape ``[n_cases, n_structures]`` (columns GTVp, GTVn); NaN where the reference is empty."""
-        if not self._per_case:
-            return np.empty((0, len(self._labels)))
-        return np.stack(self._per_case)
 
     def result(self) -> dict[str, float | int]:
         """Scores over all cases seen since the last :meth:`reset`.

@@ -1,4 +1,4 @@
-"""Avalanche plugin metric: Dice of every test experience under every input setting, as tidy rows."""
+"""Avalanche plugin metric: Dice and HD95 of every test experience under every input setting, as tidy rows."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from pemma_cl.evaluation.dice import DiceAccumulator
+from pemma_cl.evaluation.hd95 import HausdorffAccumulator
 
 STRUCTURES = ("GTVp", "GTVn", "aggregated")
 
@@ -21,8 +22,8 @@ def _case_means(scores: dict) -> dict[str, float]:
     return means
 
 
-class SegmentationDiceMetric(PluginMetric[list]):
-    """Collects Dice per (trained-through, test experience, input setting, structure).
+class SegmentationMetric(PluginMetric[list]):
+    """Collects Dice and HD95 per (trained-through, test experience, input setting, structure).
 
     Works with :class:`pemma_cl.training.template.SegmentationTemplate`, which sets
     ``strategy.mb_input_setting`` before each evaluation forward pass. Rows use the columns of
@@ -31,15 +32,19 @@ class SegmentationDiceMetric(PluginMetric[list]):
     Args:
         experience_names: names of the stream's experiences, in order.
         experience_centres: centres of each experience (joined with ``+``), in order.
+        experience_spacings: voxel spacing (mm, ``[z, y, x]``) of each experience's evaluated cases, for HD95;
+            None: HD95 in voxels.
     """
 
-    def __init__(self, experience_names: Sequence[str], experience_centres: Sequence[str]) -> None:
+    def __init__(self, experience_names: Sequence[str], experience_centres: Sequence[str],
+                 experience_spacings: Sequence[tuple[float, float, float]] | None = None) -> None:
         super().__init__()
         self.names = list(experience_names)
         self.centres = list(experience_centres)
+        self.spacings = list(experience_spacings) if experience_spacings is not None else [None] * len(self.names)
         self.rows: list[dict] = []
         self._trained_through = -1
-        self._accumulators: dict[str, DiceAccumulator] = {}
+        self._accumulators: dict[str, tuple[DiceAccumulator, HausdorffAccumulator]] = {}
 
     def reset(self) -> None:
         self._accumulators = {}
@@ -51,20 +56,23 @@ class SegmentationDiceMetric(PluginMetric[list]):
         self._trained_through = strategy.experience.current_experience
 
     def before_eval_exp(self, strategy) -> None:
-        self._accumulators = {setting: DiceAccumulator() for setting in strategy.eval_settings}
+        spacing = self.spacings[strategy.experience.current_experience]
+        self._accumulators = {setting: (DiceAccumulator(), HausdorffAccumulator(spacing))
+                              for setting in strategy.eval_settings}
 
     def after_eval_forward(self, strategy) -> None:
         # max(...).indices is argmax (first index among ties, as documented) and about 8x faster on the CPU for
         # a reduction over the channel dimension (torch 2.14).
         prediction = strategy.mb_output.max(dim=1).indices
-        self._accumulators[strategy.mb_input_setting].update(prediction, strategy.mb_y)
+        for accumulator in self._accumulators[strategy.mb_input_setting]:
+            accumulator.update(prediction, strategy.mb_y)
 
     def after_eval_exp(self, strategy) -> list[MetricValue]:
         exp = strategy.experience.current_experience
         trained = self._trained_through
         values = []
-        for setting, accumulator in self._accumulators.items():
-            scores = accumulator.result()
+        for setting, (dice, hausdorff) in self._accumulators.items():
+            scores, distances = dice.result(), hausdorff.result()
             case_means = _case_means(scores)
             for structure in STRUCTURES:
                 self.rows.append({
@@ -77,11 +85,13 @@ class SegmentationDiceMetric(PluginMetric[list]):
                     "structure": structure,
                     "dice": scores[structure],
                     "dice_case_mean": case_means[structure],
+                    "hd95": distances[structure],
                     "n_cases": scores["n_cases"],
                 })
-                name = f"Dice/eval_phase/test_stream/Exp{exp:03d}/{setting}/{structure}"
-                values.append(MetricValue(self, name, scores[structure], strategy.clock.train_iterations))
+                for metric, value in (("Dice", scores[structure]), ("HD95", distances[structure])):
+                    name = f"{metric}/eval_phase/test_stream/Exp{exp:03d}/{setting}/{structure}"
+                    values.append(MetricValue(self, name, value, strategy.clock.train_iterations))
         return values
 
     def __str__(self) -> str:
-        return "SegmentationDice"
+        return "Segmentation"

@@ -158,7 +158,10 @@ class SharedBases:
         return self._weights[kind]
 
     def _shapes(self, kind: str) -> dict[str, torch.Size]:
-        return {k: v.shape for k, v in build_unetr(self.preset, len(BASE_KINDS[kind])).state_dict().items()}
+        # On the meta device: no memory, no initialisation, no draw from the global random state (a draw here
+        # would make a strategy's numbers depend on whether another strategy asked for this base first).
+        with torch.device("meta"):
+            return {k: v.shape for k, v in build_unetr(self.preset, len(BASE_KINDS[kind])).state_dict().items()}
 
     def _load_or_train(self, kind: str) -> dict:
         path = self.cache_path(kind)
@@ -192,7 +195,7 @@ class SharedBases:
             model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=self.preset.pretrain_lr),
             roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed,
             train_mb_size=self.preset.batch_size, train_epochs=self.preset.pretrain_epochs, device=self.device,
-            plugins=[ProgressPlugin(f"base {kind}", ["pretrain"])], evaluator=EvaluationPlugin(loggers=[]),
+            plugins=[ProgressPlugin(f"base {kind}", ["pretrain"], [len(self.pretrain_cases)])], evaluator=EvaluationPlugin(loggers=[]),
         )
         data = avalanche_dataset(self.pretrain_cases, self.recipe(kind)["modalities"], PRETRAIN_TASK)
         strategy.train(benchmark_from_datasets(train=[data]).train_stream[0])

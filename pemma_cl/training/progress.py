@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+from collections.abc import Sequence
 
 from avalanche.core import SupervisedPlugin
 
@@ -11,18 +13,25 @@ from avalanche.core import SupervisedPlugin
 class ProgressPlugin(SupervisedPlugin):
     """Prints ``[strategy] experience i/N (name) epoch e/E loss L`` lines and evaluation timings.
 
+    After the first training step it prints how long training through the whole stream will take at that pace,
+    so a run that would take days (the ``paper`` preset on a CPU) says so at once.
+
     Args:
         label: what is being trained (a strategy name, or ``base ct`` for pre-training).
         experience_names: names of the stream's experiences (for the i/N display).
+        train_sizes: training cases of each experience, for the time estimate (none without them).
     """
 
-    def __init__(self, label: str, experience_names: list[str]) -> None:
+    def __init__(self, label: str, experience_names: list[str], train_sizes: Sequence[int] = ()) -> None:
         super().__init__()
         self.label = label
         self.names = experience_names
+        self.train_sizes = list(train_sizes)
         self._loss_sum = 0.0
         self._batches = 0
         self._started = 0.0
+        self._step_started: float | None = None
+        self._estimated = False
 
     def _say(self, text: str) -> None:
         print(f"[{self.label}] {text}", file=sys.stderr, flush=True)
@@ -35,9 +44,19 @@ class ProgressPlugin(SupervisedPlugin):
     def before_training_epoch(self, strategy, **kwargs) -> None:
         self._loss_sum, self._batches, self._started = 0.0, 0, time.perf_counter()
 
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        if not self._estimated:
+            self._step_started = time.perf_counter()
+
     def after_training_iteration(self, strategy, **kwargs) -> None:
         self._loss_sum += strategy.loss.detach().item()
         self._batches += 1
+        if not self._estimated and self._step_started is not None and self.train_sizes:
+            self._estimated = True
+            step = time.perf_counter() - self._step_started
+            steps = sum(math.ceil(n / strategy.train_mb_size) for n in self.train_sizes) * strategy.train_epochs
+            self._say(f"  first step {step:.2f} s; at this pace training through the stream ({steps} steps) "
+                      f"takes about {duration(step * steps)}")
 
     def after_training_epoch(self, strategy, **kwargs) -> None:
         loss = self._loss_sum / max(self._batches, 1)
@@ -50,3 +69,14 @@ class ProgressPlugin(SupervisedPlugin):
     def after_eval(self, strategy, **kwargs) -> None:
         self._say(f"  evaluated {len(self.names)} experiences x {len(strategy.eval_settings)} inputs "
                   f"({time.perf_counter() - self._started:.1f} s)")
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``3.5 h`` or ``2.1 days``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

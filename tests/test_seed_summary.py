@@ -1,0 +1,80 @@
+"""The run summary over seeds: t-intervals, paired differences against the reference, and their tables."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from rich.console import Console
+
+from pemma_cl.evaluation.intervals import t_interval
+from pemma_cl.seed_summary import aggregate, render_console_table, render_markdown
+
+#: Student t quantile t(0.975, 2), from tables.
+T_975_2 = 4.302653
+
+
+def _summary(dice: dict[str, float], seconds: float) -> dict:
+    """One seed's summarize() output: final CT+PET Dice per strategy; every other metric 0."""
+    return {name: {"evaluation": "task-agnostic",
+                   "inputs": {"ctpet": {"final_dice": value, "forgetting": 0.0, "bwt": 0.0, "fwt_own_start": None,
+                                        "final_hd95": math.nan}},
+                   "costs": {"trainable_params": 100, "trainable_pct": 10.0, "train_seconds": seconds, "note": "x"}}
+            for name, value in dice.items()}
+
+
+#: Strategy A beats the reference by 0.10, 0.12, 0.08 while both move a lot from seed to seed.
+PER_SEED = {0: _summary({"A": 0.50, "early-fusion": 0.40}, 10.0),
+            1: _summary({"A": 0.72, "early-fusion": 0.60}, 20.0),
+            2: _summary({"A": 0.38, "early-fusion": 0.30}, 30.0)}
+
+
+def test_t_interval_by_hand() -> None:
+    estimate = t_interval([0.5, 0.6, 0.7, None, math.nan])
+    half = T_975_2 * 0.1 / math.sqrt(3)  # sample sd of 0.5, 0.6, 0.7 is 0.1
+    assert (estimate.mean, estimate.n) == (pytest.approx(0.6), 3)
+    assert (estimate.low, estimate.high) == (pytest.approx(0.6 - half, abs=1e-6), pytest.approx(0.6 + half, abs=1e-6))
+    assert estimate.excludes(0.0) and not estimate.excludes(0.6)
+    assert t_interval([0.4]).as_dict() == {"mean": 0.4, "low": None, "high": None, "n": 1}
+    assert t_interval([None]).mean is None and not t_interval([0.4]).excludes(0.0)
+
+
+def test_aggregate_means_intervals_and_paired_differences() -> None:
+    summary = aggregate(PER_SEED, "early-fusion")
+    assert summary["seeds"] == [0, 1, 2] and summary["reference"] == "early-fusion"
+    a = summary["strategies"]["A"]
+    assert a["inputs"]["ctpet"]["final_dice"]["mean"] == pytest.approx(0.5333333)
+    assert a["inputs"]["ctpet"]["fwt_own_start"] == {"mean": None, "low": None, "high": None, "n": 0}
+    assert a["costs"] == {"trainable_params": 100, "trainable_pct": 10.0, "train_seconds": 20.0, "note": "x"}
+    paired = summary["paired"]["A"]["ctpet"]["final_dice"]
+    half = T_975_2 * 0.02 / math.sqrt(3)
+    assert paired["mean"] == pytest.approx(0.10) and paired["n"] == 3
+    assert paired["low"] == pytest.approx(0.10 - half, abs=1e-6) and paired["high"] == pytest.approx(0.10 + half, abs=1e-6)
+    unpaired = a["inputs"]["ctpet"]["final_dice"]
+    assert paired["high"] - paired["low"] < (unpaired["high"] - unpaired["low"]) / 5  # pairing removes shared noise
+    assert "early-fusion" not in summary["paired"]
+    assert aggregate(PER_SEED, None)["paired"] == {}
+
+
+def test_render_reads_which_differences_the_seeds_separate() -> None:
+    text = render_markdown([("run", aggregate(PER_SEED, "early-fusion"))])
+    assert "**mean over seeds 0, 1, 2; [95% interval]**" in text.replace("Mean", "mean")
+    assert "| A | task-agnostic | – | – | 0.533 [" in text
+    assert f"+0.100 [{0.10 - T_975_2 * 0.02 / math.sqrt(3):+.3f}, {0.10 + T_975_2 * 0.02 / math.sqrt(3):+.3f}] *" in text
+    assert "Student-t" in text and "max-based (Chaudhry" in text
+    one_seed = render_markdown([("run", aggregate({0: PER_SEED[0]}, "early-fusion"))])
+    assert "**Seed 0**" in one_seed and "[" not in one_seed.split("Intervals:")[0]
+    assert "| A | – | – | +0.100 | +0.000 |" in one_seed  # a paired difference without an interval, and no star
+
+
+def test_several_runs_side_by_side() -> None:
+    runs = [("run-a", aggregate(PER_SEED, "early-fusion")), ("run-b", aggregate({0: PER_SEED[0]}, None))]
+    text = render_markdown(runs)
+    assert "| Run | Strategy | Evaluation |" in text
+    assert "| run-a | A |" in text and "| run-b | early-fusion |" in text
+    tables = render_console_table(runs)
+    console = Console(record=True, width=250)
+    for table in tables:
+        console.print(table)
+    shown = console.export_text()
+    assert len(tables) == 2 and "run-b" in shown and "task-agnostic" in shown
