@@ -251,7 +251,7 @@ def _publish(work: WorkFolder, command: list[str]) -> Path:
     work.write_text("claims.md", render_claims(claims))
     (work.root / PROGRESS).unlink()
     final = publish(work.root, work.root.parent, name)
-    console = Console(file=sys.stdout, width=170)
+    console = Console(file=sys.stdout, width=180)  # the widest summary table (13 columns) fits
     for table in render_console_table([(name, summary)]):
         console.print(table)
     console.print(f"Paper's claims against this run ({final / 'claims.md'}):")

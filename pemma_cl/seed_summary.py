@@ -102,13 +102,13 @@ def _paired(summaries: Sequence[Mapping[str, Any]], name: str, reference: str, i
 
 
 def _cell(estimate: Mapping[str, Any] | None, digits: int, signed: bool = False) -> str:
-    """``0.634 [0.601, 0.667]``; ``–`` when undefined; a paired difference whose interval excludes 0 gets ``*``."""
+    """``0.634 ± 0.033`` (the t-interval is symmetric: mean ± its half-width); ``–`` when undefined; a paired
+    difference whose interval excludes 0 gets ``*``."""
     if not estimate or estimate.get("mean") is None:
         return "–"
-    sign = "+" if signed else ""
-    text = f"{estimate['mean']:{sign}.{digits}f}"
+    text = f"{estimate['mean']:{'+' if signed else ''}.{digits}f}"
     if estimate.get("low") is not None:
-        text += f" [{estimate['low']:{sign}.{digits}f}, {estimate['high']:{sign}.{digits}f}]"
+        text += f" ± {(estimate['high'] - estimate['low']) / 2:.{digits}f}"
         if signed and Estimate(**estimate).excludes(0.0):
             text += " *"
     return text
@@ -133,8 +133,8 @@ def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, li
             paired_rows.append([*([label] if several else []), name,
                                 *(_cell(entry.get(i, {}).get(m), d, signed=True) for _, i, m, d in PAIRED_COLUMNS)])
     seeds = "; ".join(f"{label + ': ' if several else ''}{_seeds(s['seeds'])}" for label, s in runs)
-    tables = [(f"{seeds}; [95% interval]" if any(len(s["seeds"]) > 1 for _, s in runs) else seeds.capitalize(),
-               main_header, main_rows)]
+    title = f"{seeds}; ± half-width of the 95% interval" if any(len(s["seeds"]) > 1 for _, s in runs) else seeds
+    tables = [(title[0].upper() + title[1:], main_header, main_rows)]
     references = sorted({s["reference"] for _, s in runs if s.get("paired")})
     if paired_rows:
         paired_header = [*lead, "Strategy", *(c[0] for c in PAIRED_COLUMNS)]
@@ -172,6 +172,6 @@ def render_console_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[
                              justify="left" if name in TEXT_COLUMNS else "right",
                              no_wrap=name in TEXT_COLUMNS - {"Evaluation"}, min_width=13 if name == "Evaluation" else None)
         for row in rows:
-            table.add_row(*[cell.replace(" [", "\n[").replace(" (", "\n(") for cell in row])
+            table.add_row(*[cell.replace(" ± ", "\n± ").replace(" (", "\n(") for cell in row])
         tables.append(table)
     return tables

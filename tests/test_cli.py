@@ -364,6 +364,21 @@ def test_report_puts_several_runs_side_by_side(tmp_path: Path) -> None:
     assert_user_error(invoke("report", tmp_path / "run-a", tmp_path / "run-b"), "summary.json: no 'strategies' in it")
 
 
+def test_report_recomputes_paired_differences_against_another_reference(tmp_path: Path) -> None:
+    seeds = {0: (0.60, 0.50), 1: (0.70, 0.62)}  # seed: (A, B) final CT+PET Dice
+    for seed, (a, b) in seeds.items():
+        per_seed = {name: {"evaluation": "task-agnostic", "inputs": {"ctpet": {"final_dice": dice}}, "costs": {}}
+                    for name, dice in (("A", a), ("B", b))}
+        (tmp_path / f"seeds/seed{seed}").mkdir(parents=True)
+        (tmp_path / f"seeds/seed{seed}/summary.json").write_text(json.dumps(per_seed))
+    (tmp_path / "summary.json").write_text(json.dumps(aggregate(
+        {s: json.loads((tmp_path / f"seeds/seed{s}/summary.json").read_text()) for s in seeds}, "A")))
+    result = invoke("report", tmp_path, "--reference", "B")
+    assert result.exit_code == 0, result.output
+    assert "strategy minus B" in result.stdout and "| A | – | – | +0.090 ± " in result.stdout  # (0.10 + 0.08) / 2
+    assert_user_error(invoke("report", tmp_path, "--reference", "C"), "--reference:", "has no strategy 'C' (it has A, B)")
+
+
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict, Path]]:
     """Install a fake ``pemma_cl.plots`` recording (metric columns, summary, folder) of each ``draw_all`` call."""

@@ -58,12 +58,12 @@ def test_aggregate_means_intervals_and_paired_differences() -> None:
 
 def test_render_reads_which_differences_the_seeds_separate() -> None:
     text = render_markdown([("run", aggregate(PER_SEED, "early-fusion"))])
-    assert "**mean over seeds 0, 1, 2; [95% interval]**" in text.replace("Mean", "mean")
-    assert "| A | task-agnostic | – | – | 0.533 [" in text
-    assert f"+0.100 [{0.10 - T_975_2 * 0.02 / math.sqrt(3):+.3f}, {0.10 + T_975_2 * 0.02 / math.sqrt(3):+.3f}] *" in text
+    assert "**Mean over seeds 0, 1, 2; ± half-width of the 95% interval**" in text
+    assert "| A | task-agnostic | – | – | 0.533 ± " in text
+    assert f"| A | – | – | +0.100 ± {T_975_2 * 0.02 / math.sqrt(3):.3f} * |" in text
     assert "Student-t" in text and "max-based (Chaudhry" in text
     one_seed = render_markdown([("run", aggregate({0: PER_SEED[0]}, "early-fusion"))])
-    assert "**Seed 0**" in one_seed and "[" not in one_seed.split("Intervals:")[0]
+    assert "**Seed 0**" in one_seed and "±" not in one_seed
     assert "| A | – | – | +0.100 | +0.000 |" in one_seed  # a paired difference without an interval, and no star
 
 

@@ -346,20 +346,33 @@ def plot(run_dir: RunDirArgument) -> None:
 @_guarded
 def report(
     run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", metavar="NAME", help="Recompute the paired differences against this strategy "
+                     "(from each seed's summary). Default: the run's own reference.", show_default=False),
+    ] = None,
 ) -> None:
     """Print the summary of one run (with its claims), or of several runs side by side."""
-    if len(run_dirs) == 1:
+    if len(run_dirs) == 1 and reference is None:
         typer.echo(_stored_file(run_dirs[0], SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
         if (run_dirs[0] / CLAIMS_MD).is_file():
             typer.echo("\n" + (run_dirs[0] / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
         return
-    summaries = [(folder.name, _stored_json(folder, SUMMARY_JSON)) for folder in run_dirs]
-    for folder, (_, summary) in zip(run_dirs, summaries):
+
+    from pemma_cl.seed_summary import aggregate, render_markdown
+
+    summaries = []
+    for folder in run_dirs:
+        summary = _stored_json(folder, SUMMARY_JSON)
         if not isinstance(summary.get("strategies"), dict):
             raise UserError(f"{folder / SUMMARY_JSON}: no 'strategies' in it; expected a run written by this version")
-
-    from pemma_cl.seed_summary import render_markdown
-
+        if reference is not None:
+            if reference not in summary["strategies"]:
+                raise UserError(f"--reference: {folder} has no strategy {reference!r} "
+                                f"(it has {', '.join(summary['strategies'])})")
+            per_seed = {seed: _stored_json(folder, f"seeds/seed{seed}/{SUMMARY_JSON}") for seed in summary["seeds"]}
+            summary = aggregate(per_seed, reference)
+        summaries.append((folder.name, summary))
     typer.echo(render_markdown(summaries).rstrip("\n"))
 
 
