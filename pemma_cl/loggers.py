@@ -57,12 +57,12 @@ class SegmentationCSVLogger(CSVLogger):
 
 
 @contextlib.contextmanager
-def unit_loggers(names: Sequence[str], folder: Path, label: str) -> Iterator[list[BaseLogger]]:
+def unit_loggers(names: Sequence[str], folder: Path | None, label: str) -> Iterator[list[BaseLogger]]:
     """The loggers ``names`` of one unit, writing under ``folder``, closed when the block ends.
 
     Args:
         names: logger names (see the module docstring); empty for none.
-        folder: the unit's (empty) log folder.
+        folder: the unit's (empty) log folder; None only without loggers.
         label: the unit's name in tools that show several runs (``<run>/seed<S>/<strategy>``).
     """
     with contextlib.ExitStack() as stack:

@@ -210,7 +210,8 @@ def _run_units(work: WorkFolder, entries: list[StrategyEntry]) -> None:
         work.save_data(seed, inputs.facts(config.eval_on))
         for entry in pending:
             label = f"{work.root.name.split('.partial-')[0].lstrip('.')}/seed{seed}/{entry.name}"
-            with unit_loggers(config.loggers, work.fresh_logs(seed, entry.name), label) as loggers:
+            logs = work.fresh_logs(seed, entry.name) if config.loggers else None
+            with unit_loggers(config.loggers, logs, label) as loggers:
                 result = run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers)
             work.save_unit(seed, entry.name, result)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl.claims import HELD, NOT_HELD, NOT_TESTED, check_claims, load_run, render_claims
+from pemma_cl.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, check_claims, load_run, render_claims
 from pemma_cl.errors import UserError
 from pemma_cl.seed_summary import aggregate
 
@@ -18,16 +18,10 @@ SINGLE_STREAM = [["ct", "pet"], ["ct"], ["ct"]]
 
 
 def write_run(folder: Path, stream: str, modalities: list[list[str]], strategies: dict[str, tuple]) -> Path:
-    """A run folder with config.json and summary.json; ``strategies``: name -> (evaluation, {input: (dice, forgetting)})."""
-    folder.mkdir(parents=True)
-    config = {"stream": {"name": stream, "experiences": [{"name": f"E{i}", "modalities": m} for i, m in enumerate(modalities)]}}
-    seed_summary = {name: {"evaluation": evaluation,
-                           "inputs": {s: {"final_dice": d, "forgetting": f, "bwt": -f} for s, (d, f) in inputs.items()},
-                           "costs": {}}
-                    for name, (evaluation, inputs) in strategies.items()}
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "summary.json").write_text(json.dumps(aggregate({0: seed_summary}, "early-fusion")))
-    return folder
+    """A one-seed run folder with config.json and summary.json; ``strategies``: name -> (evaluation, {input: (dice,
+    forgetting)})."""
+    assert folder.name == stream
+    return write_seeds(folder, modalities, [strategies])
 
 
 def inputs(ct: float, pet: float, ctpet: float, forgetting: float = 0.0) -> dict:
@@ -115,3 +109,37 @@ def test_bad_run_folders_are_one_line_errors(tmp_path: Path, ctpet_run: Path) ->
     (empty / "summary.json").write_text(json.dumps({"pemma-lora": {"inputs": {}}}))  # a summary before seeds existed
     with pytest.raises(UserError, match="no 'strategies' in it"):
         load_run(empty)
+
+
+def write_seeds(folder: Path, modalities: list[list[str]], seeds: list[dict[str, tuple]]) -> Path:
+    """A run of several seeds; each seed: name -> (evaluation, {input: (dice, forgetting)})."""
+    folder.mkdir(parents=True)
+    config = {"stream": {"name": folder.name, "experiences": [{"name": f"E{i}", "modalities": m}
+                                                              for i, m in enumerate(modalities)]}}
+    per_seed = {k: {name: {"evaluation": evaluation, "costs": {},
+                           "inputs": {s: {"final_dice": d, "forgetting": f, "bwt": -f} for s, (d, f) in inputs.items()}}
+                    for name, (evaluation, inputs) in seed.items()}
+                for k, seed in enumerate(seeds)}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "summary.json").write_text(json.dumps(aggregate(per_seed, "early-fusion")))
+    return folder
+
+
+def test_several_seeds_judge_by_the_interval(tmp_path: Path) -> None:
+    """Means alone would say held for all three; the interval over seeds says held, not held, inconclusive."""
+    def seed(gap_a: float, gap_b: float, gap_c: float) -> dict[str, tuple]:
+        return {"pemma-lora": (AWARE, inputs(0.3, 0.4, 0.60 + gap_a)),
+                "pemma-dora": (AWARE, inputs(0.3, 0.4, 0.60 + gap_b)),
+                "pemma-lora-shared": (AGNOSTIC, inputs(0.3, 0.4, 0.60 + gap_c, forgetting=0.02 + gap_c)),
+                "early-fusion": (AGNOSTIC, inputs(0.0, 0.3, 0.60))}
+
+    run = load_run(write_seeds(tmp_path / "paper", CTPET_STREAM,
+                               [seed(0.00, -0.05, -0.10), seed(0.01, -0.06, 0.10), seed(0.02, -0.07, 0.00)]))
+    rows = check_claims([run], SHARES)
+    # paired gaps: lora [0.00, 0.02] (held), dora [-0.07, -0.05] (not held), lora-shared [-0.1, 0.1] (straddles -0.03)
+    assert verdicts(rows, "Dice comparable") == {"pemma-lora": HELD, "pemma-dora": NOT_HELD,
+                                                 "pemma-lora-shared": INCONCLUSIVE}
+    assert "paired 95% interval [" in [r for r in rows if r.strategy == "pemma-dora"][0].measured
+    # forgetting of the shared set: 0.02 + [-0.1, 0.1, 0.0]: mean 0.02 <= 0.03, but the interval reaches far above
+    assert verdicts(rows, "Continual learning of new centres with CT+PET") == {
+        "pemma-lora": NOT_TESTED, "pemma-dora": NOT_TESTED, "pemma-lora-shared": INCONCLUSIVE}

@@ -142,7 +142,7 @@ def test_run_folder_contents(two_runs, stream_file) -> None:
     assert sorted(p.name for p in (sub_run / "units").iterdir()) == sorted(f"{s}.json" for s in STRATEGIES)
     assert json.loads((sub_run / "summary.json").read_text())["pemma-lora"]["inputs"]["ctpet"]["final_dice"] == \
         strategies["pemma-lora"]["inputs"]["ctpet"]["final_dice"]["mean"]
-    assert not (folder / "progress.json").exists()
+    assert not (folder / "progress.json").exists() and not (sub_run / "logs").exists()  # no --logger, no logs
 
     claims = json.loads((folder / "claims.json").read_text())
     dice_claim = [c for c in claims if c["claim"].startswith("Dice comparable")]
