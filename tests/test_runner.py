@@ -97,6 +97,10 @@ def test_run_exits_zero_and_prints_the_run_folder_last(two_runs) -> None:
     left = [p.name for p in results.iterdir() if "partial" in p.name]
     assert left == []
     assert sorted(p.name for p in results.iterdir() if not p.name.startswith(".")) == sorted(f.name for f in folders)
+    # every strategy (and the base) says after its first step how long its training will take at that pace
+    estimates = [line for line in runs[0].stderr.splitlines() if "first step" in line]
+    assert [line.split("]")[0] + "]" for line in estimates] == ["[base ct]", *(f"[{s}]" for s in STRATEGIES)]
+    assert all("takes about" in line for line in estimates)
 
 
 def test_run_folder_contents(two_runs, stream_file) -> None:
