@@ -14,6 +14,7 @@ the field and what was expected.
 
 from __future__ import annotations
 
+import importlib.resources
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,9 @@ class RunConfig:
 
 
 def benchmarks_dir() -> Path:
-    """Return the repository's ``benchmarks/`` folder, which holds the named stream files."""
-    return Path(__file__).resolve().parents[1] / "benchmarks"
+    """Return the folder of the named stream files: the repository's ``benchmarks/``, installed as the package
+    ``pemma_cl.benchmarks`` (in a checkout, an editable install maps it back to ``benchmarks/``)."""
+    return Path(str(importlib.resources.files("pemma_cl.benchmarks")))
 
 
 def list_streams() -> list[StreamSpec]:

@@ -20,6 +20,7 @@ writes the run's files into the folder and publishes it under its final name (se
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import shutil
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ from pemma_cl.results import FolderWriter, run_prefix
 
 __all__ = ["UnitResult", "WorkFolder", "fingerprint"]
 
-#: Folders whose Python source is part of the fingerprint: this package and the built-in strategies.
-_CODE_ROOTS: tuple[Path, ...] = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "strategies")
+#: Packages whose Python source is part of the fingerprint: the suite and its built-in strategies (installed as
+#: pemma_cl.strategies, which a checkout keeps in the top-level strategies/ folder).
+_CODE_PACKAGES: tuple[str, ...] = ("pemma_cl", "pemma_cl.strategies")
 PROGRESS = "progress.json"
 CONFIG = "config.json"
 
@@ -66,7 +68,8 @@ def fingerprint(config: RunConfig) -> str:
     digest = hashlib.sha256()
     settings = {key: value for key, value in config.to_dict().items() if key != "results_dir"}
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    sources = sorted(path for root in _CODE_ROOTS for path in root.rglob("*.py"))
+    roots = {Path(str(importlib.resources.files(package))) for package in _CODE_PACKAGES}
+    sources = sorted({path for root in roots for path in root.rglob("*.py")})
     for path in [*sources, *config.plugin_files]:
         try:
             digest.update(Path(path).read_bytes())

@@ -146,12 +146,12 @@ def test_builtin_strategies_are_declared_as_entry_points() -> None:
         ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist and ep.dist.name == "pemma-cl"
     }
     assert declared == {
-        "pemma-lora": "strategies.pemma_lora",
-        "pemma-dora": "strategies.pemma_dora",
-        "full-finetune": "strategies.full_finetune",
-        "early-fusion": "strategies.early_fusion",
-        "pemma-lora-shared": "strategies.pemma_lora_shared",
-        "pemma-dora-shared": "strategies.pemma_dora_shared",
+        "pemma-lora": "pemma_cl.strategies.pemma_lora",
+        "pemma-dora": "pemma_cl.strategies.pemma_dora",
+        "full-finetune": "pemma_cl.strategies.full_finetune",
+        "early-fusion": "pemma_cl.strategies.early_fusion",
+        "pemma-lora-shared": "pemma_cl.strategies.pemma_lora_shared",
+        "pemma-dora-shared": "pemma_cl.strategies.pemma_dora_shared",
     }
 
 

@@ -1,0 +1,41 @@
+"""The suite as a real package: a wheel (not an editable install) carries the streams and built-in strategies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILTIN = ("pemma-lora", "pemma-dora", "pemma-lora-shared", "pemma-dora-shared", "full-finetune", "early-fusion")
+#: Runs ``pemma-bench list`` from the unpacked wheel, and says on stderr where pemma_cl was imported from.
+LIST = "import sys, pemma_cl; print(pemma_cl.__file__, file=sys.stderr); from pemma_cl.cli.app import main; main()"
+
+
+def test_the_wheel_lists_every_stream_and_builtin_strategy(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "results", "build", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = (tmp_path / "dist").glob("pemma_cl-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    streams = sorted(path.stem for path in (REPO / "benchmarks").glob("*.yaml"))
+    assert {f"pemma_cl/benchmarks/{name}.yaml" for name in streams} <= set(names)
+    assert "pemma_cl/strategies/pemma_lora.py" in names
+    assert not [n for n in names if n.split("/")[0] in ("strategies", "benchmarks")]  # no generic top-level package
+
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    done = subprocess.run([sys.executable, "-c", LIST, "list"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert Path(done.stderr.splitlines()[0]).is_relative_to(site)  # the wheel's copy, not the checkout
+    for name in streams:
+        assert f"\n  {name} " in done.stdout
+    for name in BUILTIN:
+        assert any(line.split()[:1] == [name] and line.endswith("[builtin]") for line in done.stdout.splitlines()), name
