@@ -426,6 +426,75 @@ def params(
         typer.echo(f"  {label:46}{''.join(cells)}")
 
 
+#: Columns of ``pemma-bench profile``: (row key, header, format).
+PROFILE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("train_step_ms", "train step ms", "{:,.1f}"), ("step_vs_full_finetune", "vs full-FT", "{:.2f}x"),
+    ("eval_ms_per_case", "eval ms/case", "{:,.1f}"), ("peak_memory_bytes", "peak GiB", "{:.2f}"),
+    ("trainable_params", "trainable", "{:,}"), ("trainable_pct", "trainable %", "{:.2f}"),
+)
+
+
+@app.command()
+@_guarded
+def profile(
+    preset: Annotated[str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model size.")] = "tiny",
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", metavar="NAME", help="Strategy to profile; repeatable. Default: the run's "
+                     "default strategies.", show_default=False),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", metavar="N", help="Timed training steps per strategy (after "
+                                       "one warm-up step).")] = 5,
+    device: Annotated[
+        str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to run; auto picks cuda when available.")
+    ] = "auto",
+    plugin: PluginOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="JSON file of the rows. Default: results/profile-<preset>-"
+                     "<device>.json.", show_default=False),
+    ] = None,
+) -> None:
+    """Median training-step time, evaluation time per case, peak memory and trainable parameters of each strategy,
+    like for like on untrained bases (see pemma_cl/profile.py)."""
+    if preset not in PRESETS:
+        raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
+    if device not in DEVICES:
+        raise UserError(f"--device: expected one of [{', '.join(DEVICES)}], got {device!r}")
+    if steps < 1:
+        raise UserError(f"--steps: expected a positive integer, got {steps}")
+    registry = _registry_with(tuple(plugin or ()))
+    entries = [registry.get(name) for name in (strategy or DEFAULT_STRATEGIES)]
+
+    from pemma_cl.models.presets import PRESETS as MODEL_PRESETS  # heavy: torch, MONAI, Avalanche
+    from pemma_cl.profile import profile_strategies
+    from pemma_cl.runner import check_writable, resolve_device
+
+    target = resolve_device(device)
+    out = out or Path("results") / f"profile-{preset}-{target.type}.json"
+    check_writable(out.parent, "--out (its folder)")
+    rows = profile_strategies(entries, MODEL_PRESETS[preset], target, steps)
+    width = max(len(row["strategy"]) for row in rows)
+    typer.echo(f"'{preset}' preset on {target} ({torch_device_name(target)}), median of {steps} steps:")
+    typer.echo(f"  {'strategy':{width}}" + "".join(f"{header:>15}" for _, header, _ in PROFILE_COLUMNS))
+    for row in rows:
+        values = [row[key] / 2**30 if key == "peak_memory_bytes" and row[key] is not None else row[key]
+                  for key, _, _ in PROFILE_COLUMNS]
+        cells = ["–" if value is None else fmt.format(value) for value, (_, _, fmt) in zip(values, PROFILE_COLUMNS)]
+        typer.echo(f"  {row['strategy']:{width}}" + "".join(f"{cell:>15}" for cell in cells))
+    out.write_text(json.dumps({"machine": torch_device_name(target), "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    typer.echo(str(out))
+
+
+def torch_device_name(device) -> str:
+    """The GPU's name, or the CPU's thread count."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
 def _stored_file(run_dir: Path, file_name: str) -> Path:
     if not run_dir.is_dir():
         raise UserError(f"run folder '{run_dir}' does not exist")

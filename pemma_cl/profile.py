@@ -1,0 +1,126 @@
+"""What a training step and an evaluation cost, per strategy, like for like (``pemma-bench profile``).
+
+Every strategy is built exactly as a run builds it (its registered build function, the run's Avalanche template and
+optimiser) on an untrained base of the preset: weights do not change the cost of a step, and nothing is trained
+first. It then trains one experience of synthetic CT+PET cases for ``steps + 1`` mini-batches through Avalanche's
+loop and evaluates a few cases under the three input settings:
+
+* ``train_step_ms``: median wall time of a full training iteration (forward, loss, backward, optimiser step, the
+  strategy's plugins), the first one left out (warm-up);
+* ``eval_ms_per_case``: evaluation wall time per case and input setting;
+* ``peak_memory_bytes``: peak CUDA memory allocated while training (None on a CPU, where the process's memory is
+  shared by every strategy it built and says nothing about one);
+* ``trainable_params`` and ``trainable_pct``: as in a run's cost columns;
+* ``step_vs_full_finetune``: ``train_step_ms`` over full fine-tuning's, when it is profiled too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.training.plugins import EvaluationPlugin
+from monai.networks.nets import UNETR
+
+from pemma_cl.config import ExperienceSpec, PretrainSpec, StreamSpec
+from pemma_cl.data.synthetic import generate_cohort
+from pemma_cl.evaluation.cost import parameter_budget
+from pemma_cl.models.backbones import build_unetr
+from pemma_cl.models.presets import Preset
+from pemma_cl.registry import StrategyEntry
+from pemma_cl.runner import seed_everything
+from pemma_cl.streams import StreamData, build_stream
+from pemma_cl.training.bases import BASE_KINDS
+from pemma_cl.training.context import BuildContext
+
+__all__ = ["profile_strategies"]
+
+#: The centre the synthetic profiling cases are drawn from (the cohort's largest).
+CENTRE = "CHUM"
+#: Cases each strategy evaluates.
+EVAL_CASES = 2
+#: The strategy every step time is compared with.
+REFERENCE = "full-finetune"
+
+
+class UntrainedBases:
+    """Stands in for :class:`~pemma_cl.training.bases.SharedBases`: a freshly initialised UNETR of each kind."""
+
+    def __init__(self, preset: Preset) -> None:
+        self.preset = preset
+
+    def get(self, kind: str) -> UNETR:
+        return build_unetr(self.preset, in_channels=len(BASE_KINDS[kind]))
+
+
+class StepTimer(SupervisedPlugin):
+    """Wall time of every training iteration (synchronised with the GPU when there is one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+    @staticmethod
+    def now(strategy) -> float:
+        """``time.perf_counter()`` once the strategy's device has finished its queued work."""
+        if strategy.device.type == "cuda":
+            torch.cuda.synchronize(strategy.device)
+        return time.perf_counter()
+
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        self._started = self.now(strategy)
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self.seconds.append(self.now(strategy) - self._started)
+
+
+def _stream(preset: Preset, steps: int, seed: int) -> StreamData:
+    """One CT+PET experience of ``batch_size * (steps + 1)`` training cases and :data:`EVAL_CASES` evaluated ones."""
+    n_train = preset.batch_size * (steps + 1)
+    # Five cases, repeated as often as needed: the cost of a step does not depend on which case it sees.
+    cases = generate_cohort(seed=seed, shape=(preset.img_size,) * 3, case_scale=0.01, centres=(CENTRE,))
+    cases = cases * -(-(n_train + EVAL_CASES) // len(cases))
+    spec = StreamSpec(name="profile", description="profiling", pretrain=PretrainSpec((CENTRE,), ("ct",)),
+                      experiences=(ExperienceSpec("profile", (CENTRE,), ("ct", "pet"), 1),), path=Path("profile"))
+    return build_stream(spec, cases[:n_train], cases[n_train:n_train + EVAL_CASES])
+
+
+def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: torch.device, steps: int,
+                       seed: int = 0) -> list[dict[str, Any]]:
+    """One row per strategy (see the module docstring), in the order of ``entries``."""
+    warnings.filterwarnings("ignore", message="No loggers specified")  # nothing here is a metric
+    stream = _stream(preset, steps, seed)
+    rows = []
+    for entry in entries:
+        seed_everything(seed)
+        timer = StepTimer()
+        ctx = BuildContext(name=entry.name, preset=preset, device=device, seed=seed, epochs=1, task_labels=[1],
+                           experience_modalities=[("ct", "pet")], bases=UntrainedBases(preset),  # type: ignore[arg-type]
+                           make_evaluator=lambda: EvaluationPlugin(loggers=[]), run_plugins=[timer])
+        strategy = entry.build(ctx)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        strategy.train(stream.benchmark.train_stream[0])
+        peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+        budget = parameter_budget(strategy.model)
+        started = timer.now(strategy)
+        strategy.eval(stream.benchmark.test_stream)
+        evaluated = EVAL_CASES * len(strategy.eval_settings)
+        rows.append({
+            "strategy": entry.name, "preset": preset.name, "device": str(device), "steps": len(timer.seconds) - 1,
+            "train_step_ms": 1000 * statistics.median(timer.seconds[1:]),
+            "eval_ms_per_case": 1000 * (timer.now(strategy) - started) / evaluated,
+            "peak_memory_bytes": peak, "trainable_params": budget["trainable"],
+            "trainable_pct": 100 * budget["trainable"] / budget["total"],
+        })
+        del strategy
+    reference = next((row["train_step_ms"] for row in rows if row["strategy"] == REFERENCE), None)
+    for row in rows:
+        row["step_vs_full_finetune"] = None if reference is None else row["train_step_ms"] / reference
+    return rows
