@@ -61,6 +61,9 @@ OnBadCaseOption = Annotated[
         help="Bad cases of a HECKTOR folder: refuse (list them, exit 2) or skip them (recorded with reasons).",
     ),
 ]
+DeviceOption = Annotated[
+    str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to run; auto picks cuda when available.")
+]
 SizeOption = Annotated[int, typer.Option("--size", metavar="N", help="Voxels per side of each volume.")]
 RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'pemma-bench run'.")]
 
@@ -158,9 +161,7 @@ def run(
         int | None,
         typer.Option("--epochs", metavar="N", help="Epochs per experience. Default: the preset's.", show_default=False),
     ] = None,
-    device: Annotated[
-        str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to train; auto picks cuda when available.")
-    ] = "auto",
+    device: DeviceOption = "auto",
     plugin: PluginOption = None,
     on_bad_case: OnBadCaseOption = "refuse",
     cache: Annotated[
@@ -445,9 +446,7 @@ def profile(
     ] = None,
     steps: Annotated[int, typer.Option("--steps", metavar="N", help="Timed training steps per strategy (after "
                                        "one warm-up step).")] = 5,
-    device: Annotated[
-        str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to run; auto picks cuda when available.")
-    ] = "auto",
+    device: DeviceOption = "auto",
     plugin: PluginOption = None,
     out: Annotated[
         Path | None,
