@@ -17,6 +17,8 @@ on them.
 from __future__ import annotations
 
 import contextlib
+import secrets
+import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -79,12 +81,25 @@ def unit_loggers(names: Sequence[str], folder: Path | None, label: str) -> Itera
             elif name == "text":
                 loggers.append(TextLogger(stack.enter_context(open(folder / "log.txt", "w", encoding="utf-8"))))
             elif name == "wandb":
-                from avalanche.logging import WandBLogger  # imports wandb, which is slow
-
-                remote = WandBLogger(project_name=WANDB_PROJECT, run_name=label, dir=folder,
-                                     path=folder / "checkpoints", save_code=False)
+                remote = _wandb_logger(run_name=label, folder=folder)
                 stack.callback(remote.wandb.finish)  # one W&B run per unit
                 loggers.append(remote)
             else:
                 raise ValueError(f"unknown logger {name!r}")
         yield loggers
+
+
+def _wandb_logger(run_name: str, folder: Path) -> BaseLogger:
+    """Avalanche's WandBLogger, made to work with the wandb it installs.
+
+    Avalanche 0.6.0 (pinned) was written for an older wandb: it makes run ids with ``wandb.util.generate_id`` and
+    checks values against ``wandb.viz.CustomChart``, both gone from wandb 0.31 (``CustomChart`` lives in
+    ``wandb.plot`` now). We give it a run id and point ``wandb.viz`` at the new place.
+    """
+    import wandb
+    from avalanche.logging import WandBLogger  # imports wandb, which is slow
+
+    if not hasattr(wandb, "viz"):
+        wandb.viz = types.SimpleNamespace(CustomChart=wandb.plot.CustomChart)
+    return WandBLogger(project_name=WANDB_PROJECT, run_name=run_name, dir=folder, path=folder / "checkpoints",
+                       save_code=False, params={"id": secrets.token_hex(4)})

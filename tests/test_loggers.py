@@ -55,3 +55,16 @@ def test_text_and_tensorboard_loggers_receive_the_metrics(logged) -> None:
     final = [r["dice"] for r in rows if (r["trained_through"], r["eval_experience"], r["input"], r["structure"])
              == (1, 1, "ctpet", "aggregated")][0]
     assert board.Scalars("Dice/eval_phase/test_stream/Exp001/ctpet/aggregated")[-1].value == pytest.approx(final, abs=1e-6)
+
+
+def test_wandb_logger_runs_offline(stream_data, ctx_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Avalanche 0.6.0's WandBLogger against the installed wandb (no account: offline mode writes a local run)."""
+    from pemma_cl.registry import load_registry
+    from pemma_cl.runner import run_strategy
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    with unit_loggers(("wandb",), tmp_path, "test/seed0/early-fusion") as loggers:
+        run_strategy(load_registry().get("early-fusion"), stream_data, ctx_settings, loggers)
+    [run] = (tmp_path / "wandb").glob("offline-run-*")
+    assert list(run.glob("run-*.wandb")) and (run / "files").is_dir()
