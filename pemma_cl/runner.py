@@ -36,7 +36,7 @@ from pemma_cl.loggers import unit_loggers
 from pemma_cl.models.presets import Preset, get_preset
 from pemma_cl.plots import draw_all
 from pemma_cl.registry import Registry, StrategyEntry
-from pemma_cl.results import build_manifest, publish, run_name
+from pemma_cl.results import build_manifest, publish, run_name, run_prefix
 from pemma_cl.seed_summary import aggregate, render_console_table, render_markdown
 from pemma_cl.streams import StreamData, build_stream
 from pemma_cl.summary import METRIC_COLUMNS, summarize
@@ -209,7 +209,7 @@ def _run_units(work: WorkFolder, entries: list[StrategyEntry]) -> None:
         inputs = prepare_run(config, seed)
         work.save_data(seed, inputs.facts(config.eval_on))
         for entry in pending:
-            label = f"{work.root.name.split('.partial-')[0].lstrip('.')}/seed{seed}/{entry.name}"
+            label = f"{run_prefix(run_label(config), config.seeds)}/seed{seed}/{entry.name}"
             logs = work.fresh_logs(seed, entry.name) if config.loggers else None
             with unit_loggers(config.loggers, logs, label) as loggers:
                 result = run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers)
