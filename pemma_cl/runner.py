@@ -8,6 +8,7 @@ written and the folder is published under its final name.
 from __future__ import annotations
 
 import random
+import shutil
 import sys
 import tempfile
 import warnings
@@ -169,11 +170,19 @@ def open_work(config: RunConfig) -> WorkFolder:
     return WorkFolder.open(config)
 
 
-def run_benchmark(work: WorkFolder, registry: Registry, command: list[str]) -> Path:
+def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], executor: str = "local",
+                  ray_address: str | None = None) -> Path:
     """Run every unfinished (seed, strategy) unit of ``work`` and publish the run folder; returns its path.
 
     Interrupted (Ctrl-C, an error, a kill), the finished units stay in the partial folder and the same command
     (or ``run --resume``) continues; a run that finished no unit leaves nothing behind.
+
+    Args:
+        work: the run's partial folder (:func:`open_work`, or :meth:`WorkFolder.resume`).
+        registry: the strategies.
+        command: the command line, for the manifest.
+        executor: ``local`` (this process) or ``ray`` (one Ray task per unit, :mod:`pemma_cl.ray_executor`).
+        ray_address: the Ray cluster to use; None starts a local one.
     """
     config = work.config
     total = len(config.seeds) * len(config.strategies)
@@ -183,7 +192,13 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str]) -> P
         _say("the 'paper' preset on a CPU trains for hours to days (an estimate follows the first step); "
              "run it on a machine with a CUDA GPU (--device auto picks it)")
     try:
-        _run_units(work, [registry.get(name) for name in config.strategies])
+        entries = [registry.get(name) for name in config.strategies]
+        if executor == "ray":
+            from pemma_cl.ray_executor import run_units_on_ray
+
+            run_units_on_ray(work, entries, ray_address)
+        else:
+            _run_units(work, entries)
     except BaseException:
         if work.done_count() == 0:
             work.discard()
@@ -191,7 +206,7 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str]) -> P
             _say(f"{work.done_count()} of {total} units finished and kept in {work.root}; run the same command "
                  f"again, or 'pemma-bench run --resume {work.root}', to continue")
         raise
-    return _publish(work, command)
+    return _publish(work, command, executor)
 
 
 def _say(text: str) -> None:
@@ -199,6 +214,7 @@ def _say(text: str) -> None:
 
 
 def _run_units(work: WorkFolder, entries: list[StrategyEntry]) -> None:
+    """The local executor: every unfinished unit in this process, seed by seed."""
     config = work.config
     for seed in config.seeds:
         pending = [entry for entry in entries if not work.is_done(seed, entry.name)]
@@ -209,18 +225,26 @@ def _run_units(work: WorkFolder, entries: list[StrategyEntry]) -> None:
         inputs = prepare_run(config, seed)
         work.save_data(seed, inputs.facts(config.eval_on))
         for entry in pending:
-            label = f"{run_prefix(run_label(config), config.seeds)}/seed{seed}/{entry.name}"
-            logs = work.fresh_logs(seed, entry.name) if config.loggers else None
-            with unit_loggers(config.loggers, logs, label) as loggers:
-                result = run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers)
-            work.save_unit(seed, entry.name, result)
+            work.save_unit(seed, entry.name, run_unit(config, inputs, entry, work.logs_dir(seed, entry.name)))
+
+
+def run_unit(config: RunConfig, inputs: RunInputs, entry: StrategyEntry, logs: Path) -> UnitResult:
+    """One (seed, strategy) unit: the strategy through the seed's stream, reporting to the run's loggers in ``logs``
+    (emptied first: an interrupted attempt may have left half a log)."""
+    seed = inputs.ctx_settings["seed"]
+    label = f"{run_prefix(run_label(config), config.seeds)}/seed{seed}/{entry.name}"
+    if config.loggers:
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir(parents=True)
+    with unit_loggers(config.loggers, logs if config.loggers else None, label) as loggers:
+        return run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers)
 
 
 def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({column: float for column in FLOAT_COLUMNS})
 
 
-def _publish(work: WorkFolder, command: list[str]) -> Path:
+def _publish(work: WorkFolder, command: list[str], executor: str) -> Path:
     """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name."""
     config = work.config
     frames, per_seed = [], {}
@@ -241,7 +265,7 @@ def _publish(work: WorkFolder, command: list[str]) -> Path:
     work.write_json("manifest.json", build_manifest(
         command, config.seeds, str(resolve_device(config.device)), work.started, finished,
         extra={"stream": config.stream.name, "preset": get_preset(config.preset).to_dict(),
-               "attempts": work.progress["attempts"], "seeds": {seed: work.load_data(seed) for seed in config.seeds},
+               "executor": executor, "attempts": work.progress["attempts"], "seeds": {seed: work.load_data(seed) for seed in config.seeds},
                "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
     work.write_csv("metrics.csv", metrics)
     work.write_json("summary.json", summary)

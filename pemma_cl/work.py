@@ -157,12 +157,9 @@ class WorkFolder(FolderWriter):
     def load_data(self, seed: int) -> dict[str, Any]:
         return json.loads((self.root / f"seeds/seed{seed}/data.json").read_text(encoding="utf-8"))
 
-    def fresh_logs(self, seed: int, strategy: str) -> Path:
-        """The unit's logger folder, emptied (an interrupted attempt may have left half a log)."""
-        logs = self.root / f"seeds/seed{seed}/logs/{strategy}"
-        shutil.rmtree(logs, ignore_errors=True)
-        logs.mkdir(parents=True)
-        return logs
+    def logs_dir(self, seed: int, strategy: str) -> Path:
+        """Where the unit's Avalanche loggers write."""
+        return self.root / f"seeds/seed{seed}/logs/{strategy}"
 
     def discard(self) -> None:
         """Remove the folder (a run that failed before any unit finished has nothing to resume)."""

@@ -39,7 +39,7 @@ def runner_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RunConfig, Regis
     """Install a fake ``pemma_cl.runner`` that records its calls and returns ``<results_dir>/run-1``."""
     calls: list[tuple[RunConfig, Registry, list[str]]] = []
 
-    def run_benchmark(work: Any, registry: Registry, command: list[str]) -> Path:
+    def run_benchmark(work: Any, registry: Registry, command: list[str], *execution: Any) -> Path:
         calls.append((work.config, registry, command))
         print("training progress")
         return work.config.results_dir / "run-1"
@@ -256,6 +256,8 @@ def test_malformed_stream_file_names_file_and_field(
         (["--seeds", "1,1"], "error: seeds: each seed may be named once, got [1, 1]"),
         (["--strategy", "example-plugin", "--reference", "early-fusion"],
          "error: --reference: 'early-fusion' is not one of the run's strategies (example-plugin)"),
+        (["--executor", "spark"], "error: --executor: expected one of [local, ray], got 'spark'"),
+        (["--ray-address", "ray://head:10001"], "error: --ray-address: only with --executor ray"),
         (["--logger", "mlflow"], "error: loggers: expected distinct names from [tensorboard, csv, wandb, text], got ['mlflow']"),
     ],
 )
@@ -276,7 +278,7 @@ def test_run_rejects_bad_options(runner_calls: list[Any], args: list[str], messa
 def test_errors_inside_the_runner(
     monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: int, stderr: str
 ) -> None:
-    def run_benchmark(work: Any, registry: Registry, command: list[str]) -> Path:
+    def run_benchmark(work: Any, registry: Registry, command: list[str], *execution: Any) -> Path:
         raise raised
 
     fake_runner(monkeypatch, run_benchmark)

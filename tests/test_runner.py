@@ -204,6 +204,16 @@ def test_a_killed_run_resumes_only_its_unfinished_units(two_runs, stream_file, t
     assert json.loads((resumed / "manifest.json").read_text())["extra"]["attempts"] == 2
 
 
+def test_a_ray_run_gives_the_rows_of_a_local_run(two_runs, stream_file, tmp_path: Path) -> None:
+    """The same run with ``--executor ray`` (a local Ray; each task one CPU, as the local run's one thread) writes
+    the same metric rows, tables and plots."""
+    done = pemma_bench(*run_args(stream_file, tmp_path / "results"), "--executor", "ray")
+    ray_run, local_run = run_folder(done), run_folder(two_runs[1][0])
+    for name in ["metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+        assert (ray_run / name).read_bytes() == (local_run / name).read_bytes(), name
+    assert json.loads((ray_run / "manifest.json").read_text())["extra"]["executor"] == "ray"
+
+
 def test_an_unwritable_results_folder_fails_before_any_training(stream_file, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -35,6 +35,9 @@ from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
 from pemma_cl.registry import file_source, load_registry
 
+#: Where the units of a run execute (see ``run --executor``).
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+
 #: Files of a stored run folder (as :mod:`pemma_cl.runner` writes them) that ``plot`` and ``report`` use.
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
@@ -182,6 +185,16 @@ def run(
                      help="Avalanche logger every strategy reports to, written under the run folder; repeatable.",
                      show_default=False),
     ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", metavar="|".join(EXECUTORS),
+                          help="local: every unit in this process. ray: one Ray task per (seed, strategy) unit "
+                               "(pip install 'pemma-cl[ray]').")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", metavar="ADDR", help="Ray cluster for --executor ray (e.g. ray://head:10001). "
+                     "Default: a local Ray on this machine.", show_default=False),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", metavar="RUN_DIR",
@@ -196,7 +209,8 @@ def run(
     """
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" for name in ctx.params
-                 if name != "resume" and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+                 if name not in ("resume", "executor", "ray_address")
+                 and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
         if given:
             raise UserError(f"--resume continues with the run's own settings ({resume / 'config.json'}); "
                             f"leave out {', '.join(given)}")
@@ -227,13 +241,17 @@ def run(
             loggers=tuple(logger or ()),
         )
         work = None
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor: expected one of [{', '.join(EXECUTORS)}], got {executor!r}")
+    if ray_address is not None and executor != "ray":
+        raise UserError("--ray-address: only with --executor ray")
     registry = _registry_with(config.plugin_files)
     for name in config.strategies:
         registry.get(name)
 
     from pemma_cl.runner import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
 
-    run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]])
+    run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address)
     typer.echo(str(run_dir))
 
 
