@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pemma_cl.errors import UserError
+from pemma_cl.seed_summary import check_run_summary
 
 #: Dice differences within this margin are not separated by one seed (see the module docstring).
 SEED_SPREAD = 0.03
@@ -125,9 +126,7 @@ def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) ->
         name = stream["name"]
     except (KeyError, TypeError):
         raise UserError(f"{folder / 'config.json'}: no stream with experiences and modalities in it") from None
-    if not isinstance(summary.get("strategies"), dict):
-        raise UserError(f"{folder / 'summary.json'}: no 'strategies' in it; expected the summary of a run "
-                        "written by this version of 'pemma-bench run' (older runs must be run again)")
+    check_run_summary(summary, folder / "summary.json")
     return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary)
 
 

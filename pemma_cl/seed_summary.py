@@ -20,12 +20,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pathlib import Path
+
 from rich.table import Table
 
+from pemma_cl.errors import UserError
 from pemma_cl.evaluation.intervals import INTERVAL_NOTE, Estimate, t_interval
 from pemma_cl.summary import INPUT_LABELS, INPUTS, METRICS, NOTE
 
-__all__ = ["aggregate", "render_console_table", "render_markdown"]
+__all__ = ["aggregate", "check_run_summary", "render_console_table", "render_markdown"]
 
 #: Columns of the main table: (label, input, metric, digits).
 MAIN_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
@@ -47,6 +50,13 @@ COST_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("Trainable % (task)", "trainable_pct", 2), ("Trainable % (stored)", "trainable_pct_stored", 2),
     ("Train s", "train_seconds", 0),
 )
+
+
+def check_run_summary(summary: Mapping[str, Any], path: Path) -> None:
+    """Raise a one-line :class:`UserError` unless ``summary`` (read from ``path``) is a run summary of this shape."""
+    if not isinstance(summary.get("strategies"), dict):
+        raise UserError(f"{path}: no 'strategies' in it; expected the summary of a run written by this version of "
+                        "'pemma-bench run' (older runs must be run again)")
 
 
 def _mean_costs(costs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -100,7 +100,7 @@ class WorkFolder(FolderWriter):
             writer.write_json(CONFIG, config.to_dict())
             writer.write_json(PROGRESS, {"started": datetime.now(timezone.utc).isoformat(), "fingerprint": key,
                                          "attempts": 0})
-        return cls._attempt(path, config)
+        return cls._attempt(path, config, key)
 
     @classmethod
     def resume(cls, path: Path) -> WorkFolder:
@@ -116,12 +116,12 @@ class WorkFolder(FolderWriter):
             config = RunConfig.from_dict(json.loads((path / CONFIG).read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{path / CONFIG}: cannot read it: {exc}") from None
-        return cls._attempt(path, config)
+        return cls._attempt(path, config, fingerprint(config))
 
     @classmethod
-    def _attempt(cls, path: Path, config: RunConfig) -> WorkFolder:
+    def _attempt(cls, path: Path, config: RunConfig, key: str) -> WorkFolder:
+        """A new attempt at the run in ``path``, whose configuration and code have the fingerprint ``key``."""
         progress = json.loads((path / PROGRESS).read_text(encoding="utf-8"))
-        key = fingerprint(config)
         if progress.get("fingerprint") != key:
             raise UserError(f"--resume: '{path}' was started with other settings or other code (fingerprint "
                             f"{progress.get('fingerprint')}, now {key}); its finished units cannot be mixed with "

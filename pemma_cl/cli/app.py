@@ -378,13 +378,12 @@ def report(
             typer.echo("\n" + (run_dirs[0] / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
         return
 
-    from pemma_cl.seed_summary import aggregate, render_markdown
+    from pemma_cl.seed_summary import aggregate, check_run_summary, render_markdown
 
     summaries = []
     for folder in run_dirs:
         summary = _stored_json(folder, SUMMARY_JSON)
-        if not isinstance(summary.get("strategies"), dict):
-            raise UserError(f"{folder / SUMMARY_JSON}: no 'strategies' in it; expected a run written by this version")
+        check_run_summary(summary, folder / SUMMARY_JSON)
         if reference is not None:
             if reference not in summary["strategies"]:
                 raise UserError(f"--reference: {folder} has no strategy {reference!r} "
