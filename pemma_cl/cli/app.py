@@ -2,27 +2,27 @@
 
 Importing this module, ``--help`` and ``list`` must stay fast: torch, MONAI, Avalanche, peft, pandas and
 matplotlib are imported only inside the commands that train or plot. A :class:`~pemma_cl.errors.UserError`
-raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2.
+raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2
+(:func:`pemma_cl.cli.common.guarded`). The measuring commands ``params`` and ``profile`` live in
+:mod:`pemma_cl.cli.measure`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from pemma_cl import __version__
-
+from pemma_cl.cli import measure
+from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
 from pemma_cl.config import (
     DEFAULT_REFERENCE,
     DEFAULT_STRATEGIES,
-    DEVICES,
     LOGGERS,
     ON_BAD_CASE,
     PRESETS,
@@ -33,7 +33,7 @@ from pemma_cl.config import (
 from pemma_cl.data.records import CENTRES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
-from pemma_cl.registry import file_source, load_registry
+from pemma_cl.registry import load_registry
 
 #: Where the units of a run execute (see ``run --executor``).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -53,10 +53,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-PluginOption = Annotated[
-    list[Path] | None,
-    typer.Option("--plugin", metavar="FILE", help="Python file registering extra strategies; repeatable."),
-]
 OnBadCaseOption = Annotated[
     str,
     typer.Option(
@@ -64,33 +60,8 @@ OnBadCaseOption = Annotated[
         help="Bad cases of a HECKTOR folder: refuse (list them, exit 2) or skip them (recorded with reasons).",
     ),
 ]
-DeviceOption = Annotated[
-    str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to run; auto picks cuda when available.")
-]
 SizeOption = Annotated[int, typer.Option("--size", metavar="N", help="Voxels per side of each volume.")]
 RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'pemma-bench run'.")]
-
-Command = TypeVar("Command", bound=Callable[..., Any])
-
-
-def _guarded(command: Command) -> Command:
-    """Turn a :class:`UserError` into ``error: <message>`` and detail lines (exit 2), Ctrl-C into ``interrupted``."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except UserError as exc:
-            typer.echo(f"error: {' '.join(str(exc).splitlines())}", err=True)
-            for line in exc.details:
-                typer.echo(f"  {line}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _show_version(value: bool) -> None:
     if value:
@@ -108,7 +79,7 @@ def _root(
 
 
 @app.command("list")
-@_guarded
+@guarded
 def list_command(plugin: PluginOption = None) -> None:
     """List streams, strategies and unavailable plugins."""
     streams = list_streams()
@@ -123,7 +94,7 @@ def list_command(plugin: PluginOption = None) -> None:
 
 
 @app.command()
-@_guarded
+@guarded
 def run(
     ctx: typer.Context,
     stream: Annotated[
@@ -245,7 +216,7 @@ def run(
         raise UserError(f"--executor: expected one of [{', '.join(EXECUTORS)}], got {executor!r}")
     if ray_address is not None and executor != "ray":
         raise UserError("--ray-address: only with --executor ray")
-    registry = _registry_with(config.plugin_files)
+    registry = registry_with(config.plugin_files)
     for name in config.strategies:
         registry.get(name)
 
@@ -253,16 +224,6 @@ def run(
 
     run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address)
     typer.echo(str(run_dir))
-
-
-def _registry_with(plugin_files: tuple[Path, ...]):
-    """The registry with ``plugin_files`` loaded; a plugin file that fails to load is a user error."""
-    registry = load_registry(plugin_files)
-    for path in plugin_files:
-        reason = registry.broken.get(file_source(path))
-        if reason is not None:
-            raise UserError(f"plugin '{path}' failed to load: {reason}")
-    return registry
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
@@ -274,7 +235,7 @@ def _seed_list(text: str) -> tuple[int, ...]:
 
 
 @app.command()
-@_guarded
+@guarded
 def synth(
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder to create (must not hold files).")],
     seed: Annotated[int, typer.Option("--seed", help="Cohort seed.")] = 0,
@@ -296,7 +257,7 @@ def synth(
 
 
 @app.command()
-@_guarded
+@guarded
 def prepare(
     hecktor: Annotated[
         Path, typer.Option("--hecktor", metavar="DIR", help="The HECKTOR 2022 training folder.")
@@ -339,7 +300,7 @@ def prepare(
 
 
 @app.command()
-@_guarded
+@guarded
 def plot(run_dir: RunDirArgument) -> None:
     """Re-draw the plots of a stored run from its metrics.csv and summary.json."""
     metrics = _stored_file(run_dir, METRICS_CSV)
@@ -362,7 +323,7 @@ def plot(run_dir: RunDirArgument) -> None:
 
 
 @app.command()
-@_guarded
+@guarded
 def report(
     run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
     reference: Annotated[
@@ -395,7 +356,7 @@ def report(
 
 
 @app.command()
-@_guarded
+@guarded
 def claims(
     run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
 ) -> None:
@@ -406,109 +367,8 @@ def claims(
     typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))
 
 
-#: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
-PARAMS_ROWS: tuple[tuple[str, str], ...] = (
-    ("base", "frozen CT base (UNETR)"),
-    ("lora", "LoRA/DoRA on the ViT (one set)"),
-    ("pet_path", "PET path (embedding, fusion, adapters, skip)"),
-    ("trainable", "trainable per task"),
-    ("served", "serving one task (base + one set)"),
-    ("stored_shared", "stored, one shared set (authors)"),
-    ("stored_per_task", "stored, one set per task"),
-    ("pct_served", "trainable / serving one task"),
-    ("pct_stored_shared", "trainable / stored, shared (authors' count)"),
-    ("pct_stored_per_task", "trainable / stored, per task"),
-)
-
-
-@app.command()
-@_guarded
-def params(
-    preset: Annotated[str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model size.")] = "paper",
-    tasks: Annotated[int, typer.Option("--tasks", metavar="N", help="Tasks of the stream (per-task storage).")] = 3,
-) -> None:
-    """PEMMA's parameter counts and trainable shares at a preset, counted without training."""
-    if preset not in PRESETS:
-        raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
-    if tasks < 1:
-        raise UserError(f"--tasks: expected a positive integer, got {tasks}")
-
-    from pemma_cl.evaluation.cost import pemma_parameter_counts  # heavy: torch, MONAI, peft
-    from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
-
-    counts = {name: pemma_parameter_counts(MODEL_PRESETS[preset], name == "dora", tasks) for name in ("lora", "dora")}
-    typer.echo(f"PEMMA at the '{preset}' preset ({tasks} tasks), counted on the meta device:")
-    typer.echo(f"  {'':46}{'LoRA':>14}{'DoRA':>14}")
-    for key, label in PARAMS_ROWS:
-        cells = [f"{counts[n][key]:>13.2f}%" if key.startswith("pct_") else f"{counts[n][key]:>14,}" for n in counts]
-        typer.echo(f"  {label:46}{''.join(cells)}")
-
-
-#: Columns of ``pemma-bench profile``: (row key, header, format).
-PROFILE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("train_step_ms", "train step ms", "{:,.1f}"), ("step_vs_full_finetune", "vs full-FT", "{:.2f}x"),
-    ("eval_ms_per_case", "eval ms/case", "{:,.1f}"), ("peak_memory_bytes", "peak GiB", "{:.2f}"),
-    ("trainable_params", "trainable", "{:,}"), ("trainable_pct", "trainable %", "{:.2f}"),
-)
-
-
-@app.command()
-@_guarded
-def profile(
-    preset: Annotated[str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model size.")] = "tiny",
-    strategy: Annotated[
-        list[str] | None,
-        typer.Option("--strategy", metavar="NAME", help="Strategy to profile; repeatable. Default: the run's "
-                     "default strategies.", show_default=False),
-    ] = None,
-    steps: Annotated[int, typer.Option("--steps", metavar="N", help="Timed training steps per strategy (after "
-                                       "one warm-up step).")] = 5,
-    device: DeviceOption = "auto",
-    plugin: PluginOption = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", metavar="FILE", help="JSON file of the rows. Default: results/profile-<preset>-"
-                     "<device>.json.", show_default=False),
-    ] = None,
-) -> None:
-    """Median training-step time, evaluation time per case, peak memory and trainable parameters of each strategy,
-    like for like on untrained bases (see pemma_cl/profile.py)."""
-    if preset not in PRESETS:
-        raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
-    if device not in DEVICES:
-        raise UserError(f"--device: expected one of [{', '.join(DEVICES)}], got {device!r}")
-    if steps < 1:
-        raise UserError(f"--steps: expected a positive integer, got {steps}")
-    registry = _registry_with(tuple(plugin or ()))
-    entries = [registry.get(name) for name in (strategy or DEFAULT_STRATEGIES)]
-
-    from pemma_cl.models.presets import PRESETS as MODEL_PRESETS  # heavy: torch, MONAI, Avalanche
-    from pemma_cl.profile import profile_strategies
-    from pemma_cl.runner import check_writable, resolve_device
-
-    target = resolve_device(device)
-    out = out or Path("results") / f"profile-{preset}-{target.type}.json"
-    check_writable(out.parent, "--out (its folder)")
-    rows = profile_strategies(entries, MODEL_PRESETS[preset], target, steps)
-    width = max(len(row["strategy"]) for row in rows)
-    typer.echo(f"'{preset}' preset on {target} ({torch_device_name(target)}), median of {steps} steps:")
-    typer.echo(f"  {'strategy':{width}}" + "".join(f"{header:>15}" for _, header, _ in PROFILE_COLUMNS))
-    for row in rows:
-        values = [row[key] / 2**30 if key == "peak_memory_bytes" and row[key] is not None else row[key]
-                  for key, _, _ in PROFILE_COLUMNS]
-        cells = ["–" if value is None else fmt.format(value) for value, (_, _, fmt) in zip(values, PROFILE_COLUMNS)]
-        typer.echo(f"  {row['strategy']:{width}}" + "".join(f"{cell:>15}" for cell in cells))
-    out.write_text(json.dumps({"machine": torch_device_name(target), "rows": rows}, indent=2) + "\n", encoding="utf-8")
-    typer.echo(str(out))
-
-
-def torch_device_name(device) -> str:
-    """The GPU's name, or the CPU's thread count."""
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU, {torch.get_num_threads()} threads"
+app.command()(measure.params)
+app.command()(measure.profile)
 
 
 def _stored_file(run_dir: Path, file_name: str) -> Path:

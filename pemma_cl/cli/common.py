@@ -1,0 +1,53 @@
+"""What the ``pemma-bench`` commands share: the error contract, common options, loading the registry."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pemma_cl.config import DEVICES
+from pemma_cl.errors import UserError
+from pemma_cl.registry import Registry, file_source, load_registry
+
+PluginOption = Annotated[
+    list[Path] | None,
+    typer.Option("--plugin", metavar="FILE", help="Python file registering extra strategies; repeatable."),
+]
+DeviceOption = Annotated[
+    str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to run; auto picks cuda when available.")
+]
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def guarded(command: Command) -> Command:
+    """Turn a :class:`UserError` into ``error: <message>`` and detail lines (exit 2), Ctrl-C into ``interrupted``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {' '.join(str(exc).splitlines())}", err=True)
+            for line in exc.details:
+                typer.echo(f"  {line}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def registry_with(plugin_files: tuple[Path, ...]) -> Registry:
+    """The registry with ``plugin_files`` loaded; a plugin file that fails to load is a user error."""
+    registry = load_registry(plugin_files)
+    for path in plugin_files:
+        reason = registry.broken.get(file_source(path))
+        if reason is not None:
+            raise UserError(f"plugin '{path}' failed to load: {reason}")
+    return registry
