@@ -15,7 +15,7 @@ the field and what was expected.
 from __future__ import annotations
 
 import importlib.resources
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,8 @@ class RunConfig:
         reference: The strategy every other one is compared with, seed by seed (paired differences); must be
             one of ``strategies``, or None for no paired comparison.
         loggers: Avalanche loggers (from :data:`LOGGERS`) every strategy reports to.
+        strategy_options: Resolved options of each strategy that declares options (strategy -> option -> value;
+            see :mod:`pemma_cl.strategy_options`).
     """
 
     stream: StreamSpec
@@ -112,6 +114,7 @@ class RunConfig:
     eval_on: str = "test"
     reference: str | None = None
     loggers: tuple[str, ...] = ()
+    strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -126,15 +129,18 @@ class RunConfig:
         if self.reference is not None and self.reference not in self.strategies:
             raise UserError(f"reference: {self.reference!r} is not one of the run's strategies "
                             f"({', '.join(self.strategies)})")
+        stray = [name for name in self.strategy_options if name not in self.strategies]
+        if stray:
+            raise UserError(f"strategy_options: {stray[0]!r} is not one of the run's strategies ({', '.join(self.strategies)})")
         unknown_loggers = [name for name in self.loggers if name not in LOGGERS]
         if unknown_loggers or len(set(self.loggers)) != len(self.loggers):
             raise UserError(f"loggers: expected distinct names from {_listed(LOGGERS)}, got {list(self.loggers)!r}")
         if self.epochs is not None and (not _is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
-        for field, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
+        for setting, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
                                       ("on_bad_case", self.on_bad_case, ON_BAD_CASE), ("eval_on", self.eval_on, EVAL_SPLITS)):
             if value not in choices:
-                raise UserError(f"{field}: expected one of {_listed(choices)}, got {value!r}")
+                raise UserError(f"{setting}: expected one of {_listed(choices)}, got {value!r}")
         _check_data_source(self.data)
         if self.cache is not None and not self.data.startswith("hecktor:"):
             raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR'")
@@ -163,7 +169,8 @@ class RunConfig:
                        epochs=raw["epochs"], device=raw["device"],
                        plugin_files=tuple(Path(p) for p in raw["plugin_files"]), on_bad_case=raw["on_bad_case"],
                        eval_on=raw["eval_on"], reference=raw["reference"], loggers=tuple(raw["loggers"]),
-                       cache=None if raw["cache"] is None else Path(raw["cache"]))
+                       cache=None if raw["cache"] is None else Path(raw["cache"]),
+                       strategy_options=raw.get("strategy_options", {}))
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None

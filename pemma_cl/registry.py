@@ -4,9 +4,15 @@ A strategy is a *build function* registered under a name::
 
     from pemma_cl.registry import register_strategy
 
-    @register_strategy("my-strategy", "One line shown by pemma-bench list")
+    @dataclass
+    class MyOptions:                      # optional: the strategy's options and their defaults
+        strength: float = 1.0
+
+    @register_strategy("my-strategy", "One line shown by pemma-bench list", family="regularisation",
+                       options=MyOptions)
     def build(context):
         from avalanche.training import Naive  # heavy imports go inside the build function
+        strength = context.options.strength  # resolved from defaults, a config file and --set
         ...
 
 Plugins reach the registry in two ways, both loaded by :func:`load_registry`:
@@ -43,6 +49,12 @@ BUILTIN_DISTRIBUTION = "pemma-cl"
 
 BuildFunction = Callable[[Any], Any]
 
+#: Families ``pemma-bench list`` groups strategies by, in this order; a strategy that names none is a plugin.
+FAMILIES: tuple[str, ...] = ("PEMMA", "reference", "regularisation", "distillation", "rehearsal", "plugin")
+DEFAULT_FAMILY = "plugin"
+#: Names that select strategies rather than name one (``--strategy all``).
+RESERVED_NAMES: frozenset[str] = frozenset({"all"})
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _REGISTRY: dict[str, StrategyEntry] = {}
 #: Source of the plugin being loaded by :func:`load_registry`; ``None`` outside of it.
@@ -60,12 +72,17 @@ class StrategyEntry:
             calls it.
         source: ``builtin``, ``entry-point:<distribution or module>``, ``file:<path>``, or
             ``module:<module>`` when registered outside :func:`load_registry`.
+        family: what kind of method it is (one of :data:`FAMILIES`, or a plugin's own word).
+        options: a dataclass whose fields (with defaults) are the strategy's options, or None
+            (see :mod:`pemma_cl.strategy_options`).
     """
 
     name: str
     description: str
     build: BuildFunction
     source: str
+    family: str = DEFAULT_FAMILY
+    options: type | None = None
 
 
 @dataclass(frozen=True)
@@ -93,15 +110,44 @@ class Registry:
         valid = ", ".join(self.entries) or "(none)"
         raise UserError(f"unknown strategy {name!r}; valid strategies: {valid}{hint}")
 
+    def select(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The strategy names a run asked for, with ``all`` expanded to every registered strategy (grouped by
+        family, as ``list`` shows them); each name is checked.
 
-def register_strategy(name: str, description: str) -> Callable[[BuildFunction], BuildFunction]:
+        Raises:
+            UserError: If a name is unknown.
+        """
+        chosen: list[str] = []
+        for name in names:
+            if name == "all":
+                chosen += [e.name for _, entries in self.by_family() for e in entries if e.name not in chosen]
+            else:
+                chosen.append(self.get(name).name)
+        return tuple(chosen)
+
+    def entries_named(self, names: Sequence[str]) -> dict[str, StrategyEntry]:
+        """The entries of ``names``, in that order (each checked as :meth:`get` does)."""
+        return {name: self.get(name) for name in names}
+
+    def by_family(self) -> list[tuple[str, list[StrategyEntry]]]:
+        """Registered strategies grouped by family: :data:`FAMILIES` in order, then any other family by name."""
+        families = sorted({e.family for e in self.entries.values()},
+                          key=lambda f: (FAMILIES.index(f) if f in FAMILIES else len(FAMILIES), f))
+        return [(f, [e for e in self.entries.values() if e.family == f]) for f in families]
+
+
+def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMILY,
+                      options: type | None = None) -> Callable[[BuildFunction], BuildFunction]:
     """Return a decorator that registers a build function as strategy ``name``.
 
     Also usable as a plain call: ``register_strategy(name, description)(build)``.
 
     Args:
-        name: Letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit.
+        name: Letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit; not ``all``.
         description: One line (whitespace is collapsed) shown by ``pemma-bench list``.
+        family: The group ``pemma-bench list`` shows it in.
+        options: A dataclass of the strategy's options, every field with a default; the build function gets
+            an instance as ``context.options``.
 
     Raises:
         UserError: If the name or description is invalid, or the name is already registered by another
@@ -111,8 +157,16 @@ def register_strategy(name: str, description: str) -> Callable[[BuildFunction], 
         raise UserError(
             f"strategy name {name!r}: expected letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
+    if name in RESERVED_NAMES:
+        raise UserError(f"strategy name {name!r} is reserved ('--strategy {name}' selects strategies)")
     if not isinstance(description, str) or not description.strip():
         raise UserError(f"strategy {name!r}: description: expected a non-empty string, got {description!r}")
+    if not isinstance(family, str) or not family.strip():
+        raise UserError(f"strategy {name!r}: family: expected a non-empty string, got {family!r}")
+    if options is not None:
+        from pemma_cl.strategy_options import check_options_class
+
+        check_options_class(name, options)
 
     def decorator(build: BuildFunction) -> BuildFunction:
         if not callable(build):
@@ -121,7 +175,7 @@ def register_strategy(name: str, description: str) -> Callable[[BuildFunction], 
         existing = _REGISTRY.get(name)
         if existing is not None and existing.source != source:
             raise UserError(f"strategy {name!r} is already registered by {existing.source}")
-        _REGISTRY[name] = StrategyEntry(name, " ".join(description.split()), build, source)
+        _REGISTRY[name] = StrategyEntry(name, " ".join(description.split()), build, source, family.strip(), options)
         return build
 
     return decorator

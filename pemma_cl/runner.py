@@ -40,8 +40,9 @@ from pemma_cl.registry import Registry, StrategyEntry
 from pemma_cl.results import build_manifest, publish, run_name, run_prefix
 from pemma_cl.seed_summary import aggregate, render_console_table, render_markdown
 from pemma_cl.streams import StreamData, build_stream
+from pemma_cl.strategy_options import instantiate
 from pemma_cl.summary import METRIC_COLUMNS, summarize
-from pemma_cl.training.adapter_plugins import evaluation_protocol
+from pemma_cl.training.protocol import evaluation_protocol
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.context import BuildContext
 from pemma_cl.training.progress import ProgressPlugin
@@ -68,7 +69,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
-                 loggers: list[BaseLogger] | None = None) -> UnitResult:
+                 loggers: list[BaseLogger] | None = None, options: dict[str, Any] | None = None) -> UnitResult:
     """Evaluate, then train through every experience evaluating after each.
 
     Args:
@@ -76,6 +77,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         stream: the stream of one seed.
         ctx_settings: the settings of the strategy's :class:`BuildContext` (:attr:`RunInputs.ctx_settings`).
         loggers: Avalanche loggers to report to (the metric rows are returned either way).
+        options: the strategy's resolved options (option -> value; missing ones take their defaults).
     """
     seed_everything(ctx_settings["seed"])
     metric = SegmentationMetric(stream.names, stream.centres, stream.spacings)
@@ -84,7 +86,8 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
     ctx = BuildContext(
         name=entry.name, make_evaluator=lambda: EvaluationPlugin(*metrics, loggers=list(loggers or [])),
         run_plugins=[ProgressPlugin(entry.name, stream.names, stream.train_sizes), cost],
-        experience_modalities=stream.modalities, **ctx_settings,
+        experience_modalities=stream.modalities, options=instantiate(entry.name, entry.options, options or {}),
+        stream_training_data=[experience.dataset for experience in stream.benchmark.train_stream], **ctx_settings,
     )
     try:
         strategy = entry.build(ctx)
@@ -100,7 +103,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         strategy.train(experience)
         strategy.eval(test_stream)
     rows = [{"seed": ctx_settings["seed"], "strategy": entry.name, **row} for row in metric.rows]
-    return UnitResult(rows, cost.as_dict(strategy.model), evaluation_protocol(strategy.plugins))
+    return UnitResult(rows, cost.as_dict(strategy.model, strategy.plugins), evaluation_protocol(strategy.plugins))
 
 
 @dataclass
@@ -237,7 +240,7 @@ def run_unit(config: RunConfig, inputs: RunInputs, entry: StrategyEntry, logs: P
         shutil.rmtree(logs, ignore_errors=True)
         logs.mkdir(parents=True)
     with unit_loggers(config.loggers, logs if config.loggers else None, label) as loggers:
-        return run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers)
+        return run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers, config.strategy_options.get(entry.name))
 
 
 def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -265,7 +268,7 @@ def _publish(work: WorkFolder, command: list[str], executor: str) -> Path:
     work.write_json("manifest.json", build_manifest(
         command, config.seeds, str(resolve_device(config.device)), work.started, finished,
         extra={"stream": config.stream.name, "preset": get_preset(config.preset).to_dict(),
-               "executor": executor, "attempts": work.progress["attempts"], "seeds": {seed: work.load_data(seed) for seed in config.seeds},
+               "strategy_options": config.strategy_options, "executor": executor, "attempts": work.progress["attempts"], "seeds": {seed: work.load_data(seed) for seed in config.seeds},
                "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
     work.write_csv("metrics.csv", metrics)
     work.write_json("summary.json", summary)
@@ -276,7 +279,7 @@ def _publish(work: WorkFolder, command: list[str], executor: str) -> Path:
     work.write_text("claims.md", render_claims(claims))
     (work.root / PROGRESS).unlink()
     final = publish(work.root, work.root.parent, name)
-    console = Console(file=sys.stdout, width=180)  # the widest summary table (13 columns) fits
+    console = Console(file=sys.stdout, width=200)  # the widest summary table (14 columns) fits
     for table in render_console_table([(name, summary)]):
         console.print(table)
     console.print(f"Paper's claims against this run ({final / 'claims.md'}):")

@@ -45,10 +45,10 @@ PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
 )
 #: Columns holding text (left-aligned); all others hold numbers.
 TEXT_COLUMNS: frozenset[str] = frozenset({"Run", "Strategy", "Evaluation"})
-#: Cost columns: (label, cost field, digits).
-COST_COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("Trainable % (task)", "trainable_pct", 2), ("Trainable % (stored)", "trainable_pct_stored", 2),
-    ("Train s", "train_seconds", 0),
+#: Cost columns: (label, cost field, digits, scale).
+COST_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
+    ("Trainable % (task)", "trainable_pct", 2, 1.0), ("Trainable % (stored)", "trainable_pct_stored", 2, 1.0),
+    ("Past MB", "past_bytes", 1, 1e-6), ("Train s", "train_seconds", 0, 1.0),
 )
 
 
@@ -124,6 +124,10 @@ def _cell(estimate: Mapping[str, Any] | None, digits: int, signed: bool = False)
     return text
 
 
+def _scaled(value: Any, factor: float) -> Any:
+    return value * factor if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 def _plain(value: Any, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
@@ -138,7 +142,7 @@ def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, li
         for name, entry in summary["strategies"].items():
             main_rows.append([*([label] if several else []), name, entry.get("evaluation") or "–",
                               *(_cell(entry["inputs"].get(i, {}).get(m), d) for _, i, m, d in MAIN_COLUMNS),
-                              *(_plain(entry["costs"].get(k), d) for _, k, d in COST_COLUMNS)])
+                              *(_plain(_scaled(entry["costs"].get(k), f), d) for _, k, d, f in COST_COLUMNS)])
         for name, entry in summary.get("paired", {}).items():
             paired_rows.append([*([label] if several else []), name,
                                 *(_cell(entry.get(i, {}).get(m), d, signed=True) for _, i, m, d in PAIRED_COLUMNS)])

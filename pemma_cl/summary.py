@@ -28,6 +28,7 @@ import pandas as pd
 
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+from pemma_cl.training.protocol import OFFLINE
 
 __all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "NOTE", "r_matrix", "summarize"]
 
@@ -67,8 +68,12 @@ NOTE: str = (
     "reference: strategies that start from different bases are not comparable on it). HD95: 95th-percentile Hausdorff distance in mm, the median over an experience's cases per structure, then the mean over structures; final HD95 is its mean over all experiences after the last one (lower is better; a structure missed or hallucinated in a case counts as the volume's diagonal). Evaluation: "
     "task-aware strategies are given each test experience's task label and pick their adapter with it, so "
     "their earlier results cannot change (zero forgetting by construction); task-agnostic ones are told "
-    "nothing. Trainable % (task): trainable parameters of one task over the parameters that serve one task; "
-    "(stored): over every parameter the strategy stores after the whole stream."
+    "nothing. Offline (joint): not a continual method, one model trained once on every experience's training "
+    "data (the upper-bound row); every row of its R matrix is that model, so only its final Dice and HD95 are "
+    "defined. Trainable % (task): trainable parameters of one task over the parameters that serve one task; "
+    "(stored): over every parameter the strategy stores after the whole stream. Past MB: what a strategy keeps "
+    "beyond its model to remember the past (replay buffer, importance and anchor weights, teacher copy, the data "
+    "it retrains on)."
 )
 
 
@@ -135,7 +140,8 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
         ``{strategy: {"evaluation": str | None, "inputs": {input: {"final_dice", "forgetting", "bwt",
         "fwt_own_start", "final_hd95"}}, "costs": {...}}}`` with strategies in order of first appearance and inputs in the
         order of :data:`INPUTS` (only those present). ``fwt_own_start`` is None when the table has no
-        ``trained_through == -1`` rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions.
+        ``trained_through == -1`` rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions. An offline
+        reference (``joint``) has only ``final_dice`` and ``final_hd95``: its other metrics are None (undefined).
     """
     _check_columns(df)
     unknown = sorted(set(df["input"]) - set(INPUTS))
@@ -146,13 +152,14 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
     for strategy in pd.unique(df["strategy"]):
         present = set(df.loc[df["strategy"] == strategy, "input"])
         inputs: dict[str, dict[str, float | None]] = {}
+        continual = evaluation.get(strategy) != OFFLINE
         for inp in (i for i in INPUTS if i in present):
             R, baseline = r_matrix(df, strategy, inp)
             inputs[inp] = {
                 "final_dice": final_average(R),
-                "forgetting": forgetting(R),
-                "bwt": backward_transfer(R),
-                "fwt_own_start": None if baseline is None else forward_transfer(R, baseline),
+                "forgetting": forgetting(R) if continual else None,
+                "bwt": backward_transfer(R) if continual else None,
+                "fwt_own_start": None if baseline is None or not continual else forward_transfer(R, baseline),
                 "final_hd95": final_average(r_matrix(df, strategy, inp, value="hd95")[0]),
             }
         summary[str(strategy)] = {"evaluation": evaluation.get(strategy), "inputs": inputs,

@@ -13,7 +13,7 @@ from pemma_cl.registry import register_strategy
 
 
 @register_strategy("early-fusion", "2-channel CT+PET UNETR from the fusion base (CT base + zero PET weights after "
-                                   "CT-only pre-training), all parameters trained sequentially")
+                                   "CT-only pre-training), all parameters trained sequentially", family="reference")
 def build(ctx):
     from pemma_cl.models.backbones import MaskedInputUNETR
 

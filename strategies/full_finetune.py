@@ -5,8 +5,9 @@ from __future__ import annotations
 from pemma_cl.registry import register_strategy
 
 
-@register_strategy("full-finetune", "PEMMA architecture, all parameters trained sequentially (no CL protection)")
+@register_strategy("full-finetune", "PEMMA architecture, all parameters trained sequentially (no CL protection; "
+                                    "Avalanche's naive)", family="reference")
 def build(ctx):
-    from pemma_cl.models.pemma import PemmaUNETR
+    from pemma_cl.training.baselines import build_on_ct_base
 
-    return ctx.make_strategy(PemmaUNETR(ctx.bases.get("ct"), ctx.preset))
+    return build_on_ct_base(ctx)

@@ -7,7 +7,7 @@ from pemma_cl.registry import register_strategy
 
 
 @register_strategy("pemma-lora", "PEMMA: frozen CT base, one LoRA adapter set per task, picked by task label "
-                                 "(task-aware; zero forgetting by construction)")
+                                 "(task-aware; zero forgetting by construction)", family="PEMMA")
 def build(ctx):
     from pemma_cl.training.pemma_strategy import build_pemma
 

@@ -7,7 +7,7 @@ from pemma_cl.registry import register_strategy
 
 
 @register_strategy("pemma-lora-shared", "PEMMA, authors' protocol: frozen CT base, one LoRA adapter set continued "
-                                        "through the stream (task-agnostic)")
+                                        "through the stream (task-agnostic)", family="PEMMA")
 def build(ctx):
     from pemma_cl.training.pemma_strategy import build_pemma
 

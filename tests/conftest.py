@@ -104,7 +104,8 @@ class RecorderPlugin:
             ``task``, ``setting``, ``active_adapter`` and ``disabled`` (peft models), and, before any
             training, the ``x``/``mask``/``output`` of that pass.
         train_batches: one dict per training forward pass: ``exp``, ``pet_max`` (largest |PET voxel| of the
-            mini-batch) and ``pet_in_mask`` (whether the modality mask marks PET present for any sample).
+            mini-batch), ``pet_in_mask`` (whether the modality mask marks PET present for any sample) and
+            ``tasks`` (the task label of each sample).
         after_exp: parameters (name -> tensor copy) after each training experience, in order.
         initial: parameters before any training.
     """
@@ -129,7 +130,8 @@ class RecorderPlugin:
     def before_forward(self, strategy, **kwargs) -> None:
         self.train_batches.append({"exp": strategy.experience.current_experience,
                                    "pet_max": float(strategy.mb_x[:, 1].abs().max()),
-                                   "pet_in_mask": bool(strategy.mb_modality_mask[:, 1].any())})
+                                   "pet_in_mask": bool(strategy.mb_modality_mask[:, 1].any()),
+                                   "tasks": strategy.mb_task_id.tolist()})
 
     def after_eval_forward(self, strategy, **kwargs) -> None:
         record = {
@@ -163,14 +165,17 @@ class StrategyRun:
 
 
 def _recorded_runs(stream, ctx_settings):
-    """``run(entry)``: ``run_strategy`` on ``stream``, with a recorder plugin; cached per entry name."""
-    from pemma_cl.registry import StrategyEntry
+    """``run(entry, options=None)``: ``run_strategy`` on ``stream`` with a recorder plugin; cached per entry name
+    and options."""
+    from dataclasses import replace
+
     from pemma_cl.runner import run_strategy
 
-    cache: dict[str, StrategyRun] = {}
+    cache: dict[tuple, StrategyRun] = {}
 
-    def run(entry: StrategyEntry) -> StrategyRun:
-        if entry.name not in cache:
+    def run(entry, options: dict | None = None) -> StrategyRun:
+        key = (entry.name, tuple(sorted((options or {}).items())))
+        if key not in cache:
             built, recorder = [], RecorderPlugin()
 
             def build(ctx):
@@ -179,10 +184,10 @@ def _recorded_runs(stream, ctx_settings):
                 built.append(strategy)
                 return strategy
 
-            spied = StrategyEntry(entry.name, entry.description, build, entry.source)
-            unit = run_strategy(spied, stream, ctx_settings)
-            cache[entry.name] = StrategyRun(unit.rows, unit.costs, unit.evaluation, built[0], recorder)
-        return cache[entry.name]
+            spied = replace(entry, build=build)
+            unit = run_strategy(spied, stream, ctx_settings, options=options)
+            cache[key] = StrategyRun(unit.rows, unit.costs, unit.evaluation, built[0], recorder)
+        return cache[key]
 
     return run
 
@@ -200,11 +205,11 @@ def run_ct_update(ct_update_stream, ctx_settings):
 
 
 @pytest.fixture(scope="session")
-def builtin_entries() -> dict:
-    """The built-in strategies, by name."""
+def registered_entries() -> dict:
+    """Every registered strategy (the built-ins and any installed entry-point plugin), by name."""
     from pemma_cl.registry import load_registry
 
-    return {name: e for name, e in load_registry().entries.items() if e.source == "builtin"}
+    return dict(load_registry().entries)
 
 
 # --- HECKTOR 2022 folder fixtures (tests/test_hecktor_synth.py, test_hecktor_checks.py, test_prepare.py) ---

@@ -146,8 +146,8 @@ def test_re_adding_an_existing_task_keeps_its_weights(two_tasks) -> None:
 
 
 @pytest.fixture(scope="module")
-def lora_run(run_entry, builtin_entries):
-    return run_entry(builtin_entries["pemma-lora"])
+def lora_run(run_entry, registered_entries):
+    return run_entry(registered_entries["pemma-lora"])
 
 
 def test_evaluation_before_training_uses_the_ct_base(lora_run, shared_bases, micro_preset) -> None:

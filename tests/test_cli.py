@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,45 @@ def test_list_shows_streams_strategies_and_unavailable_plugins() -> None:
     assert re.search(rf"  example-plugin +Example file plugin \(registration only, cannot train\)  \[file:{re.escape(str(EXAMPLE))}\]",
                      out)
     assert f"  file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in out
+
+
+def test_list_groups_strategies_by_family_with_their_options() -> None:
+    @dataclass(frozen=True)
+    class Options:
+        lambda_: float = 100.0
+        budget: int = 4
+
+    register_strategy("reg-a", "A regulariser", family="regularisation", options=Options)(print)
+    register_strategy("ref-b", "A reference", family="reference")(print)
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.index("strategies: reference:\n  ref-b") < out.index("strategies: regularisation:\n  reg-a")
+    assert "\n  reg-a  A regulariser  [module:builtins]\n           options: lambda=100.0, budget=4\n" in out
+
+
+def test_run_all_strategies_with_options_from_a_file_and_set(tmp_path: Path, runner_calls: list[Any]) -> None:
+    @dataclass(frozen=True)
+    class Options:
+        lambda_: float = 100.0
+        budget: int = 4
+
+    register_strategy("reg-a", "A regulariser", family="regularisation", options=Options)(print)
+    register_strategy("ref-b", "A reference", family="reference")(print)
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("strategies:\n  reg-a: {lambda: 5, budget: 2}\n", encoding="utf-8")
+    result = invoke("run", "--stream", "paper", "--strategy", "all", "--config", config_file, "--set", "reg-a.budget=3")
+    assert result.exit_code == 0, result.output
+    config = runner_calls[0][0]
+    assert config.strategies == ("ref-b", "reg-a")
+    assert config.strategy_options == {"reg-a": {"lambda": 5.0, "budget": 3}}
+    assert config.to_dict()["strategy_options"] == {"reg-a": {"lambda": 5.0, "budget": 3}}  # what config.json holds
+    assert RunConfig.from_dict(config.to_dict()) == config
+    assert_user_error(invoke("run", "--stream", "paper", "--strategy", "ref-b", "--set", "reg-a.budget=3"),
+                      "error: --set reg-a.budget=3: 'reg-a' is not one of the run's strategies (ref-b)")
+    assert_user_error(invoke("run", "--stream", "paper", "--strategy", "reg-a", "--set", "reg-a.budget=x"),
+                      "error: --set reg-a.budget=x: reg-a.budget: expected an integer, got 'x'")
+    assert len(runner_calls) == 1
 
 
 def test_list_without_plugins_has_no_unavailable_section() -> None:
@@ -262,7 +302,8 @@ def test_malformed_stream_file_names_file_and_field(
     ],
 )
 def test_run_rejects_bad_options(runner_calls: list[Any], args: list[str], message: str) -> None:
-    result = invoke("run", "--stream", "paper", "--plugin", EXAMPLE, *args)
+    strategy = [] if "--strategy" in args else ["--strategy", "example-plugin"]
+    result = invoke("run", "--stream", "paper", "--plugin", EXAMPLE, *strategy, *args)
     assert_user_error(result, message)
     assert runner_calls == []
 

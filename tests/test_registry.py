@@ -145,14 +145,25 @@ def test_builtin_strategies_are_declared_as_entry_points() -> None:
     declared = {
         ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist and ep.dist.name == "pemma-cl"
     }
-    assert declared == {
-        "pemma-lora": "pemma_cl.strategies.pemma_lora",
-        "pemma-dora": "pemma_cl.strategies.pemma_dora",
-        "full-finetune": "pemma_cl.strategies.full_finetune",
-        "early-fusion": "pemma_cl.strategies.early_fusion",
-        "pemma-lora-shared": "pemma_cl.strategies.pemma_lora_shared",
-        "pemma-dora-shared": "pemma_cl.strategies.pemma_dora_shared",
-    }
+    modules = sorted(p.stem for p in (Path(__file__).parents[1] / "strategies").glob("*.py") if p.stem != "__init__")
+    assert declared == {m.replace("_", "-"): f"pemma_cl.strategies.{m}" for m in modules}
+    assert {"ewc", "mas", "lwf", "replay", "cumulative", "joint"} <= set(declared)
+
+
+def test_list_groups_by_family_and_all_selects_every_strategy() -> None:
+    register_strategy("zeta-plugin", "x")(never_called)
+    register_strategy("rehearse", "x", family="rehearsal")(never_called)
+    register_strategy("pemma-x", "x", family="PEMMA")(never_called)
+    register_strategy("my-own", "x", family="bayesian")(never_called)
+    register_strategy("alpha-plugin", "x")(never_called)
+    loaded = load_registry()
+    assert [(f, [e.name for e in es]) for f, es in loaded.by_family()] == [
+        ("PEMMA", ["pemma-x"]), ("rehearsal", ["rehearse"]), ("plugin", ["alpha-plugin", "zeta-plugin"]),
+        ("bayesian", ["my-own"])]
+    assert loaded.select(["all"]) == ("pemma-x", "rehearse", "alpha-plugin", "zeta-plugin", "my-own")
+    assert loaded.select(["rehearse", "all"]) == ("rehearse", "pemma-x", "alpha-plugin", "zeta-plugin", "my-own")
+    with pytest.raises(UserError, match="unknown strategy 'nope'"):
+        loaded.select(["all", "nope"])
 
 
 def make_fake_distribution(root: Path) -> None:

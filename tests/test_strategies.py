@@ -15,9 +15,11 @@ from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cost import parameter_budget
 from pemma_cl.registry import StrategyEntry, load_registry
 from pemma_cl.summary import METRIC_COLUMNS
+from pemma_cl.training.protocol import OFFLINE, TASK_AGNOSTIC
+from pemma_cl.training.protocol import TASK_AWARE as TASK_AWARE_LABEL
 
-#: Built-in strategies, read at collection time so that each one gets its own test.
-BUILTIN_NAMES = sorted(name for name, e in load_registry().entries.items() if e.source == "builtin")
+#: Every registered strategy (timm's test over list_models), read at collection time so each gets its own test.
+REGISTERED_NAMES = sorted(load_registry().entries)
 N_EXPERIENCES = 2
 #: The built-in strategies that pick an adapter set by the test experience's task label.
 TASK_AWARE = {"pemma-lora", "pemma-dora"}
@@ -47,19 +49,20 @@ def assert_rows_complete(rows: list[dict], name: str) -> None:
 
 
 def test_builtin_strategies_are_registered() -> None:
-    assert set(DEFAULT_STRATEGIES) <= set(BUILTIN_NAMES)
+    builtin = {name for name, e in load_registry().entries.items() if e.source == "builtin"}
+    assert set(DEFAULT_STRATEGIES) | {"ewc", "mas", "lwf", "replay", "cumulative", "joint"} <= builtin
 
 
-@pytest.mark.parametrize("name", BUILTIN_NAMES)
-def test_builtin_strategy_runs_through_the_stream(name: str, run_entry, builtin_entries, shared_bases) -> None:
-    run = run_entry(builtin_entries[name])
+@pytest.mark.parametrize("name", REGISTERED_NAMES)
+def test_builtin_strategy_runs_through_the_stream(name: str, run_entry, registered_entries, shared_bases) -> None:
+    run = run_entry(registered_entries[name])
     assert_rows_complete(run.rows, name)
 
     cost = run.cost
     assert 0 < cost["trainable_pct"] <= 100
     assert cost["bytes_per_task"] == 4 * cost["trainable_params"]  # float32
     assert cost["train_seconds"] > 0
-    assert run.evaluation == ("task-aware (task label given)" if name in TASK_AWARE else "task-agnostic")
+    assert run.evaluation == {"joint": OFFLINE, **dict.fromkeys(TASK_AWARE, TASK_AWARE_LABEL)}.get(name, TASK_AGNOSTIC)
     if name.startswith("pemma-"):
         assert cost["trainable_pct"] < 100
         budget = parameter_budget(run.model)
@@ -77,14 +80,14 @@ def test_builtin_strategy_runs_through_the_stream(name: str, run_entry, builtin_
         assert not unchanged, f"{name} trains every parameter, including its base"
 
 
-def test_every_builtin_starts_from_the_same_ct_base(run_entry, builtin_entries) -> None:
+def test_every_builtin_starts_from_the_same_ct_base(run_entry, registered_entries) -> None:
     """Before training, PEMMA (adapters disabled) and full fine-tuning (PEMMA at init) are the CT base; so is
     early fusion under CT and CT+PET input (after CT-only pre-training its PET weights are zero)."""
-    names = sorted(builtin_entries)
+    names = sorted(registered_entries)
 
     def before_training(name: str, inputs: tuple[str, ...]) -> list[tuple]:
         return [(r["eval_experience"], r["input"], r["structure"], None if math.isnan(r["dice"]) else r["dice"])
-                for r in run_entry(builtin_entries[name]).rows if r["trained_through"] == -1 and r["input"] in inputs]
+                for r in run_entry(registered_entries[name]).rows if r["trained_through"] == -1 and r["input"] in inputs]
 
     reference = before_training("pemma-lora", ("ct", "pet", "ctpet"))
     assert len(reference) == N_EXPERIENCES * 3 * 3

@@ -34,6 +34,7 @@ from pemma_cl.data.records import CENTRES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
 from pemma_cl.registry import load_registry
+from pemma_cl.strategy_options import describe, read_config_file, resolve
 
 #: Where the units of a run execute (see ``run --executor``).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -81,12 +82,21 @@ def _root(
 @app.command("list")
 @guarded
 def list_command(plugin: PluginOption = None) -> None:
-    """List streams, strategies and unavailable plugins."""
+    """List streams, strategies by family (with their options and defaults) and unavailable plugins."""
     streams = list_streams()
     registry = load_registry(plugin or [])
     _echo_table("streams", [(s.name, f"{s.description} ({len(s.experiences)} experiences)") for s in streams])
-    typer.echo()
-    _echo_table("strategies", [(e.name, e.description, f"[{e.source}]") for e in registry.entries.values()])
+    if not registry.entries:
+        typer.echo()
+        _echo_table("strategies", [])
+    for family, entries in registry.by_family():
+        typer.echo()
+        rows = []
+        for e in entries:
+            rows.append((e.name, e.description, f"[{e.source}]"))
+            if e.options is not None:
+                rows.append(("", f"  options: {describe(e.options)}", ""))
+        _echo_table(f"strategies: {family}", rows)
     if registry.broken:
         typer.echo("\nunavailable plugins:")
         for plugin_name, reason in registry.broken.items():
@@ -107,9 +117,20 @@ def run(
         typer.Option(
             "--strategy",
             metavar="NAME",
-            help=f"Strategy to run; repeatable. Default: {', '.join(DEFAULT_STRATEGIES)}.",
+            help=f"Strategy to run; repeatable; 'all' runs every registered one. Default: {', '.join(DEFAULT_STRATEGIES)}.",
             show_default=False,
         ),
+    ] = None,
+    set_option: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="STRATEGY.OPTION=VALUE",
+                     help="Set a strategy option, e.g. ewc.lambda=100 (options and defaults: 'pemma-bench list'); "
+                          "repeatable; overrides --config.", show_default=False),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="FILE", help="YAML file whose 'strategies:' block sets strategy options, "
+                     "e.g. {ewc: {lambda: 100}}.", show_default=False),
     ] = None,
     seeds: Annotated[
         str, typer.Option("--seeds", "--seed", metavar="LIST",
@@ -179,9 +200,9 @@ def run(
     interrupted run continues when the same command runs again. The last line printed is the run folder.
     """
     if resume is not None:
-        given = [f"--{name.replace('_', '-')}" for name in ctx.params
-                 if name not in ("resume", "executor", "ray_address")
-                 and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+        given = [param.opts[0] for param in ctx.command.params
+                 if param.name not in ("resume", "executor", "ray_address")
+                 and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE"]
         if given:
             raise UserError(f"--resume continues with the run's own settings ({resume / 'config.json'}); "
                             f"leave out {', '.join(given)}")
@@ -192,7 +213,10 @@ def run(
     else:
         if stream is None:
             raise UserError("--stream: a stream name or .yaml file is required (or --resume RUN_DIR)")
-        strategies = tuple(strategy or DEFAULT_STRATEGIES)
+        registry = registry_with(tuple(plugin or ()))
+        strategies = registry.select(strategy or DEFAULT_STRATEGIES)
+        options = resolve(registry.entries_named(strategies), read_config_file(config_file) if config_file else {},
+                          set_option or (), config_file)
         if reference is not None and reference not in strategies:
             raise UserError(f"--reference: {reference!r} is not one of the run's strategies ({', '.join(strategies)})")
         config = RunConfig(
@@ -210,6 +234,7 @@ def run(
             eval_on=eval_on,
             reference=reference or (DEFAULT_REFERENCE if DEFAULT_REFERENCE in strategies else None),
             loggers=tuple(logger or ()),
+            strategy_options=options,
         )
         work = None
     if executor not in EXECUTORS:
@@ -217,8 +242,7 @@ def run(
     if ray_address is not None and executor != "ray":
         raise UserError("--ray-address: only with --executor ray")
     registry = registry_with(config.plugin_files)
-    for name in config.strategies:
-        registry.get(name)
+    registry.select(config.strategies)
 
     from pemma_cl.runner import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
 
@@ -397,7 +421,7 @@ def _echo_table(title: str, rows: list[tuple[str, ...]]) -> None:
         typer.echo("  (none)")
     width = max((len(row[0]) for row in rows), default=0)
     for first, *rest in rows:
-        typer.echo("  " + "  ".join([first.ljust(width), *rest]))
+        typer.echo(("  " + "  ".join([first.ljust(width), *rest])).rstrip())
 
 
 def main() -> None:

@@ -1,8 +1,15 @@
-"""What a strategy costs: trainable and stored parameters, bytes per task, training time, peak memory."""
+"""What a strategy costs: trainable and stored parameters, bytes per task, memory of the past, training time,
+peak memory.
+
+A plugin that keeps something beyond the model to remember the past (a replay buffer, importance and anchor
+weights, a teacher copy, the data it retrains on) says how much with a ``stored_bytes() -> int`` method; the run
+reports the sum as ``past_bytes``.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -12,6 +19,16 @@ from pemma_cl.models.presets import Preset
 
 #: Name fragments of peft's per-task parameters (adapter weights, per-adapter and pristine module copies).
 PER_TASK_MARKERS = ("lora_", "modules_to_save", "original_module")
+
+
+def tensor_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    """Bytes held by ``tensors``."""
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def dataset_bytes(dataset: Sequence) -> int:
+    """Bytes of the tensors of every item of ``dataset`` (input, label and modality mask of each case)."""
+    return sum(tensor_bytes(v for v in dataset[i] if isinstance(v, torch.Tensor)) for i in range(len(dataset)))
 
 
 def parameter_budget(model: nn.Module) -> dict[str, int]:
@@ -64,12 +81,13 @@ class CostPlugin(SupervisedPlugin):
             peak = torch.cuda.max_memory_allocated(strategy.device)
             self.peak_memory_bytes = max(self.peak_memory_bytes or 0, peak)
 
-    def as_dict(self, model: nn.Module | None = None) -> dict:
-        """The costs; with the strategy's ``model`` at the end of the stream, also what it stores in all.
+    def as_dict(self, model: nn.Module | None = None, plugins: Sequence[object] = ()) -> dict:
+        """The costs; with the strategy's ``model`` and ``plugins`` at the end of the stream, also what it stores.
 
         ``stored_params`` counts every parameter the model holds (shared base, every task's adapter set and
         peft's pristine copies of the modules it saves per adapter: what peft's ``print_trainable_parameters``
         counts, the authors' denominator), and ``trainable_pct_stored`` is one task's trainable parameters over it.
+        ``past_bytes`` is what the plugins keep beyond the model to remember the past (see the module docstring).
         """
         total = self.shared_params + self.trainable_params
         stored = None if model is None else sum(p.numel() for p in model.parameters())
@@ -80,6 +98,7 @@ class CostPlugin(SupervisedPlugin):
             "stored_params": stored,
             "trainable_pct_stored": 100.0 * self.trainable_params / stored if stored else None,
             "bytes_per_task": self.bytes_per_task,
+            "past_bytes": sum(p.stored_bytes() for p in plugins if hasattr(p, "stored_bytes")),
             "train_seconds": round(self.train_seconds, 2),
             "peak_memory_bytes": self.peak_memory_bytes,
         }

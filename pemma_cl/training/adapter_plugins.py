@@ -24,15 +24,6 @@ from avalanche.core import SupervisedPlugin
 from pemma_cl.models.adapters import SHARED_ADAPTER, adapter_name, add_task_adapter, train_only
 from pemma_cl.models.update_rule import trainable_pemma_modules
 
-#: How each protocol is evaluated, as summaries print it.
-TASK_AWARE = "task-aware (task label given)"
-TASK_AGNOSTIC = "task-agnostic"
-
-
-def evaluation_protocol(plugins: Sequence[object]) -> str:
-    """:data:`TASK_AWARE` if one of a strategy's plugins reads the test experience's task label, else :data:`TASK_AGNOSTIC`."""
-    return TASK_AWARE if any(getattr(p, "uses_test_task_label", False) for p in plugins) else TASK_AGNOSTIC
-
 
 class _AdapterPlugin(SupervisedPlugin):
     """Shared mechanics: activate an adapter set for training, apply the modality rule, rebuild the optimizer.

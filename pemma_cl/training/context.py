@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -34,6 +35,9 @@ class BuildContext:
         bases: the shared pre-trained bases (``bases.get("ct")``, ``bases.get("fusion")``).
         make_evaluator: returns the run's evaluation plugin (Dice metric) for this strategy.
         run_plugins: plugins the run adds to every strategy (progress, cost).
+        options: the strategy's resolved options (an instance of its registered options dataclass), or None.
+        stream_training_data: every experience's training data (Avalanche datasets), in stream order; for
+            offline references (``joint``) only: a continual strategy must not read ahead.
     """
 
     name: str
@@ -46,6 +50,8 @@ class BuildContext:
     bases: SharedBases
     make_evaluator: Callable[[], EvaluationPlugin]
     run_plugins: list[SupervisedPlugin] = field(default_factory=list)
+    options: Any = None
+    stream_training_data: list[Any] = field(default_factory=list)
 
     def make_strategy(self, model: nn.Module, plugins: Sequence[SupervisedPlugin] = (),
                       lr: float | None = None, modality_dropout: float = 0.5, template: type[SegmentationTemplate] = SegmentationTemplate,

@@ -39,7 +39,9 @@ class ProgressPlugin(SupervisedPlugin):
     def before_training_exp(self, strategy, **kwargs) -> None:
         i = strategy.experience.current_experience
         name = self.names[i] if i < len(self.names) else str(i)
-        self._say(f"experience {i + 1}/{len(self.names)} ({name}): training on {len(strategy.experience.dataset)} cases")
+        # A plugin earlier in the list may have stopped the experience already (joint trains only at the first).
+        what = "nothing to train" if strategy._stop_training else f"training on {len(strategy.adapted_dataset)} cases"
+        self._say(f"experience {i + 1}/{len(self.names)} ({name}): {what}")
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
         self._loss_sum, self._batches, self._started = 0.0, 0, time.perf_counter()
