@@ -12,6 +12,10 @@ loop and evaluates a few cases under the three input settings:
   shared by every strategy it built and says nothing about one);
 * ``trainable_params`` and ``trainable_pct``: as in a run's cost columns;
 * ``step_vs_full_finetune``: ``train_step_ms`` over full fine-tuning's, when it is profiled too.
+
+One experience only: what a continual baseline adds from the second experience on (EWC's and MAS's penalty,
+LwF's teacher forward pass, replay's buffer cases in every mini-batch) is not in these steps; a run's ``Train s``
+column has it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pemma_cl.evaluation.cost import parameter_budget
 from pemma_cl.models.backbones import build_unetr
 from pemma_cl.models.presets import Preset
 from pemma_cl.registry import StrategyEntry
+from pemma_cl.strategy_options import instantiate
 from pemma_cl.runner import seed_everything
 from pemma_cl.streams import StreamData, build_stream
 from pemma_cl.training.bases import BASE_KINDS
@@ -102,7 +107,9 @@ def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: tor
         timer = StepTimer()
         ctx = BuildContext(name=entry.name, preset=preset, device=device, seed=seed, epochs=1, task_labels=[1],
                            experience_modalities=[("ct", "pet")], bases=UntrainedBases(preset),  # type: ignore[arg-type]
-                           make_evaluator=lambda: EvaluationPlugin(loggers=[]), run_plugins=[timer])
+                           make_evaluator=lambda: EvaluationPlugin(loggers=[]), run_plugins=[timer],
+                           options=instantiate(entry.name, entry.options, {}),
+                           stream_training_data=[exp.dataset for exp in stream.benchmark.train_stream])
         strategy = entry.build(ctx)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

@@ -166,3 +166,28 @@ def test_joint_has_no_forgetting_only_final_scores(run_entry, registered_entries
     for metrics in summary["inputs"].values():
         assert metrics["forgetting"] is None and metrics["bwt"] is None and metrics["fwt_own_start"] is None
         assert metrics["final_dice"] is not None
+
+
+def test_agem_keeps_a_memory_and_projects_only_conflicting_gradients(run_entry, registered_entries) -> None:
+    run = run_entry(registered_entries["agem"])
+    plugin = plugin_of(run, "SegmentationAGEMPlugin")
+    assert len(plugin.memory) == 2 * min(N_TRAIN, 4)  # patterns_per_experience = 4 from each experience
+    assert run.cost["past_bytes"] == dataset_bytes(plugin.memory)
+    params = list(run.model.parameters())
+    plugin.before_training_iteration(run.strategy)  # the reference gradient of a memory batch, under its masks
+    reference = plugin.reference_gradients.clone()
+    assert float(reference.norm()) > 0
+
+    def apply(gradient: torch.Tensor) -> torch.Tensor:
+        offset = 0
+        for p in params:
+            p.grad = gradient[offset:offset + p.numel()].view_as(p).clone()
+            offset += p.numel()
+        plugin.after_backward(run.strategy)
+        return torch.cat([p.grad.view(-1) for p in params])
+
+    noise = torch.randn(reference.shape, generator=torch.Generator().manual_seed(0)) * float(reference.norm()) / 100
+    conflicting = apply(-reference + noise)
+    assert abs(float(conflicting @ reference)) < 1e-4 * float(reference @ reference)  # projected onto the plane
+    agreeing = reference + noise
+    assert torch.equal(apply(agreeing), agreeing)  # left alone

@@ -50,7 +50,7 @@ def assert_rows_complete(rows: list[dict], name: str) -> None:
 
 def test_builtin_strategies_are_registered() -> None:
     builtin = {name for name, e in load_registry().entries.items() if e.source == "builtin"}
-    assert set(DEFAULT_STRATEGIES) | {"ewc", "mas", "lwf", "replay", "cumulative", "joint"} <= builtin
+    assert set(DEFAULT_STRATEGIES) | {"ewc", "mas", "lwf", "replay", "agem", "cumulative", "joint"} <= builtin
 
 
 @pytest.mark.parametrize("name", REGISTERED_NAMES)

@@ -62,8 +62,8 @@ def profile(
     preset: Annotated[str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model size.")] = "tiny",
     strategy: Annotated[
         list[str] | None,
-        typer.Option("--strategy", metavar="NAME", help="Strategy to profile; repeatable. Default: the run's "
-                     "default strategies.", show_default=False),
+        typer.Option("--strategy", metavar="NAME", help="Strategy to profile; repeatable; 'all' for every "
+                     "registered one. Default: the run's default strategies.", show_default=False),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", metavar="N", help="Timed training steps per strategy (after "
                                        "one warm-up step).")] = 5,
@@ -84,7 +84,7 @@ def profile(
     if steps < 1:
         raise UserError(f"--steps: expected a positive integer, got {steps}")
     registry = registry_with(tuple(plugin or ()))
-    entries = [registry.get(name) for name in (strategy or DEFAULT_STRATEGIES)]
+    entries = list(registry.entries_named(registry.select(strategy or DEFAULT_STRATEGIES)).values())
 
     from pemma_cl.models.presets import PRESETS as MODEL_PRESETS  # heavy: torch, MONAI, Avalanche
     from pemma_cl.profile import profile_strategies

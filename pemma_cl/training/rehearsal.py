@@ -1,9 +1,12 @@
-"""Rehearsal plugins: a replay buffer of whole cases, and retraining on every experience seen so far."""
+"""Rehearsal plugins: a replay buffer of whole cases, retraining on every experience seen so far, and A-GEM's
+episodic memory."""
 
 from __future__ import annotations
 
+import torch
+from avalanche.benchmarks.utils import concat_datasets
 from avalanche.core import SupervisedPlugin
-from avalanche.training.plugins import ReplayPlugin
+from avalanche.training.plugins import AGEMPlugin, ReplayPlugin
 from avalanche.training.storage_policy import ExperienceBalancedBuffer
 
 from pemma_cl.evaluation.cost import dataset_bytes
@@ -47,3 +50,47 @@ class CumulativeDataPlugin(SupervisedPlugin):
     def stored_bytes(self) -> int:
         """Every case seen so far (all of it is retrained on at the next experience)."""
         return 0 if self.seen is None else dataset_bytes(self.seen)
+
+
+class SegmentationAGEMPlugin(AGEMPlugin):
+    """Avalanche's A-GEM (Chaudhry et al., 2019): when a step's gradient would raise the loss on an episodic memory
+    of earlier cases, it is projected so that it does not. Avalanche's gradient projection is used as it is; the
+    memory is redone: Avalanche 0.6.0 runs the reference batch as ``model(x)`` without its modality mask, and splits
+    ``sample_size`` evenly over experiences (``sample_size // n``: zero cases once there are more experiences than
+    ``sample_size``). Here each reference batch is ``sample_size`` cases drawn at random from the whole memory and
+    run under their own modality masks.
+
+    Args:
+        patterns_per_experience: cases kept from each experience (a random subset).
+        sample_size: cases in each reference batch.
+    """
+
+    def __init__(self, patterns_per_experience: int, sample_size: int) -> None:
+        super().__init__(patterns_per_experience, sample_size)
+        self.memory = None
+
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        if self.memory is None:
+            return
+        strategy.model.train()
+        strategy.optimizer.zero_grad()
+        x, y, mask = (t.to(strategy.device) for t in self.sample_from_memory()[:3])
+        strategy._criterion(strategy.model(x, mask.bool()), y).backward()
+        self.reference_gradients = torch.cat([
+            p.grad.view(-1) if p.grad is not None else torch.zeros(p.numel(), device=strategy.device)
+            for p in strategy.model.parameters()])
+        strategy.optimizer.zero_grad()
+
+    def sample_from_memory(self):
+        indices = torch.randint(len(self.memory), (self.sample_size,)).tolist()
+        return self.memory.collate_fn([self.memory[i] for i in indices])
+
+    @torch.no_grad()
+    def update_memory(self, dataset, num_workers=0, **kwargs) -> None:
+        kept = torch.randperm(len(dataset))[: self.patterns_per_experience].tolist()
+        self.buffers.append(dataset.subset(sorted(kept)))
+        self.memory = concat_datasets(self.buffers)
+
+    def stored_bytes(self) -> int:
+        """The episodic memory's cases."""
+        return 0 if self.memory is None else dataset_bytes(self.memory)
