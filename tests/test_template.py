@@ -230,3 +230,20 @@ def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
     row = metric.rows[0]
     assert (row["trained_through"], row["trained_through_name"], row["eval_experience"],
             row["eval_experience_name"], row["centre"], row["n_cases"]) == (0, "A", 1, "B", "HGJ+HMR", 2)
+
+
+def test_data_of_more_tasks_than_a_mini_batch_holds_is_visited_once_per_epoch(tiny_cohort) -> None:
+    """Cumulative and joint train on several experiences' data at once; Avalanche's task-balanced loader would need
+    a mini-batch of at least one case per task (here 3 tasks, batches of 2)."""
+    datasets = [avalanche_dataset(tiny_cohort[i * 5:i * 5 + 2], ("ct", "pet"), task) for i, task in enumerate((1, 2, 3))]
+    union = datasets[0].concat(datasets[1]).concat(datasets[2])
+    model = MaskRecorder()
+    strategy = make_template(model)
+    strategy.experience = SimpleNamespace(task_labels=[1, 2, 3])  # Avalanche balances tasks when it sees labels
+    strategy.adapted_dataset = union
+    strategy.make_train_dataloader()
+    seen = [t for batch in strategy.dataloader for t in batch[-1].tolist()]
+    assert sorted(seen) == [1, 1, 2, 2, 3, 3]
+    strategy.adapted_dataset = datasets[0]
+    strategy.make_train_dataloader()  # one task: Avalanche's own loader
+    assert type(strategy.dataloader).__name__ == "TaskBalancedDataLoader"

@@ -14,6 +14,7 @@ import torch
 from avalanche.training.templates import SupervisedTemplate
 from monai.inferers import sliding_window_inference
 from monai.losses import DiceCELoss
+from torch.utils.data import DataLoader
 
 #: Input settings at evaluation: which of (CT, PET) the model is given.
 INPUT_SETTINGS: dict[str, tuple[bool, bool]] = {"ct": (True, False), "pet": (False, True), "ctpet": (True, True)}
@@ -60,6 +61,16 @@ class SegmentationTemplate(SupervisedTemplate):
         self._dropout_generator = torch.Generator().manual_seed(seed)
         self.mb_modality_mask: torch.Tensor | None = None
         self.mb_input_setting: str | None = None
+
+    def make_train_dataloader(self, shuffle: bool = True, **kwargs) -> None:
+        """Avalanche's loader, except for data of several tasks (cumulative's and joint's unions of experiences):
+        Avalanche's task-balanced loader splits each mini-batch evenly over tasks and requires a batch at least as
+        large as the number of tasks; a plain shuffled loader visits each case once per epoch instead."""
+        if len(self.adapted_dataset.targets_task_labels.uniques) <= 1:
+            super().make_train_dataloader(shuffle=shuffle, **kwargs)
+            return
+        self.dataloader = DataLoader(self.adapted_dataset, batch_size=self.train_mb_size, shuffle=shuffle,
+                                     collate_fn=self.adapted_dataset.collate_fn)
 
     def _unpack_minibatch(self) -> None:
         super()._unpack_minibatch()
