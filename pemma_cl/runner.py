@@ -132,6 +132,8 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     """
     # The metric rows reach the run folder through SegmentationMetric.rows; Avalanche loggers are optional.
     warnings.filterwarnings("ignore", message="No loggers specified")
+    # Avalanche 0.6.0's own ReplayPlugin calls its deprecated storage_policy.update(); nothing a user can act on.
+    warnings.filterwarnings("ignore", message="Call to deprecated function update", category=DeprecationWarning)
     preset = preset or get_preset(config.preset)
     device = resolve_device(config.device)
     data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache)
