@@ -109,7 +109,7 @@ def test_lwf_loss_follows_the_teacher_and_gives_it_the_students_mask() -> None:
         strategy = SimpleNamespace(mb_x=torch.zeros(1, 2, 2, 2, 2), mb_modality_mask=mask, mb_output=student,
                                    loss=torch.tensor(1.0))
         plugin.before_backward(strategy)
-        return float(strategy.loss), plugin.teacher
+        return float(strategy.loss.detach()), plugin.teacher
 
     same, teacher = loss_with(torch.zeros(1, 3, 2, 2, 2))
     different, _ = loss_with(torch.tensor([3.0, 0.0, -3.0]).view(1, 3, 1, 1, 1).expand(1, 3, 2, 2, 2).clone())
