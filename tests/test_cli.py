@@ -93,14 +93,20 @@ def test_list_shows_streams_strategies_and_unavailable_plugins() -> None:
     assert f"  file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in out
 
 
-def test_list_groups_strategies_by_family_with_their_options() -> None:
-    @dataclass(frozen=True)
-    class Options:
-        lambda_: float = 100.0
-        budget: int = 4
+@dataclass(frozen=True)
+class RegOptions:
+    lambda_: float = 100.0
+    budget: int = 4
 
-    register_strategy("reg-a", "A regulariser", family="regularisation", options=Options)(print)
+
+@pytest.fixture
+def two_families() -> None:
+    """A regulariser with options (reg-a) and a reference without (ref-b)."""
+    register_strategy("reg-a", "A regulariser", family="regularisation", options=RegOptions)(print)
     register_strategy("ref-b", "A reference", family="reference")(print)
+
+
+def test_list_groups_strategies_by_family_with_their_options(two_families) -> None:
     result = invoke("list")
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -108,14 +114,8 @@ def test_list_groups_strategies_by_family_with_their_options() -> None:
     assert "\n  reg-a  A regulariser  [module:builtins]\n           options: lambda=100.0, budget=4\n" in out
 
 
-def test_run_all_strategies_with_options_from_a_file_and_set(tmp_path: Path, runner_calls: list[Any]) -> None:
-    @dataclass(frozen=True)
-    class Options:
-        lambda_: float = 100.0
-        budget: int = 4
-
-    register_strategy("reg-a", "A regulariser", family="regularisation", options=Options)(print)
-    register_strategy("ref-b", "A reference", family="reference")(print)
+def test_run_all_strategies_with_options_from_a_file_and_set(tmp_path: Path, runner_calls: list[Any],
+                                                              two_families) -> None:
     config_file = tmp_path / "run.yaml"
     config_file.write_text("strategies:\n  reg-a: {lambda: 5, budget: 2}\n", encoding="utf-8")
     result = invoke("run", "--stream", "paper", "--strategy", "all", "--config", config_file, "--set", "reg-a.budget=3")

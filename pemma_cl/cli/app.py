@@ -4,21 +4,21 @@ Importing this module, ``--help`` and ``list`` must stay fast: torch, MONAI, Ava
 matplotlib are imported only inside the commands that train or plot. A :class:`~pemma_cl.errors.UserError`
 raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2
 (:func:`pemma_cl.cli.common.guarded`). The measuring commands ``params`` and ``profile`` live in
-:mod:`pemma_cl.cli.measure`.
+:mod:`pemma_cl.cli.measure`, the commands that read a stored run (``plot``, ``report``, ``claims``) in
+:mod:`pemma_cl.cli.stored`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from pemma_cl import __version__
-from pemma_cl.cli import measure
+from pemma_cl.cli import measure, stored
 from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
 from pemma_cl.config import (
     DEFAULT_REFERENCE,
@@ -39,13 +39,6 @@ from pemma_cl.strategy_options import describe, read_config_file, resolve
 #: Where the units of a run execute (see ``run --executor``).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
-#: Files of a stored run folder (as :mod:`pemma_cl.runner` writes them) that ``plot`` and ``report`` use.
-METRICS_CSV = "metrics.csv"
-SUMMARY_JSON = "summary.json"
-SUMMARY_MD = "summary.md"
-CLAIMS_MD = "claims.md"
-PLOTS_DIR = "plots"
-
 app = typer.Typer(
     name="pemma-bench",
     no_args_is_help=True,
@@ -62,7 +55,6 @@ OnBadCaseOption = Annotated[
     ),
 ]
 SizeOption = Annotated[int, typer.Option("--size", metavar="N", help="Voxels per side of each volume.")]
-RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'pemma-bench run'.")]
 
 def _show_version(value: bool) -> None:
     if value:
@@ -323,96 +315,11 @@ def prepare(
     typer.echo(str(done.report))
 
 
-@app.command()
-@guarded
-def plot(run_dir: RunDirArgument) -> None:
-    """Re-draw the plots of a stored run from its metrics.csv and summary.json."""
-    metrics = _stored_file(run_dir, METRICS_CSV)
-    summary = _stored_json(run_dir, SUMMARY_JSON)
-
-    import pandas as pd
-
-    from pemma_cl.plots import draw_all
-
-    try:
-        frame = pd.read_csv(metrics)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"{metrics}: cannot read it as CSV: {exc}") from None
-    try:
-        paths = draw_all(frame, summary, run_dir / PLOTS_DIR)
-    except UserError as exc:
-        raise UserError(f"{run_dir}: {exc}") from None
-    for path in paths:
-        typer.echo(str(path))
-
-
-@app.command()
-@guarded
-def report(
-    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
-    reference: Annotated[
-        str | None,
-        typer.Option("--reference", metavar="NAME", help="Recompute the paired differences against this strategy "
-                     "(from each seed's summary). Default: the run's own reference.", show_default=False),
-    ] = None,
-) -> None:
-    """Print the summary of one run (with its claims), or of several runs side by side."""
-    if len(run_dirs) == 1 and reference is None:
-        typer.echo(_stored_file(run_dirs[0], SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
-        if (run_dirs[0] / CLAIMS_MD).is_file():
-            typer.echo("\n" + (run_dirs[0] / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
-        return
-
-    from pemma_cl.seed_summary import aggregate, check_run_summary, render_markdown
-
-    summaries = []
-    for folder in run_dirs:
-        summary = _stored_json(folder, SUMMARY_JSON)
-        check_run_summary(summary, folder / SUMMARY_JSON)
-        if reference is not None:
-            if reference not in summary["strategies"]:
-                raise UserError(f"--reference: {folder} has no strategy {reference!r} "
-                                f"(it has {', '.join(summary['strategies'])})")
-            per_seed = {seed: _stored_json(folder, f"seeds/seed{seed}/{SUMMARY_JSON}") for seed in summary["seeds"]}
-            summary = aggregate(per_seed, reference)
-        summaries.append((folder.name, summary))
-    typer.echo(render_markdown(summaries).rstrip("\n"))
-
-
-@app.command()
-@guarded
-def claims(
-    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
-) -> None:
-    """Check the paper's claims against one or several stored runs (e.g. one of 'paper' and one of 'paper-ct')."""
-    from pemma_cl.claims import check_claims, load_run, paper_trainable_shares, render_claims
-
-    runs = [load_run(folder) for folder in run_dirs]  # every folder checked before the heavy imports below
-    typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))
-
-
+app.command()(stored.plot)
+app.command()(stored.report)
+app.command()(stored.claims)
 app.command()(measure.params)
 app.command()(measure.profile)
-
-
-def _stored_file(run_dir: Path, file_name: str) -> Path:
-    if not run_dir.is_dir():
-        raise UserError(f"run folder '{run_dir}' does not exist")
-    path = run_dir / file_name
-    if not path.is_file():
-        raise UserError(f"{path}: not found; expected a run folder written by 'pemma-bench run'")
-    return path
-
-
-def _stored_json(run_dir: Path, file_name: str) -> dict[str, Any]:
-    path = _stored_file(run_dir, file_name)
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it as JSON: {exc}") from None
-    if not isinstance(content, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return content
 
 
 def _echo_table(title: str, rows: list[tuple[str, ...]]) -> None:

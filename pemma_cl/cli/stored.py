@@ -1,0 +1,110 @@
+"""The ``pemma-bench`` commands that read a stored run folder: ``plot``, ``report``, ``claims``.
+
+Registered on the app by :mod:`pemma_cl.cli.app`; like every command they import pandas and matplotlib only
+when they run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pemma_cl.cli.common import guarded
+from pemma_cl.errors import UserError
+
+#: Files of a stored run folder (as :mod:`pemma_cl.runner` writes them) that ``plot`` and ``report`` use.
+METRICS_CSV = "metrics.csv"
+SUMMARY_JSON = "summary.json"
+SUMMARY_MD = "summary.md"
+CLAIMS_MD = "claims.md"
+PLOTS_DIR = "plots"
+
+RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'pemma-bench run'.")]
+
+
+@guarded
+def plot(run_dir: RunDirArgument) -> None:
+    """Re-draw the plots of a stored run from its metrics.csv and summary.json."""
+    metrics = _stored_file(run_dir, METRICS_CSV)
+    summary = _stored_json(run_dir, SUMMARY_JSON)
+
+    import pandas as pd
+
+    from pemma_cl.plots import draw_all
+
+    try:
+        frame = pd.read_csv(metrics)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"{metrics}: cannot read it as CSV: {exc}") from None
+    try:
+        paths = draw_all(frame, summary, run_dir / PLOTS_DIR)
+    except UserError as exc:
+        raise UserError(f"{run_dir}: {exc}") from None
+    for path in paths:
+        typer.echo(str(path))
+
+
+@guarded
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", metavar="NAME", help="Recompute the paired differences against this strategy "
+                     "(from each seed's summary). Default: the run's own reference.", show_default=False),
+    ] = None,
+) -> None:
+    """Print the summary of one run (with its claims), or of several runs side by side."""
+    if len(run_dirs) == 1 and reference is None:
+        typer.echo(_stored_file(run_dirs[0], SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
+        if (run_dirs[0] / CLAIMS_MD).is_file():
+            typer.echo("\n" + (run_dirs[0] / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
+        return
+
+    from pemma_cl.seed_summary import aggregate, check_run_summary, render_markdown
+
+    summaries = []
+    for folder in run_dirs:
+        summary = _stored_json(folder, SUMMARY_JSON)
+        check_run_summary(summary, folder / SUMMARY_JSON)
+        if reference is not None:
+            if reference not in summary["strategies"]:
+                raise UserError(f"--reference: {folder} has no strategy {reference!r} "
+                                f"(it has {', '.join(summary['strategies'])})")
+            per_seed = {seed: _stored_json(folder, f"seeds/seed{seed}/{SUMMARY_JSON}") for seed in summary["seeds"]}
+            summary = aggregate(per_seed, reference)
+        summaries.append((folder.name, summary))
+    typer.echo(render_markdown(summaries).rstrip("\n"))
+
+
+@guarded
+def claims(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
+) -> None:
+    """Check the paper's claims against one or several stored runs (e.g. one of 'paper' and one of 'paper-ct')."""
+    from pemma_cl.claims import check_claims, load_run, paper_trainable_shares, render_claims
+
+    runs = [load_run(folder) for folder in run_dirs]  # every folder checked before the heavy imports below
+    typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))
+
+
+def _stored_file(run_dir: Path, file_name: str) -> Path:
+    if not run_dir.is_dir():
+        raise UserError(f"run folder '{run_dir}' does not exist")
+    path = run_dir / file_name
+    if not path.is_file():
+        raise UserError(f"{path}: not found; expected a run folder written by 'pemma-bench run'")
+    return path
+
+
+def _stored_json(run_dir: Path, file_name: str) -> dict[str, Any]:
+    path = _stored_file(run_dir, file_name)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it as JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return content
