@@ -7,7 +7,10 @@ together. A run is evidence for a claim by what its stream declares, not by its 
 * a **CT+PET stream** (every experience brings CT and PET: ``paper``, ``centers``) tests Dice against early
   fusion and continual learning of new centres with CT+PET;
 * a **single-modality stream** (PET arrives, later experiences bring CT only: ``paper-ct``, ``centers-ct``)
-  tests the PET gain after a CT-only update, no forgetting of PET, and continual learning with CT only.
+  tests the PET gain after a CT-only update, no forgetting of PET, and continual learning with CT only;
+* a **prognosis stream** (it has prognosis experiences: ``modalities``) tests the C-index gains from adding PET
+  and EHR (relative gains of the C-index right after each prognosis task, against the larger of the two bootstrap
+  half-widths with one seed) and that learning prognosis does not make the model forget segmentation.
 
 Every claim is a threshold on a measured quantity (a Dice difference against early fusion, a forgetting). With one
 seed the verdict reads the value against the threshold, with one margin, :data:`SEED_SPREAD`: one seed separates
@@ -28,6 +31,7 @@ from typing import Any
 
 from pemma_cl.errors import UserError
 from pemma_cl.seed_summary import check_run_summary
+from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
 
 #: Dice differences within this margin are not separated by one seed (see the module docstring).
 SEED_SPREAD = 0.03
@@ -36,6 +40,8 @@ PAPER_PET_GAIN = 0.28
 #: The paper's trainable share of PEMMA.
 PAPER_TRAINABLE_PCT = 8.0
 REFERENCE = "early-fusion"
+#: The paper's relative C-index gains of PEMMA over its CT-only prognosis model, by the richer model's modalities.
+PAPER_CINDEX_GAINS: dict[str, float] = {"ct+pet": 0.10, "ct+pet+ehr": 0.23}
 HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED = "held", "not held", "inconclusive", "not tested here"
 TASK_AWARE_PREFIX = "task-aware"
 
@@ -60,10 +66,14 @@ class StoredRun:
     stream: str
     modalities: list[tuple[str, ...]]
     summary: dict[str, Any]
+    kinds: list[str] | None = None
 
     @property
     def kind(self) -> str | None:
-        """``ctpet`` (every experience CT+PET), ``single`` (PET first, CT-only updates later) or None."""
+        """``prognosis`` (the stream has prognosis experiences), ``ctpet`` (every experience CT+PET), ``single`` (PET
+        first, CT-only updates later) or None."""
+        if PROGNOSIS in (self.kinds or ()):
+            return PROGNOSIS
         if all(m == ("ct", "pet") for m in self.modalities):
             return "ctpet"
         first_pet = next((i for i, m in enumerate(self.modalities) if "pet" in m), None)
@@ -123,11 +133,12 @@ def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) ->
     try:
         stream = config["stream"]
         modalities = [tuple(exp["modalities"]) for exp in stream["experiences"]]
+        kinds = [exp.get("kind", SEGMENTATION) for exp in stream["experiences"]]
         name = stream["name"]
     except (KeyError, TypeError):
         raise UserError(f"{folder / 'config.json'}: no stream with experiences and modalities in it") from None
     check_run_summary(summary, folder / "summary.json")
-    return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary)
+    return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary, kinds=kinds)
 
 
 def pemma_strategies(run: StoredRun) -> list[str]:
@@ -253,10 +264,41 @@ def check_claims(runs: list[StoredRun], shares: dict[str, float]) -> list[ClaimR
                            ("ctpet",), "needs a run of a CT+PET stream (paper, centers)")
     rows += _no_forgetting(runs, "single", "Continual learning of new centres with CT only, without forgetting",
                            ("ct", "ctpet"), single)
-    prognosis = "prognosis (RFS, C-index) is not implemented yet"
-    rows += [ClaimRow("C-index +10% adapting a CT model to CT+PET", "–", "–", "–", NOT_TESTED, prognosis),
-             ClaimRow("C-index +23% adapting a CT model to CT+PET+EHR", "–", "–", "–", NOT_TESTED, prognosis)]
+    rows += _cindex_gain(runs, "ct+pet", PAPER_CINDEX_GAINS["ct+pet"])
+    rows += _cindex_gain(runs, "ct+pet+ehr", PAPER_CINDEX_GAINS["ct+pet+ehr"])
+    rows += _no_forgetting(runs, PROGNOSIS, "No forgetting of segmentation when adapting to prognosis",
+                           ("ct", "pet", "ctpet"), "needs a run of a prognosis stream (modalities)")
     return rows
+
+
+def _cindex_gain(runs: list[StoredRun], richer: str, gain: float) -> list[ClaimRow]:
+    """The C-index right after the ``richer`` prognosis task against the one right after the CT-only task."""
+    claim = f"C-index +{gain:.0%} adapting a CT model to {richer.upper()}"
+    rows = []
+    for run in (r for r in runs if r.kind == PROGNOSIS):
+        block = run.summary.get("prognosis") or {}
+        task_of = {inputs: task for task, inputs in block.get("tasks", {}).items()}
+        if "ct" not in task_of or richer not in task_of:
+            rows.append(ClaimRow(claim, "pemma-*", run.stream, "–", NOT_TESTED,
+                                 f"needs prognosis tasks from ct and from {richer} in the stream"))
+            continue
+        for strategy in (name for name in block["strategies"] if name.startswith("pemma")):
+            entry = block["strategies"][strategy]
+            base, better = entry[task_of["ct"]]["own"], entry[task_of[richer]]["own"]
+            if base.get("mean") is None or better.get("mean") is None:
+                rows.append(ClaimRow(claim, strategy, run.stream, "–", NOT_TESTED, "C-index undefined"))
+                continue
+            difference, wanted = better["mean"] - base["mean"], gain * base["mean"]
+            half = max((e["high"] - e["low"]) / 2 for e in (base, better) if e.get("low") is not None) \
+                if any(e.get("low") is not None for e in (base, better)) else SEED_SPREAD
+            verdict = HELD if difference >= wanted and difference > half else \
+                NOT_HELD if wanted - difference > half else INCONCLUSIVE
+            measured = (f"C-index {base['mean']:.3f} (ct) -> {better['mean']:.3f} ({richer}): "
+                        f"{difference / base['mean']:+.0%} (interval half-width {half:.3f})")
+            why = (f"relative gain of the C-index right after each task; held if >= +{gain:.0%} and the difference "
+                   "exceeds the larger interval half-width, not held if it falls short by more than it")
+            rows.append(ClaimRow(claim, strategy, run.stream, measured, verdict, why))
+    return rows or [ClaimRow(claim, "pemma-*", "–", "–", NOT_TESTED, "needs a run of a prognosis stream (modalities)")]
 
 
 def paper_trainable_shares() -> dict[str, float]:

@@ -8,6 +8,13 @@ A stream file names a shared pretraining base and the ordered experiences of the
     experiences:
       - {name: MDA, centres: [MDA], modalities: [ct, pet], task: 1}
 
+Optional keys: an experience's ``kind`` (``segmentation``, the default, or ``prognosis``: recurrence-free survival
+from its modalities, which may then include ``ehr``, the clinical record); ``cases_per_centre`` on the pretrain
+or an experience (use only N cases of each of its centres, the first by case id of the split's parts: 20% of N
+evaluated, the rest trained on; the pretrain's first N training cases; to keep a segmentation step cheap on a
+large cohort); the stream's ``synthetic_scale`` (the size of the built-in synthetic cohort this
+stream needs, as a multiple of HECKTOR 2022's per-centre counts; real data are used as they are).
+
 Every mistake in such a file raises a one-line :class:`~pemma_cl.errors.UserError` naming the file,
 the field and what was expected.
 """
@@ -22,9 +29,10 @@ from typing import Any
 import yaml
 
 from pemma_cl.data.hecktor_layout import layout_problem
-from pemma_cl.data.records import CENTRES, MODALITIES
+from pemma_cl.data.records import CENTRES, EHR, MODALITIES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
+from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION, TASK_KINDS
 from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
 
 #: Strategies a run compares when none is named.
@@ -43,6 +51,10 @@ DEFAULT_REFERENCE = "early-fusion"
 _STREAM_KEYS = ("name", "description", "pretrain", "experiences")
 _PRETRAIN_KEYS = ("centres", "modalities")
 _EXPERIENCE_KEYS = ("name", "centres", "modalities", "task")
+#: Keys a stream file may leave out (their defaults are those of the dataclasses below).
+_OPTIONAL_STREAM_KEYS = ("synthetic_scale",)
+_OPTIONAL_SUBSET_KEYS = ("cases_per_centre",)
+_OPTIONAL_EXPERIENCE_KEYS = ("kind", "cases_per_centre")
 
 
 @dataclass(frozen=True)
@@ -51,16 +63,21 @@ class PretrainSpec:
 
     centres: tuple[str, ...]
     modalities: tuple[str, ...]
+    cases_per_centre: int | None = None
 
 
 @dataclass(frozen=True)
 class ExperienceSpec:
-    """One experience of the stream: the centres it draws cases from and the modalities it uses."""
+    """One experience of the stream: the centres it draws cases from, the modalities it uses, its task and kind
+    (``segmentation`` or ``prognosis``); ``cases_per_centre`` keeps only N cases of each centre (see the module
+    docstring)."""
 
     name: str
     centres: tuple[str, ...]
     modalities: tuple[str, ...]
     task: int
+    kind: str = SEGMENTATION
+    cases_per_centre: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,12 @@ class StreamSpec:
     pretrain: PretrainSpec
     experiences: tuple[ExperienceSpec, ...]
     path: Path
+    synthetic_scale: float | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The task kinds of the stream's experiences, in stream order."""
+        return tuple(exp.kind for exp in self.experiences)
 
 
 @dataclass(frozen=True)
@@ -160,10 +183,11 @@ class RunConfig:
             stream = raw["stream"]
             spec = StreamSpec(
                 name=stream["name"], description=stream["description"],
-                pretrain=PretrainSpec(tuple(stream["pretrain"]["centres"]), tuple(stream["pretrain"]["modalities"])),
-                experiences=tuple(ExperienceSpec(e["name"], tuple(e["centres"]), tuple(e["modalities"]), e["task"])
-                                  for e in stream["experiences"]),
-                path=Path(stream["path"]))
+                pretrain=PretrainSpec(tuple(stream["pretrain"]["centres"]), tuple(stream["pretrain"]["modalities"]),
+                                      stream["pretrain"].get("cases_per_centre")),
+                experiences=tuple(ExperienceSpec(e["name"], tuple(e["centres"]), tuple(e["modalities"]), e["task"],
+                                                 e.get("kind", SEGMENTATION), e.get("cases_per_centre")) for e in stream["experiences"]),
+                path=Path(stream["path"]), synthetic_scale=stream.get("synthetic_scale"))
             return cls(stream=spec, strategies=tuple(raw["strategies"]), seeds=tuple(raw["seeds"]),
                        preset=raw["preset"], data=raw["data"], results_dir=Path(raw["results_dir"]),
                        epochs=raw["epochs"], device=raw["device"],
@@ -224,14 +248,15 @@ def _read_stream(path: Path) -> StreamSpec:
         problem = getattr(exc, "problem", None) or str(exc)
         raise UserError(f"{label}: invalid YAML: {problem}{at}") from None
 
-    raw = _mapping(raw, _STREAM_KEYS, label, "")
+    raw = _mapping(raw, _STREAM_KEYS, label, "", _OPTIONAL_STREAM_KEYS)
     name = _text(raw["name"], label, "name")
     if name != path.stem:
         raise UserError(f"{label}: name: expected {path.stem!r} (the file name without extension), got {name!r}")
-    pretrain = _mapping(raw["pretrain"], _PRETRAIN_KEYS, label, "pretrain")
+    pretrain = _mapping(raw["pretrain"], _PRETRAIN_KEYS, label, "pretrain", _OPTIONAL_SUBSET_KEYS)
     pretrain_spec = PretrainSpec(
         centres=_centres(pretrain["centres"], label, "pretrain.centres"),
         modalities=_modalities(pretrain["modalities"], label, "pretrain.modalities"),
+        cases_per_centre=_optional_count(pretrain.get("cases_per_centre"), label, "pretrain.cases_per_centre"),
     )
     if "ct" not in pretrain_spec.modalities:
         raise UserError(
@@ -252,29 +277,50 @@ def _read_stream(path: Path) -> StreamSpec:
         pretrain=pretrain_spec,
         experiences=specs,
         path=path,
+        synthetic_scale=_optional_scale(raw.get("synthetic_scale"), label),
     )
 
 
 def _experience(raw: Any, label: str, field: str) -> ExperienceSpec:
-    raw = _mapping(raw, _EXPERIENCE_KEYS, label, field)
+    raw = _mapping(raw, _EXPERIENCE_KEYS, label, field, _OPTIONAL_EXPERIENCE_KEYS)
     task = raw["task"]
     if not _is_int(task) or task < 1:
         raise UserError(f"{label}: {field}.task: expected a positive integer, got {task!r}")
+    kind = raw.get("kind", SEGMENTATION)
+    if kind not in TASK_KINDS:
+        raise UserError(f"{label}: {field}.kind: expected one of {_listed(TASK_KINDS)}, got {kind!r}")
+    modalities = raw["modalities"]
+    with_ehr = kind == PROGNOSIS and isinstance(modalities, list) and EHR in modalities
     return ExperienceSpec(
         name=_text(raw["name"], label, f"{field}.name"),
         centres=_centres(raw["centres"], label, f"{field}.centres"),
-        modalities=_modalities(raw["modalities"], label, f"{field}.modalities"),
+        modalities=_modalities([m for m in modalities if m != EHR] if with_ehr else modalities, label,
+                               f"{field}.modalities", kind) + ((EHR,) if with_ehr else ()),
         task=task,
+        kind=kind,
+        cases_per_centre=_optional_count(raw.get("cases_per_centre"), label, f"{field}.cases_per_centre"),
     )
 
 
-def _mapping(raw: Any, keys: tuple[str, ...], label: str, field: str) -> dict[str, Any]:
+def _optional_count(raw: Any, label: str, field: str) -> int | None:
+    if raw is not None and (not _is_int(raw) or raw < 2):
+        raise UserError(f"{label}: {field}: expected an integer of at least 2, got {raw!r}")
+    return raw
+
+
+def _optional_scale(raw: Any, label: str) -> float | None:
+    if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw <= 20):
+        raise UserError(f"{label}: synthetic_scale: expected a number in (0, 20], got {raw!r}")
+    return None if raw is None else float(raw)
+
+
+def _mapping(raw: Any, keys: tuple[str, ...], label: str, field: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
     where = f"{label}: {field}" if field else label
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping with keys {_listed(keys)}, got {raw!r}")
-    unknown = sorted(str(key) for key in raw if key not in keys)
+    unknown = sorted(str(key) for key in raw if key not in keys + optional)
     if unknown:
-        raise UserError(f"{where}: unknown key {unknown[0]!r}; expected keys: {_listed(keys)}")
+        raise UserError(f"{where}: unknown key {unknown[0]!r}; expected keys: {_listed(keys + optional)}")
     missing = [key for key in keys if key not in raw]
     if missing:
         raise UserError(f"{where}: missing key {missing[0]!r}; expected keys: {_listed(keys)}")
@@ -294,10 +340,11 @@ def _centres(raw: Any, label: str, field: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _modalities(raw: Any, label: str, field: str) -> tuple[str, ...]:
+def _modalities(raw: Any, label: str, field: str, kind: str = SEGMENTATION) -> tuple[str, ...]:
     """Validate a modality list and return it in the canonical channel order of ``MODALITIES``."""
     if not _distinct_subset(raw, MODALITIES):
-        raise UserError(f"{label}: {field}: expected a non-empty subset of {_listed(MODALITIES)}, got {raw!r}")
+        extra = f" (plus {EHR!r} in a prognosis experience)" if kind == PROGNOSIS else ""
+        raise UserError(f"{label}: {field}: expected a non-empty subset of {_listed(MODALITIES)}{extra}, got {raw!r}")
     return tuple(modality for modality in MODALITIES if modality in raw)
 
 

@@ -79,7 +79,8 @@ class _Run:
         self.experiences = _names(rows, "eval_experience", "eval_experience_name")
         self.states = _names(rows, "trained_through", "trained_through_name")
         self.style = _styles(self.strategies)
-        T = len(self.experiences)
+        # Every experience trained or scored: a stream's prognosis experiences are trained but have no Dice column.
+        T = 1 + max([*self.experiences, *self.states])
         self.matrices: dict[tuple[str, str], np.ndarray] = {}
         for (strategy, inp), group in rows.groupby(["strategy", "input"], sort=False):
             stack = np.full((len(self.seeds), T + 1, T), math.nan)
@@ -140,7 +141,7 @@ def _styles(strategies: list[str]) -> dict[str, dict[str, Any]]:
     return {s: {"color": cmap(k % n), "marker": _MARKERS[k % len(_MARKERS)]} for k, s in enumerate(strategies)}
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -180,7 +181,7 @@ def _legend_height(run: _Run, extra: int = 0) -> float:
     return 0.21 * (len(run.strategies) + extra) + 1.4
 
 
-def _save(fig: Figure, out_path: Path | str) -> Figure:
+def save_figure(fig: Figure, out_path: Path | str) -> Figure:
     fig.savefig(out_path, dpi=_DPI)
     return fig
 
@@ -204,7 +205,7 @@ def plot_average_dice(metrics: pd.DataFrame, out_path: Path | str) -> Figure:
     """
     run = _Run(metrics)
     states = {i: name for i, name in run.states.items() if i >= 0}
-    fig = _new_figure(max(3.6 * len(run.inputs) + 2.2, _MIN_WIDTH), max(4.2, _legend_height(run)))
+    fig = new_figure(max(3.6 * len(run.inputs) + 2.2, _MIN_WIDTH), max(4.2, _legend_height(run)))
     axes = fig.subplots(1, len(run.inputs), sharey=True, squeeze=False)[0]
     for ax, inp in zip(axes, run.inputs):
         for strategy in run.present(inp):
@@ -215,7 +216,7 @@ def plot_average_dice(metrics: pd.DataFrame, out_path: Path | str) -> Figure:
     axes[0].set_ylabel("average Dice over experiences seen")
     fig.suptitle(f"Average Dice over the experiences seen so far ({run.seed_note})", fontsize="medium")
     _legend(fig, run)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_per_experience(metrics: pd.DataFrame, out_path: Path | str, input: str = "ctpet") -> Figure:
@@ -241,7 +242,7 @@ def plot_per_experience(metrics: pd.DataFrame, out_path: Path | str, input: str 
     T = len(run.experiences)
     nrows = math.ceil(T / 4)
     ncols = math.ceil(T / nrows)  # balanced rows: 5 experiences are 3 + 2, not 4 + 1
-    fig = _new_figure(max(3.3 * ncols + 2.2, _MIN_WIDTH), max(2.9 * nrows + 0.6, _legend_height(run, extra=1)))
+    fig = new_figure(max(3.3 * ncols + 2.2, _MIN_WIDTH), max(2.9 * nrows + 0.6, _legend_height(run, extra=1)))
     grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
     for ax in grid.flat[T:]:
         ax.remove()
@@ -257,7 +258,7 @@ def plot_per_experience(metrics: pd.DataFrame, out_path: Path | str, input: str 
     fig.supxlabel("trained through", fontsize="medium")
     fig.suptitle(f"Dice on each test experience, {INPUT_LABELS[input]} input ({run.seed_note})", fontsize="medium")
     _legend(fig, run, [Line2D([], [], color="grey", linestyle=":", linewidth=1.2, label="trained on it")])
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_r_matrices(metrics: pd.DataFrame, out_path: Path | str) -> Figure:
@@ -275,13 +276,15 @@ def plot_r_matrices(metrics: pd.DataFrame, out_path: Path | str) -> Figure:
         The figure, with one heatmap axes per (strategy, input) grid cell plus the colour bar.
     """
     run = _Run(metrics)
-    T = len(run.experiences)
+    columns = list(run.experiences)  # the scored (segmentation) experiences
     names = list(run.experiences.values())
+    rows = {i: name for i, name in run.states.items() if i >= 0}
+    T = max(len(columns), len(rows))
     side = min(max(_HEAT_CELL_IN * T, _HEAT_MIN_IN), _HEAT_MAX_IN)
     fontsize = _annotation_size(side, T)
     nrows, ncols = len(run.strategies), len(run.inputs)
     height = (side + _HEAT_MARGIN_IN) * nrows + 0.5
-    fig = _new_figure((side + _HEAT_MARGIN_IN) * ncols + 1.2, height)
+    fig = new_figure((side + _HEAT_MARGIN_IN) * ncols + 1.2, height)
     grid = fig.subplots(nrows, ncols, squeeze=False)
     image = None
     for (r, strategy), (c, inp) in product(enumerate(run.strategies), enumerate(run.inputs)):
@@ -289,19 +292,19 @@ def plot_r_matrices(metrics: pd.DataFrame, out_path: Path | str) -> Figure:
         if (strategy, inp) not in run.matrices:
             ax.set_axis_off()
             continue
-        R = _estimates(run.matrices[(strategy, inp)][:, 1:, :])[0]
+        R = _estimates(run.matrices[(strategy, inp)][:, 1:, :][:, list(rows)][:, :, columns])[0]
         image = ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
         if fontsize is not None:
             _annotate_cells(ax, R, fontsize)
-        ax.set_xticks(range(T), names, rotation=40, ha="right", rotation_mode="anchor", fontsize="small")
-        ax.set_yticks(range(T), names, fontsize="small")
+        ax.set_xticks(range(len(columns)), names, rotation=40, ha="right", rotation_mode="anchor", fontsize="small")
+        ax.set_yticks(range(len(rows)), list(rows.values()), fontsize="small")
         ax.set_title(f"{strategy} · {INPUT_LABELS[inp]}", fontsize="medium")
         ax.set_xlabel("evaluated on", fontsize="small")
         ax.set_ylabel("trained through", fontsize="small")
     if image is not None:
         fig.colorbar(image, ax=grid, label=f"aggregated Dice ({'1 seed' if len(run.seeds) == 1 else 'seed mean'})",
                      shrink=min(0.9, 4.0 / height), aspect=25)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def _annotation_size(side: float, T: int) -> float | None:
@@ -340,7 +343,7 @@ def plot_cost_vs_dice(summary: dict[str, Any], out_path: Path | str) -> Figure:
     if not points:
         raise UserError("summary has no strategy with both costs.trainable_params and inputs.ctpet.final_dice.mean")
     style = _styles(list(summary["strategies"]))
-    fig = _new_figure(7.5, 5.0)
+    fig = new_figure(7.5, 5.0)
     ax = fig.subplots()
     for name, x, y, low, high in points:
         ax.plot([x], [y], linestyle="none", markersize=7, label=name, zorder=3, **style[name])
@@ -357,7 +360,7 @@ def plot_cost_vs_dice(summary: dict[str, Any], out_path: Path | str) -> Figure:
     ax.set_title(f"Cost vs final Dice ({len(seeds) or '?'} seed{'' if len(seeds) == 1 else 's'}; {bars})",
                  fontsize="medium")
     place_labels(fig, ax, points)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def _cost_points(summary: dict[str, Any]) -> list[tuple[str, float, float, float | None, float | None]]:
@@ -384,8 +387,10 @@ def _pad_limits(ax: Axes, points: list[tuple[str, float, float, float | None, fl
     ax.set_ylim(max(0.0, min(ys) - 0.08), min(1.05, max(ys) + 0.08))
 
 
-def draw_all(metrics: pd.DataFrame, summary: dict[str, Any], plots_dir: Path) -> list[Path]:
-    """Write the four figures of a run into ``plots_dir`` (created), named as :data:`PLOT_FILES`.
+def draw_all(metrics: pd.DataFrame, summary: dict[str, Any], plots_dir: Path,
+             predictions: dict[str, dict[str, dict[str, list]]] | None = None) -> list[Path]:
+    """Write the four figures of a run into ``plots_dir`` (created), named as :data:`PLOT_FILES`, and for a run with
+    prognosis the Kaplan-Meier figure of its last prognosis task.
 
     The per-experience figure shows CT+PET, or the richest input setting present without it.
 
@@ -393,9 +398,10 @@ def draw_all(metrics: pd.DataFrame, summary: dict[str, Any], plots_dir: Path) ->
         metrics: metric rows of the run (``metrics.csv``).
         summary: the run's summary (``summary.json``).
         plots_dir: folder to write into.
+        predictions: one seed's per-strategy prognosis predictions (``seeds/seed<S>/predictions.json``), or None.
 
     Returns:
-        The paths written, in the order of :data:`PLOT_FILES`.
+        The paths written, in the order of :data:`PLOT_FILES` (then the Kaplan-Meier figure).
     """
     plots_dir = Path(plots_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
@@ -405,4 +411,10 @@ def draw_all(metrics: pd.DataFrame, summary: dict[str, Any], plots_dir: Path) ->
     plot_per_experience(metrics, paths[1], input=next((i for i in reversed(INPUTS) if i in present), "ctpet"))
     plot_r_matrices(metrics, paths[2])
     plot_cost_vs_dice(summary, paths[3])
+    tasks = list((summary.get("prognosis") or {}).get("tasks", {}))
+    if predictions and tasks:
+        from pemma_cl.prognosis_plots import KAPLAN_MEIER_FILE, plot_kaplan_meier
+
+        paths.append(plots_dir / KAPLAN_MEIER_FILE)
+        plot_kaplan_meier(predictions, tasks[-1], paths[-1])
     return paths

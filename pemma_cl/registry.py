@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from pemma_cl.errors import UserError
+from pemma_cl.task_kinds import SEGMENTATION, TASK_KINDS
 
 ENTRY_POINT_GROUP = "pemma_cl.strategies"
 #: Entry points of this distribution are the built-in strategies.
@@ -75,6 +76,7 @@ class StrategyEntry:
         family: what kind of method it is (one of :data:`FAMILIES`, or a plugin's own word).
         options: a dataclass whose fields (with defaults) are the strategy's options, or None
             (see :mod:`pemma_cl.strategy_options`).
+        task_kinds: the experience kinds it can train (``segmentation``, ``prognosis``).
     """
 
     name: str
@@ -83,6 +85,11 @@ class StrategyEntry:
     source: str
     family: str = DEFAULT_FAMILY
     options: type | None = None
+    task_kinds: tuple[str, ...] = (SEGMENTATION,)
+
+    def supports(self, kinds: Sequence[str]) -> bool:
+        """Whether it can train every experience kind in ``kinds``."""
+        return set(kinds) <= set(self.task_kinds)
 
 
 @dataclass(frozen=True)
@@ -110,20 +117,30 @@ class Registry:
         valid = ", ".join(self.entries) or "(none)"
         raise UserError(f"unknown strategy {name!r}; valid strategies: {valid}{hint}")
 
-    def select(self, names: Sequence[str]) -> tuple[str, ...]:
-        """The strategy names a run asked for, with ``all`` expanded to every registered strategy (grouped by
-        family, as ``list`` shows them); each name is checked.
+    def select(self, names: Sequence[str], kinds: Sequence[str] = (SEGMENTATION,)) -> tuple[str, ...]:
+        """The strategy names a run asked for, with ``all`` expanded to every registered strategy that can train
+        the stream's experience ``kinds`` (grouped by family, as ``list`` shows them); each name is checked.
 
         Raises:
-            UserError: If a name is unknown.
+            UserError: If a name is unknown, or a named strategy cannot train one of ``kinds``.
         """
         chosen: list[str] = []
         for name in names:
             if name == "all":
-                chosen += [e.name for _, entries in self.by_family() for e in entries if e.name not in chosen]
-            else:
-                chosen.append(self.get(name).name)
+                chosen += [e.name for _, entries in self.by_family() for e in entries
+                           if e.name not in chosen and e.supports(kinds)]
+                continue
+            entry = self.get(name)
+            if not entry.supports(kinds):
+                missing = sorted(set(kinds) - set(entry.task_kinds))
+                raise UserError(f"strategy {name!r} cannot train {' or '.join(missing)} experiences, which the stream "
+                                f"has (it trains: {', '.join(entry.task_kinds)}); see 'pemma-bench list'")
+            chosen.append(entry.name)
         return tuple(chosen)
+
+    def unsupported(self, kinds: Sequence[str]) -> list[str]:
+        """Names of the registered strategies that cannot train one of the experience ``kinds``."""
+        return [name for name, entry in self.entries.items() if not entry.supports(kinds)]
 
     def entries_named(self, names: Sequence[str]) -> dict[str, StrategyEntry]:
         """The entries of ``names``, in that order (each checked as :meth:`get` does)."""
@@ -136,8 +153,8 @@ class Registry:
         return [(f, [e for e in self.entries.values() if e.family == f]) for f in families]
 
 
-def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMILY,
-                      options: type | None = None) -> Callable[[BuildFunction], BuildFunction]:
+def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMILY, options: type | None = None,
+                      task_kinds: Sequence[str] = (SEGMENTATION,)) -> Callable[[BuildFunction], BuildFunction]:
     """Return a decorator that registers a build function as strategy ``name``.
 
     Also usable as a plain call: ``register_strategy(name, description)(build)``.
@@ -148,6 +165,8 @@ def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMI
         family: The group ``pemma-bench list`` shows it in.
         options: A dataclass of the strategy's options, every field with a default; the build function gets
             an instance as ``context.options``.
+        task_kinds: The experience kinds it can train: ``segmentation`` and, if its model and plugins handle the
+            survival head and the Cox loss (:mod:`pemma_cl.training.template`), ``prognosis``.
 
     Raises:
         UserError: If the name or description is invalid, or the name is already registered by another
@@ -163,6 +182,9 @@ def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMI
         raise UserError(f"strategy {name!r}: description: expected a non-empty string, got {description!r}")
     if not isinstance(family, str) or not family.strip():
         raise UserError(f"strategy {name!r}: family: expected a non-empty string, got {family!r}")
+    if not task_kinds or not set(task_kinds) <= set(TASK_KINDS):
+        raise UserError(f"strategy {name!r}: task_kinds: expected a non-empty subset of {list(TASK_KINDS)}, "
+                        f"got {list(task_kinds)!r}")
     if options is not None:
         from pemma_cl.strategy_options import check_options_class
 
@@ -175,7 +197,8 @@ def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMI
         existing = _REGISTRY.get(name)
         if existing is not None and existing.source != source:
             raise UserError(f"strategy {name!r} is already registered by {existing.source}")
-        _REGISTRY[name] = StrategyEntry(name, " ".join(description.split()), build, source, family.strip(), options)
+        _REGISTRY[name] = StrategyEntry(name, " ".join(description.split()), build, source, family.strip(), options,
+                                        tuple(k for k in TASK_KINDS if k in task_kinds))
         return build
 
     return decorator

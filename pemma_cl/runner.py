@@ -32,10 +32,13 @@ from pemma_cl.data.sources import LoadedData, load_cases
 from pemma_cl.data.splits import split_cases
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cost import CostPlugin
+from pemma_cl.evaluation.prognosis_metric import PrognosisMetric
+from pemma_cl.evaluation.prognosis_references import base_mask_predictor, prognosis_references
 from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
 from pemma_cl.loggers import unit_loggers
 from pemma_cl.models.presets import Preset, get_preset
 from pemma_cl.plots import draw_all
+from pemma_cl.prognosis_summary import summarize_prognosis
 from pemma_cl.registry import Registry, StrategyEntry
 from pemma_cl.results import build_manifest, publish, run_name, run_prefix
 from pemma_cl.seed_summary import aggregate, render_console_table, render_markdown
@@ -81,13 +84,15 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
     """
     seed_everything(ctx_settings["seed"])
     metric = SegmentationMetric(stream.names, stream.centres, stream.spacings)
+    prognosis = PrognosisMetric(stream.names, stream.modalities, ctx_settings["seed"])
     cost = CostPlugin()
-    metrics = [metric, *loss_metrics(epoch=True)] if loggers else [metric]
+    metrics = [metric, prognosis, *loss_metrics(epoch=True)] if loggers else [metric, prognosis]
     ctx = BuildContext(
         name=entry.name, make_evaluator=lambda: EvaluationPlugin(*metrics, loggers=list(loggers or [])),
         run_plugins=[ProgressPlugin(entry.name, stream.names, stream.train_sizes), cost],
         experience_modalities=stream.modalities, options=instantiate(entry.name, entry.options, options or {}),
-        stream_training_data=[experience.dataset for experience in stream.benchmark.train_stream], **ctx_settings,
+        stream_training_data=[experience.dataset for experience in stream.benchmark.train_stream],
+        experience_kinds=stream.kinds, **ctx_settings,
     )
     try:
         strategy = entry.build(ctx)
@@ -102,8 +107,10 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
     for experience in stream.benchmark.train_stream:
         strategy.train(experience)
         strategy.eval(test_stream)
-    rows = [{"seed": ctx_settings["seed"], "strategy": entry.name, **row} for row in metric.rows]
-    return UnitResult(rows, cost.as_dict(strategy.model, strategy.plugins), evaluation_protocol(strategy.plugins))
+    tag = {"seed": ctx_settings["seed"], "strategy": entry.name}
+    return UnitResult([{**tag, **row} for row in metric.rows], cost.as_dict(strategy.model, strategy.plugins),
+                      evaluation_protocol(strategy.plugins), [{**tag, **row} for row in prognosis.rows],
+                      prognosis.predictions)
 
 
 @dataclass
@@ -117,9 +124,24 @@ class RunInputs:
     ctx_settings: dict[str, Any]
 
     def facts(self, eval_on: str) -> dict[str, Any]:
-        """What the manifest records about the seed's data."""
-        return {"data": self.data.key, "skipped_cases": self.data.skipped, "n_train_cases": len(self.train),
-                "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated)}
+        """What the manifest records about the seed's data, and the seed's prognosis references (computed here, once
+        per seed, by whichever executor runs the seed)."""
+        facts = {"data": self.data.key, "skipped_cases": self.data.skipped, "n_train_cases": len(self.train),
+                 "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated)}
+        if self.stream.prognosis_cases is not None:
+            facts["left_out_of_prognosis"] = self.stream.left_out
+            facts["prognosis_references"] = self.prognosis_references()
+        return facts
+
+    def prognosis_references(self) -> dict[str, dict]:
+        """The Cox references and ceilings of :mod:`pemma_cl.evaluation.prognosis_references` for this seed."""
+        train, scored = self.stream.prognosis_cases
+        settings = self.ctx_settings
+        _say(f"seed {settings['seed']}: prognosis references (CT-base masks of {len(train) + len(scored)} cases, "
+             "Cox models)")
+        with torch.random.fork_rng(devices=[]):  # building the base's network must not move the global generator
+            masks = base_mask_predictor(settings["bases"].get("ct"), settings["preset"].img_size, settings["device"])
+        return prognosis_references(train, scored, masks, settings["seed"])
 
 
 def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> RunInputs:
@@ -136,7 +158,8 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     warnings.filterwarnings("ignore", message="Call to deprecated function update", category=DeprecationWarning)
     preset = preset or get_preset(config.preset)
     device = resolve_device(config.device)
-    data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache)
+    data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache,
+                      config.stream.synthetic_scale)
     train, evaluated = split_cases(data.cases, seed).for_evaluation_on(config.eval_on)
     stream = build_stream(config.stream, train, evaluated, config.eval_on)
     bases = SharedBases(preset, stream.pretrain_cases, seed, device,
@@ -252,19 +275,27 @@ def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def _publish(work: WorkFolder, command: list[str], executor: str) -> Path:
     """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name."""
     config = work.config
-    frames, per_seed = [], {}
+    frames, per_seed, prognosis_rows, references, predictions = [], {}, {}, {}, {}
     for seed in config.seeds:
         units = {name: work.load_unit(seed, name) for name in config.strategies}
         metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
         per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
                                    {n: u.evaluation for n, u in units.items()})
+        prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]
+        references[seed] = work.load_data(seed).get("prognosis_references", {})
+        seed_summary = aggregate({seed: per_seed[seed]}, config.reference)
+        seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows[seed]}, {seed: references[seed]})
         work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
         work.write_json(f"seeds/seed{seed}/summary.json", per_seed[seed])
-        work.write_text(f"seeds/seed{seed}/summary.md",
-                        render_markdown([(f"seed {seed}", aggregate({seed: per_seed[seed]}, config.reference))]))
+        work.write_text(f"seeds/seed{seed}/summary.md", render_markdown([(f"seed {seed}", seed_summary)]))
+        if prognosis_rows[seed]:
+            predictions[seed] = {n: u.predictions for n, u in units.items()}
+            work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows[seed]))
+            work.write_json(f"seeds/seed{seed}/predictions.json", predictions[seed])
         frames.append(metrics)
     metrics = pd.concat(frames, ignore_index=True)
     summary = aggregate(per_seed, config.reference)
+    summary["prognosis"] = summarize_prognosis(prognosis_rows, references)
     name = run_name(run_label(config), config.seeds, work.started)
     finished = datetime.now(timezone.utc)
     work.write_json("manifest.json", build_manifest(
@@ -275,7 +306,7 @@ def _publish(work: WorkFolder, command: list[str], executor: str) -> Path:
     work.write_csv("metrics.csv", metrics)
     work.write_json("summary.json", summary)
     work.write_text("summary.md", render_markdown([(name, summary)]))
-    draw_all(metrics, summary, work.root / "plots")
+    draw_all(metrics, summary, work.root / "plots", predictions.get(config.seeds[0]))
     claims = check_claims([stored_run(Path(name), config.to_dict(), summary)], paper_trainable_shares())
     work.write_json("claims.json", claims_json(claims))
     work.write_text("claims.md", render_claims(claims))

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.intervals import INTERVAL_NOTE, Estimate, t_interval
+from pemma_cl.prognosis_summary import prognosis_tables
 from pemma_cl.summary import INPUT_LABELS, INPUTS, METRICS, NOTE
 
 __all__ = ["aggregate", "check_run_summary", "render_console_table", "render_markdown"]
@@ -44,7 +45,7 @@ PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
     ("Δ HD95 CT+PET (mm)", "ctpet", "final_hd95", 1),
 )
 #: Columns holding text (left-aligned); all others hold numbers.
-TEXT_COLUMNS: frozenset[str] = frozenset({"Run", "Strategy", "Evaluation"})
+TEXT_COLUMNS: frozenset[str] = frozenset({"Run", "Strategy", "Evaluation", "Reference"})
 #: Cost columns: (label, cost field, digits, scale).
 COST_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
     ("Trainable % (task)", "trainable_pct", 2, 1.0), ("Trainable % (stored)", "trainable_pct_stored", 2, 1.0),
@@ -154,7 +155,7 @@ def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, li
         paired_header = [*lead, "Strategy", *(c[0] for c in PAIRED_COLUMNS)]
         tables.append((f"Paired differences, strategy minus {' / '.join(references)}, seed by seed "
                        "(* = the interval excludes 0: a difference the seeds separate)", paired_header, paired_rows))
-    return tables
+    return tables + prognosis_tables(runs, _cell)
 
 
 def _seeds(seeds: Sequence[int]) -> str:
@@ -162,7 +163,8 @@ def _seeds(seeds: Sequence[int]) -> str:
 
 
 def _footnote(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
-    return f"Intervals: {runs[0][1]['interval']}. {NOTE}"
+    prognosis = next((s["prognosis"]["interval"] for _, s in runs if s.get("prognosis")), None)
+    return f"Intervals: {runs[0][1]['interval']}. {NOTE}" + (f" {prognosis}." if prognosis else "")
 
 
 def render_markdown(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:

@@ -97,8 +97,8 @@ def r_matrix(
 
     Returns:
         ``(R, baseline)``: ``R[i, j]`` is the Dice on experience ``j`` after training through
-        experience ``i`` (``T x T``, NaN where missing), with ``T`` the number of evaluated
-        experiences, which must be numbered ``0 .. T-1``. ``baseline[j]`` is the Dice on ``j``
+        experience ``i`` (``T x T``, NaN where missing, e.g. the columns of prognosis experiences), with ``T`` one
+        more than the highest experience index trained or scored. ``baseline[j]`` is the Dice on ``j``
         before any training (rows with ``trained_through == -1``), or None without such rows.
     """
     _check_columns(df)
@@ -109,11 +109,13 @@ def r_matrix(
     if rows.duplicated(["trained_through", "eval_experience"]).any():
         raise UserError(f"metric table has several rows for the same trained_through/eval_experience ({where})")
     experiences = sorted(int(e) for e in rows["eval_experience"].unique())
-    T = len(experiences)
-    if experiences != list(range(T)):
-        raise UserError(f"eval_experience values must be 0..{T - 1}, got {experiences} ({where})")
     trained = rows["trained_through"].astype(int)
-    if ((trained < -1) | (trained >= T)).any():
+    # A stream's prognosis experiences have no Dice rows: T counts every experience trained or scored, and the
+    # columns of the others stay NaN (every metric of cl_metrics skips NaN).
+    T = max(experiences[-1], int(trained.max())) + 1
+    if experiences[0] < 0:
+        raise UserError(f"eval_experience values must be 0..{T - 1}, got {experiences} ({where})")
+    if (trained < -1).any():
         raise UserError(f"trained_through values must be -1..{T - 1}, got {sorted(trained.unique())} ({where})")
     R = np.full((T, T), math.nan)
     baseline = np.full(T, math.nan)

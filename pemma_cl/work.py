@@ -23,7 +23,7 @@ import hashlib
 import importlib.resources
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,13 +48,19 @@ class UnitResult:
     rows: list[dict[str, Any]]
     costs: dict[str, Any]
     evaluation: str
+    #: C-index rows of prognosis experiences (:data:`pemma_cl.evaluation.prognosis_metric.PROGNOSIS_COLUMNS`).
+    prognosis: list[dict[str, Any]] = field(default_factory=list)
+    #: Per prognosis experience, the final model's risk, time and event of each test case (Kaplan-Meier plots).
+    predictions: dict[str, dict[str, list]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"evaluation": self.evaluation, "costs": self.costs, "rows": self.rows}
+        return {"evaluation": self.evaluation, "costs": self.costs, "rows": self.rows, "prognosis": self.prognosis,
+                "predictions": self.predictions}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> UnitResult:
-        return cls(rows=raw["rows"], costs=raw["costs"], evaluation=raw["evaluation"])
+        return cls(rows=raw["rows"], costs=raw["costs"], evaluation=raw["evaluation"],
+                   prognosis=raw.get("prognosis", []), predictions=raw.get("predictions", {}))
 
 
 def run_label(config: RunConfig) -> str:

@@ -13,8 +13,10 @@ from pemma_cl.registry import register_strategy
 
 
 @register_strategy("early-fusion", "2-channel CT+PET UNETR from the fusion base (CT base + zero PET weights after "
-                                   "CT-only pre-training), all parameters trained sequentially", family="reference")
+                                   "CT-only pre-training), all parameters trained sequentially", family="reference",
+                   task_kinds=("segmentation", "prognosis"))
 def build(ctx):
     from pemma_cl.models.backbones import MaskedInputUNETR
 
-    return ctx.make_strategy(MaskedInputUNETR(ctx.bases.get("fusion"), channels=(0, 1)), modality_dropout=0.0)
+    model = MaskedInputUNETR(ctx.bases.get("fusion"), channels=(0, 1), prognosis=ctx.has_prognosis)
+    return ctx.make_strategy(model, modality_dropout=0.0)

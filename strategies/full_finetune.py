@@ -6,7 +6,8 @@ from pemma_cl.registry import register_strategy
 
 
 @register_strategy("full-finetune", "PEMMA architecture, all parameters trained sequentially (no CL protection; "
-                                    "Avalanche's naive)", family="reference")
+                                    "Avalanche's naive)", family="reference",
+                   task_kinds=("segmentation", "prognosis"))
 def build(ctx):
     from pemma_cl.training.baselines import build_on_ct_base
 

@@ -6,7 +6,8 @@ from pemma_cl.registry import register_strategy
 
 
 @register_strategy("pemma-dora-shared", "PEMMA, authors' protocol: frozen CT base, one DoRA adapter set continued "
-                                        "through the stream (task-agnostic)", family="PEMMA")
+                                        "through the stream (task-agnostic)", family="PEMMA",
+                   task_kinds=("segmentation", "prognosis"))
 def build(ctx):
     from pemma_cl.training.pemma_strategy import build_pemma
 

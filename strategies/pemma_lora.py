@@ -7,7 +7,8 @@ from pemma_cl.registry import register_strategy
 
 
 @register_strategy("pemma-lora", "PEMMA: frozen CT base, one LoRA adapter set per task, picked by task label "
-                                 "(task-aware; zero forgetting by construction)", family="PEMMA")
+                                 "(task-aware; zero forgetting by construction)", family="PEMMA",
+                   task_kinds=("segmentation", "prognosis"))
 def build(ctx):
     from pemma_cl.training.pemma_strategy import build_pemma
 

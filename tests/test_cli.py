@@ -85,9 +85,10 @@ def test_list_shows_streams_strategies_and_unavailable_plugins() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "streams:" in out and "strategies:" in out and "unavailable plugins:" in out
-    assert ("  centers     CT-pretrained base, then one experience per HECKTOR centre with CT+PET "
-            "(PET first arrives at MDA) (7 experiences)") in out
-    assert "  paper       " in out and "  paper-ct    " in out and "  centers-ct  " in out
+    assert ("  centers           CT-pretrained base, then one experience per HECKTOR centre with CT+PET "
+            "(PET first arrives at MDA) (7 experiences: 7 segmentation)") in out
+    assert re.search(r"  modalities +.* \(4 experiences: 1 segmentation, 3 prognosis\)", out)
+    assert "  paper             " in out and "  paper-ct          " in out and "  centers-ct        " in out
     assert re.search(rf"  example-plugin +Example file plugin \(registration only, cannot train\)  \[file:{re.escape(str(EXAMPLE))}\]",
                      out)
     assert f"  file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in out
@@ -239,7 +240,7 @@ def test_unknown_stream_fails_before_anything_is_created(tmp_path: Path, runner_
     result = invoke(
         "run", "--stream", "nope", "--results-dir", results, "--plugin", EXAMPLE, "--strategy", "example-plugin"
     )
-    assert_user_error(result, "error: unknown stream 'nope'; valid streams: centers, centers-ct, paper, paper-ct")
+    assert_user_error(result, "error: unknown stream 'nope'; valid streams: centers, centers-ct, modalities, modalities-paper, paper, paper-ct")
     assert not results.exists()
     assert runner_calls == []
 
@@ -428,7 +429,7 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict, Path]]
     pytest.importorskip("pandas")
     calls: list[tuple[list[str], dict, Path]] = []
 
-    def draw_all(df, summary, folder: Path) -> list[Path]:
+    def draw_all(df, summary, folder: Path, predictions=None) -> list[Path]:
         calls.append((list(df.columns), summary, folder))
         return [folder / "a.png", folder / "b.png"]
 

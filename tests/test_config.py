@@ -73,7 +73,7 @@ def test_stream_is_loaded_from_a_path_with_modalities_in_channel_order(tmp_path:
 def test_unknown_stream_lists_valid_names() -> None:
     with pytest.raises(UserError) as info:
         load_stream("nope")
-    assert str(info.value).startswith("unknown stream 'nope'; valid streams: centers, centers-ct, paper, paper-ct")
+    assert str(info.value).startswith("unknown stream 'nope'; valid streams: centers, centers-ct, modalities, modalities-paper, paper, paper-ct")
 
 
 def test_missing_stream_file(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def _delete(path: str) -> Callable[[dict[str, Any]], None]:
         (_set("experiences", []), "experiences: expected a non-empty list of experiences, got []"),
         (
             _set("experiences.0.colour", "red"),
-            "experiences[0]: unknown key 'colour'; expected keys: [name, centres, modalities, task]",
+            "experiences[0]: unknown key 'colour'; expected keys: [name, centres, modalities, task, kind, cases_per_centre]",
         ),
         (_delete("experiences.0.task"), "experiences[0]: missing key 'task'"),
         (_delete("pretrain"), "missing key 'pretrain'"),
@@ -190,7 +190,7 @@ def test_run_config_defaults_and_plain_dict() -> None:
         "name": "MDA",
         "centres": ["MDA"],
         "modalities": ["ct", "pet"],
-        "task": 1,
+        "task": 1, "kind": "segmentation", "cases_per_centre": None,
     }
     assert plain["stream"]["path"] == str(benchmarks_dir() / "paper.yaml")
 
@@ -231,3 +231,35 @@ def test_hecktor_data_source_needs_the_official_layout(tmp_path: Path) -> None:
         (tmp_path / table).write_text("PatientID\n")
     config = RunConfig(stream=load_stream("paper"), strategies=("a",), data=f"hecktor:{tmp_path}", on_bad_case="skip")
     assert (config.data, config.on_bad_case) == (f"hecktor:{tmp_path}", "skip")
+
+
+def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
+    stream = load_stream("modalities")
+    assert stream.kinds == ("segmentation", "prognosis", "prognosis", "prognosis")
+    assert [e.modalities for e in stream.experiences] == [("ct", "pet"), ("ct",), ("ct", "pet"), ("ct", "pet", "ehr")]
+    assert stream.synthetic_scale == 3.0 and stream.pretrain.cases_per_centre == 10
+    assert stream.experiences[0].cases_per_centre == 35 and stream.experiences[1].cases_per_centre is None
+    assert load_stream("paper").kinds == ("segmentation",) * 3  # kind defaults to segmentation
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda raw: raw["experiences"][0].update(kind="survival"),
+     r"experiences\[0\]\.kind: expected one of \[segmentation, prognosis\], got 'survival'"),
+    (lambda raw: raw["experiences"][0].update(modalities=["ct", "ehr"]),
+     r"experiences\[0\]\.modalities: expected a non-empty subset of \[ct, pet\], got \['ct', 'ehr'\]"),
+    (lambda raw: raw["experiences"][0].update(kind="prognosis", modalities=["ehr"]),
+     r"experiences\[0\]\.modalities: expected a non-empty subset of \[ct, pet\] \(plus 'ehr' in a prognosis"),
+    (lambda raw: raw["experiences"][1].update(cases_per_centre=1),
+     r"experiences\[1\]\.cases_per_centre: expected an integer of at least 2, got 1"),
+    (lambda raw: raw.update(synthetic_scale="big"), r"synthetic_scale: expected a number in \(0, 20\], got 'big'"),
+    (lambda raw: raw["pretrain"].update(cases=3),
+     r"pretrain: unknown key 'cases'; expected keys: \[centres, modalities, cases_per_centre\]"),
+])
+def test_prognosis_fields_of_a_stream_file_are_checked(tmp_path: Path, mutate, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        load_stream(str(write_stream(tmp_path, mutate)))
+
+
+def test_a_prognosis_stream_survives_config_json(tmp_path: Path) -> None:
+    config = RunConfig(stream=load_stream("modalities"), strategies=("pemma-lora",), results_dir=tmp_path)
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pemma_cl.data.dataset import SegmentationCases
+from pemma_cl.data.dataset import CaseDataset
 from pemma_cl.data.records import CaseRecord
 from pemma_cl.data.splits import split_cases
 
@@ -55,11 +55,11 @@ def test_what_a_run_trains_on_and_reports() -> None:
 
 def test_a_missing_modality_is_absent_from_the_data_not_only_from_the_mask(tiny_cohort) -> None:
     cases = tiny_cohort[:2]
-    both, ct_only = SegmentationCases(cases, ("ct", "pet")), SegmentationCases(cases, ("ct",))
+    both, ct_only = CaseDataset(cases, ("ct", "pet")), CaseDataset(cases, ("ct",))
     for i in range(2):
-        (x, y, mask), (x_ct, y_ct, mask_ct) = both[i], ct_only[i]
+        (x, y, mask, _, _), (x_ct, y_ct, mask_ct, _, _) = both[i], ct_only[i]
         assert mask.tolist() == [True, True] and mask_ct.tolist() == [True, False]
         assert x[1].abs().max() > 0 and torch.equal(x_ct[1], torch.zeros_like(x_ct[1]))
         assert torch.equal(x_ct[0], x[0]) and torch.equal(y_ct, y)
     with pytest.raises(ValueError, match="non-empty subset"):
-        SegmentationCases(cases, ())
+        CaseDataset(cases, ())

@@ -199,7 +199,7 @@ def one_hot_logits(labels: torch.Tensor) -> torch.Tensor:
 
 def fake_strategy(exp: int, **fields) -> SimpleNamespace:
     return SimpleNamespace(eval_settings=tuple(INPUT_SETTINGS), clock=SimpleNamespace(train_iterations=0),
-                           experience=SimpleNamespace(current_experience=exp), **fields)
+                           experience=SimpleNamespace(current_experience=exp), task_kind="segmentation", **fields)
 
 
 def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:

@@ -21,6 +21,7 @@ from pemma_cl import __version__
 from pemma_cl.cli import measure, stored
 from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
 from pemma_cl.config import (
+    StreamSpec,
     DEFAULT_REFERENCE,
     DEFAULT_STRATEGIES,
     LOGGERS,
@@ -35,6 +36,7 @@ from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
 from pemma_cl.registry import load_registry
 from pemma_cl.strategy_options import describe, read_config_file, resolve
+from pemma_cl.task_kinds import SEGMENTATION, TASK_KINDS
 
 #: Where the units of a run execute (see ``run --executor``).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -77,7 +79,7 @@ def list_command(plugin: PluginOption = None) -> None:
     """List streams, strategies by family (with their options and defaults) and unavailable plugins."""
     streams = list_streams()
     registry = load_registry(plugin or [])
-    _echo_table("streams", [(s.name, f"{s.description} ({len(s.experiences)} experiences)") for s in streams])
+    _echo_table("streams", [(s.name, f"{s.description} ({_experiences(s)})") for s in streams])
     if not registry.entries:
         typer.echo()
         _echo_table("strategies", [])
@@ -85,7 +87,8 @@ def list_command(plugin: PluginOption = None) -> None:
         typer.echo()
         rows = []
         for e in entries:
-            rows.append((e.name, e.description, f"[{e.source}]"))
+            trains = "" if e.task_kinds == (SEGMENTATION,) else f" (trains: {', '.join(e.task_kinds)})"
+            rows.append((e.name, e.description + trains, f"[{e.source}]"))
             if e.options is not None:
                 rows.append(("", f"  options: {describe(e.options)}", ""))
         _echo_table(f"strategies: {family}", rows)
@@ -206,13 +209,18 @@ def run(
         if stream is None:
             raise UserError("--stream: a stream name or .yaml file is required (or --resume RUN_DIR)")
         registry = registry_with(tuple(plugin or ()))
-        strategies = registry.select(strategy or DEFAULT_STRATEGIES)
+        spec = load_stream(stream)
+        strategies = registry.select(strategy or DEFAULT_STRATEGIES, spec.kinds)
+        left_out = registry.unsupported(spec.kinds)
+        if "all" in (strategy or ()) and left_out:
+            typer.echo(f"--strategy all: left out {', '.join(left_out)} (they train segmentation only; stream "
+                       f"'{spec.name}' has prognosis experiences)", err=True)
         options = resolve(registry.entries_named(strategies), read_config_file(config_file) if config_file else {},
                           set_option or (), config_file)
         if reference is not None and reference not in strategies:
             raise UserError(f"--reference: {reference!r} is not one of the run's strategies ({', '.join(strategies)})")
         config = RunConfig(
-            stream=load_stream(stream),
+            stream=spec,
             strategies=strategies,
             seeds=_seed_list(seeds),
             preset=preset,
@@ -234,12 +242,18 @@ def run(
     if ray_address is not None and executor != "ray":
         raise UserError("--ray-address: only with --executor ray")
     registry = registry_with(config.plugin_files)
-    registry.select(config.strategies)
+    registry.select(config.strategies, config.stream.kinds)
 
     from pemma_cl.runner import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
 
     run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address)
     typer.echo(str(run_dir))
+
+
+def _experiences(spec: StreamSpec) -> str:
+    """``4 experiences: 1 segmentation, 3 prognosis``-style count of a stream's experiences by kind."""
+    counts = [f"{spec.kinds.count(kind)} {kind}" for kind in TASK_KINDS if kind in spec.kinds]
+    return f"{len(spec.experiences)} experiences: {', '.join(counts)}"
 
 
 def _seed_list(text: str) -> tuple[int, ...]:

@@ -21,15 +21,21 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 CLAIMS_MD = "claims.md"
 PLOTS_DIR = "plots"
+#: Per seed (``seeds/seed<S>/``), the strategies' final prognosis predictions (Kaplan-Meier plots).
+PREDICTIONS_JSON = "predictions.json"
 
 RunDirArgument = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by 'pemma-bench run'.")]
 
 
 @guarded
 def plot(run_dir: RunDirArgument) -> None:
-    """Re-draw the plots of a stored run from its metrics.csv and summary.json."""
+    """Re-draw the plots of a stored run from its metrics.csv and summary.json (and its first seed's prognosis
+    predictions, for a run with prognosis)."""
     metrics = _stored_file(run_dir, METRICS_CSV)
     summary = _stored_json(run_dir, SUMMARY_JSON)
+    seeds = summary.get("seeds") or [0]
+    stored_predictions = run_dir / "seeds" / f"seed{seeds[0]}" / PREDICTIONS_JSON
+    predictions = _stored_json(run_dir, str(stored_predictions.relative_to(run_dir))) if stored_predictions.is_file() else None
 
     import pandas as pd
 
@@ -40,7 +46,7 @@ def plot(run_dir: RunDirArgument) -> None:
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UserError(f"{metrics}: cannot read it as CSV: {exc}") from None
     try:
-        paths = draw_all(frame, summary, run_dir / PLOTS_DIR)
+        paths = draw_all(frame, summary, run_dir / PLOTS_DIR, predictions)
     except UserError as exc:
         raise UserError(f"{run_dir}: {exc}") from None
     for path in paths:

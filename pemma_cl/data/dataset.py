@@ -11,7 +11,8 @@ from avalanche.benchmarks.utils.data_attribute import TaskLabels
 from monai.transforms import ScaleIntensityRange
 from torch.utils.data import Dataset
 
-from pemma_cl.data.records import MODALITIES, CaseRecord
+from pemma_cl.data.ehr import ehr_vector
+from pemma_cl.data.records import EHR, MODALITIES, CaseRecord
 
 #: CT soft-tissue window (HU) mapped to [0, 1], clipped; PET SUV scaled by 1/10, not clipped (hot spots stay hot).
 CT_WINDOW = ScaleIntensityRange(a_min=-200.0, a_max=300.0, b_min=0.0, b_max=1.0, clip=True)
@@ -28,36 +29,53 @@ def case_tensors(case: CaseRecord) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-class SegmentationCases(Dataset):
-    """Pre-normalised cases; each item is ``(x, y, modality_mask)``.
+class CaseDataset(Dataset):
+    """Pre-normalised cases; each item is ``(x, y, modality_mask, survival, ehr)``.
 
-    A modality the experience does not have is absent from the data itself, not only from the mask: its
-    channel of ``x`` is all zeros, so no model can read it, whatever it does with the mask.
+    ``survival`` is ``[RFS days, relapse]`` float32 (NaN without an endpoint); ``ehr`` is the case's EHR vector
+    (:func:`pemma_cl.data.ehr.ehr_vector`). A modality the experience does not have is absent from the data
+    itself, not only from the mask: its channel of ``x`` is all zeros (and without ``ehr`` every clinical field is
+    missing), so no model can read it, whatever it does with the mask.
 
     Args:
         cases: the case records.
-        modalities: modalities available in this experience (``ct``, ``pet``); the mask marks the others missing.
+        modalities: modalities available in this experience (``ct``, ``pet``, and ``ehr``); the mask marks the
+            missing images.
+        tensors: normalised ``(x, y)`` per case id, shared between the datasets of a stream so that a case used
+            by several experiences is held once; filled as needed.
     """
 
-    def __init__(self, cases: Sequence[CaseRecord], modalities: Sequence[str]) -> None:
-        unknown = sorted(set(modalities) - set(MODALITIES))
-        if unknown or not modalities:
-            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {tuple(modalities)}")
+    def __init__(self, cases: Sequence[CaseRecord], modalities: Sequence[str],
+                 tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+        images = [m for m in modalities if m in MODALITIES]
+        unknown = sorted(set(modalities) - set(MODALITIES) - {EHR})
+        if unknown or not images:
+            raise ValueError(f"modalities must hold a non-empty subset of {MODALITIES} (and optionally "
+                             f"{EHR!r}), got {tuple(modalities)}")
+        tensors = {} if tensors is None else tensors
         self.case_ids = [c.case_id for c in cases]
         self.centres = [c.centre for c in cases]
-        self.mask = torch.tensor([m in modalities for m in MODALITIES])
-        present = self.mask.to(torch.float32)[:, None, None, None]
-        self.items = [(x * present, y) for x, y in map(case_tensors, cases)]
+        self.mask = torch.tensor([m in images for m in MODALITIES])
+        self.present = self.mask.to(torch.float32)[:, None, None, None]
+        for case in cases:
+            if case.case_id not in tensors:
+                tensors[case.case_id] = case_tensors(case)
+        self.images = [tensors[c.case_id] for c in cases]
+        nan = float("nan")
+        self.survival = [torch.tensor([c.rfs_days if c.has_endpoint else nan, c.relapse if c.has_endpoint else nan],
+                                      dtype=torch.float32) for c in cases]
+        self.ehr = [torch.from_numpy(ehr_vector(c.clinical, available=EHR in modalities)) for c in cases]
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, y = self.items[index]
-        return x, y, self.mask
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        x, y = self.images[index]
+        return x * self.present, y, self.mask, self.survival[index], self.ehr[index]
 
 
-def avalanche_dataset(cases: Sequence[CaseRecord], modalities: Sequence[str], task: int) -> AvalancheDataset:
-    """An Avalanche dataset of the cases whose mini-batches end with the task label."""
-    data = SegmentationCases(cases, modalities)
+def avalanche_dataset(cases: Sequence[CaseRecord], modalities: Sequence[str], task: int,
+                      tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> AvalancheDataset:
+    """An Avalanche dataset of the cases (:class:`CaseDataset`) whose mini-batches end with the task label."""
+    data = CaseDataset(cases, modalities, tensors)
     return AvalancheDataset([data], data_attributes=[TaskLabels([task] * len(data))])

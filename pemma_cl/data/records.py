@@ -11,11 +11,13 @@ CENTRES: tuple[str, ...] = ("CHUM", "CHUP", "CHUS", "CHUV", "MDA", "HGJ", "HMR")
 #: Label values: 0 background, 1 primary tumour, 2 lymph nodes.
 STRUCTURES: dict[int, str] = {1: "GTVp", 2: "GTVn"}
 MODALITIES: tuple[str, ...] = ("ct", "pet")
+#: The clinical record as a modality of a prognosis experience (not an image channel).
+EHR = "ehr"
 
 
 @dataclass
 class CaseRecord:
-    """One patient: co-registered CT (HU) and PET (SUV) volumes on one grid, a label, clinical data.
+    """One patient: co-registered CT (HU) and PET (SUV) volumes on one grid, a label, clinical data, RFS endpoint.
 
     Arrays are indexed ``[z, y, x]``; ``spacing`` is in mm in the same order.
     """
@@ -29,3 +31,11 @@ class CaseRecord:
     clinical: dict[str, float | int | None] = field(default_factory=dict)
     rfs_days: float | None = None
     relapse: int | None = None
+    #: What generated a synthetic case (``volume_ml``, ``suv_max``, ``risk``: the true latent log-hazard); empty
+    #: for real data. Only the prognosis ceilings read it, never a model.
+    truth: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_endpoint(self) -> bool:
+        """Whether the case has a recurrence-free survival time and a relapse flag (a prognosis case)."""
+        return self.rfs_days is not None and self.relapse is not None

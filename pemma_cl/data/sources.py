@@ -29,7 +29,7 @@ class LoadedData:
 
 
 def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse",
-               cache: Path | None = None) -> LoadedData:
+               cache: Path | None = None, synthetic_scale: float | None = None) -> LoadedData:
     """Case records of a data source.
 
     Args:
@@ -39,10 +39,13 @@ def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse",
         seed: seed of the synthetic cohort.
         on_bad_case: ``refuse`` or ``skip`` the bad cases of a HECKTOR folder.
         cache: the HECKTOR folder's prepared cache; ``None``: its default cache.
+        synthetic_scale: the synthetic cohort's size as a multiple of HECKTOR 2022's per-centre counts (a stream's
+            ``synthetic_scale``); None: :data:`SYNTHETIC_CASE_SCALE`. Case k of a centre is the same at every scale.
     """
     if data == "synthetic":
-        key = f"synthetic-v1:size{img_size}:scale{SYNTHETIC_CASE_SCALE}:seed{seed}"
-        return LoadedData(generate_cohort(seed=seed, shape=(img_size,) * 3, case_scale=SYNTHETIC_CASE_SCALE), key)
+        scale = synthetic_scale or SYNTHETIC_CASE_SCALE
+        key = f"synthetic-v1:size{img_size}:scale{scale}:seed{seed}"
+        return LoadedData(generate_cohort(seed=seed, shape=(img_size,) * 3, case_scale=scale), key)
     kind, colon, folder = data.partition(":")
     if kind == "hecktor" and colon and folder:
         from pemma_cl.data.hecktor import load_hecktor  # imports this module (LoadedData)

@@ -44,7 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from pemma_cl.data.records import CENTRES, CaseRecord
-from pemma_cl.data.synthetic_patient import clinical_record, draw_patient, draw_survival
+from pemma_cl.data.synthetic_patient import clinical_record, draw_patient, draw_survival, latent_risk
 from pemma_cl.errors import UserError
 
 #: Nominal physical extent (mm) of every grid axis; mm parameters are converted with it.
@@ -212,6 +212,8 @@ def _generate_case(
         clinical=clinical,
         rfs_days=rfs_days,
         relapse=relapse,
+        truth={"volume_ml": float(latent["volume_ml"]), "suv_max": float(latent["suv_max"]),
+               "risk": latent_risk(latent)},
     )
 
 

@@ -42,17 +42,22 @@ def clinical_record(rng: np.random.Generator, missing: dict[str, float], latent:
     return record
 
 
+def latent_risk(latent: dict) -> float:
+    """The true log-hazard of a patient: rises with total tumour volume, true primary SUVmax, performance status
+    and age, falls with HPV+ (the prognosis ceilings read it through :attr:`CaseRecord.truth`)."""
+    return float(0.8 * (np.log(latent["volume_ml"]) - np.log(12.0)) / 0.7
+                 + 0.35 * (latent["suv_max"] - 11.0) / 3.0
+                 - 0.9 * latent["hpv_status"]
+                 + 0.25 * latent["performance_status"]
+                 + 0.15 * (latent["age"] - 60.0) / 10.0)
+
+
 def draw_survival(rng: np.random.Generator, latent: dict) -> tuple[float, int]:
     """Recurrence-free survival (days) and relapse flag from a Weibull proportional-hazards model.
 
-    Risk rises with total tumour volume, true primary SUVmax, performance status and age, and
-    falls with HPV+; administrative censoring is uniform over 0.5-6 years of follow-up.
+    The hazard is :func:`latent_risk`; administrative censoring is uniform over 0.5-6 years of follow-up.
     """
-    risk = (0.8 * (np.log(latent["volume_ml"]) - np.log(12.0)) / 0.7
-            + 0.35 * (latent["suv_max"] - 11.0) / 3.0
-            - 0.9 * latent["hpv_status"]
-            + 0.25 * latent["performance_status"]
-            + 0.15 * (latent["age"] - 60.0) / 10.0)
+    risk = latent_risk(latent)
     shape_k, scale_days = 1.3, 2200.0
     event_days = scale_days * (-np.log(rng.random()) * np.exp(-risk)) ** (1.0 / shape_k)
     censor_days = rng.uniform(180.0, 2200.0)

@@ -10,6 +10,7 @@ from avalanche.evaluation.metric_results import MetricValue
 
 from pemma_cl.evaluation.dice import DiceAccumulator
 from pemma_cl.evaluation.hd95 import HausdorffAccumulator
+from pemma_cl.task_kinds import SEGMENTATION
 
 STRUCTURES = ("GTVp", "GTVn", "aggregated")
 
@@ -26,7 +27,7 @@ class SegmentationMetric(PluginMetric[list]):
     """Collects Dice and HD95 per (trained-through, test experience, input setting, structure).
 
     Works with :class:`pemma_cl.training.template.SegmentationTemplate`, which sets
-    ``strategy.mb_input_setting`` before each evaluation forward pass. Rows use the columns of
+    ``strategy.mb_input_setting`` before each evaluation forward pass; prognosis experiences give no rows. Rows use the columns of
     :data:`pemma_cl.summary.METRIC_COLUMNS` (without ``strategy``, which the runner adds).
 
     Args:
@@ -56,6 +57,9 @@ class SegmentationMetric(PluginMetric[list]):
         self._trained_through = strategy.experience.current_experience
 
     def before_eval_exp(self, strategy) -> None:
+        if strategy.task_kind != SEGMENTATION:
+            self._accumulators = {}
+            return
         spacing = self.spacings[strategy.experience.current_experience]
         self._accumulators = {setting: (DiceAccumulator(), HausdorffAccumulator(spacing))
                               for setting in strategy.eval_settings}
@@ -63,6 +67,8 @@ class SegmentationMetric(PluginMetric[list]):
     def after_eval_forward(self, strategy) -> None:
         # max(...).indices is argmax (first index among ties, as documented) and about 8x faster on the CPU for
         # a reduction over the channel dimension (torch 2.14).
+        if not self._accumulators:  # a prognosis experience: no Dice
+            return
         prediction = strategy.mb_output.max(dim=1).indices
         for accumulator in self._accumulators[strategy.mb_input_setting]:
             accumulator.update(prediction, strategy.mb_y)

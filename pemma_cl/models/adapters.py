@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-from pemma_cl.models.pemma import PEMMA_MODULES, PemmaDesign, PemmaUNETR
+from pemma_cl.models.pemma import PEMMA_MODULES, SURVIVAL_HEAD, PemmaDesign, PemmaUNETR
 from pemma_cl.models.presets import Preset
 
 #: UNETR's only nn.Linear layers are in its ViT (attention qkv/out projection and the MLP); a regex,
@@ -32,14 +32,16 @@ def adapter_name(task: int) -> str:
 DECODER_HEAD = ("base.decoder2", "base.out")
 
 
-def lora_config(preset: Preset, use_dora: bool, design: PemmaDesign = PemmaDesign()) -> LoraConfig:
-    """LoRA (or DoRA) of rank ``preset.lora_rank`` on the ViT linears, PEMMA modules saved per adapter."""
+def lora_config(preset: Preset, use_dora: bool, design: PemmaDesign = PemmaDesign(), prognosis: bool = False) -> LoraConfig:
+    """LoRA (or DoRA) of rank ``preset.lora_rank`` on the ViT linears, PEMMA modules (and the survival head of a
+    prognosis model) saved per adapter."""
     return LoraConfig(
         r=preset.lora_rank,
         lora_alpha=2 * preset.lora_rank,
         lora_dropout=0.0,
         target_modules=VIT_LINEARS,
-        modules_to_save=list(PEMMA_MODULES) + (list(DECODER_HEAD) if design.decoder_head else []),
+        modules_to_save=list(PEMMA_MODULES) + (list(DECODER_HEAD) if design.decoder_head else [])
+        + ([SURVIVAL_HEAD] if prognosis else []),
         use_dora=use_dora,
     )
 
@@ -47,7 +49,8 @@ def lora_config(preset: Preset, use_dora: bool, design: PemmaDesign = PemmaDesig
 def wrap_with_adapters(pemma: PemmaUNETR, preset: Preset, use_dora: bool, first_adapter: str,
                        design: PemmaDesign = PemmaDesign()) -> PeftModel:
     """Freeze the PEMMA model's base and give it its first adapter set, named ``first_adapter``."""
-    return get_peft_model(pemma, lora_config(preset, use_dora, design), adapter_name=first_adapter)
+    config = lora_config(preset, use_dora, design, prognosis=hasattr(pemma, SURVIVAL_HEAD))
+    return get_peft_model(pemma, config, adapter_name=first_adapter)
 
 
 def add_task_adapter(model: PeftModel, task: int, warm_start_from: int | None) -> None:
@@ -71,9 +74,11 @@ def train_only(model: PeftModel, pemma_modules: Collection[str]) -> None:
     The active set's other PEMMA module copies are frozen (see :mod:`pemma_cl.models.update_rule`);
     peft's ``set_adapter`` makes them all trainable again.
     """
-    unknown = sorted(set(pemma_modules) - set(PEMMA_MODULES))
+    known = (*PEMMA_MODULES, SURVIVAL_HEAD)
+    unknown = sorted(set(pemma_modules) - set(known))
     if unknown:
-        raise ValueError(f"unknown PEMMA modules {unknown}; expected names from {PEMMA_MODULES}")
+        raise ValueError(f"unknown PEMMA modules {unknown}; expected names from {known}")
     pemma = model.get_base_model()
-    for module in PEMMA_MODULES:
-        getattr(pemma, module).modules_to_save[model.active_adapter].requires_grad_(module in pemma_modules)
+    for module in known:
+        if hasattr(pemma, module):  # the survival head exists only in models built for prognosis
+            getattr(pemma, module).modules_to_save[model.active_adapter].requires_grad_(module in pemma_modules)

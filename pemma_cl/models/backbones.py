@@ -7,6 +7,7 @@ from monai.networks.nets import UNETR
 from torch import nn
 
 from pemma_cl.models.presets import Preset
+from pemma_cl.models.survival import survival_head
 
 #: Output classes: background, GTVp, GTVn.
 NUM_CLASSES = 3
@@ -43,14 +44,25 @@ class MaskedInputUNETR(nn.Module):
     Args:
         unetr: the wrapped network; its ``in_channels`` must equal ``len(channels)``.
         channels: which input channels (0 CT, 1 PET) the network sees.
+        prognosis: also carry a survival head on the ViT's tokens (a stream with prognosis experiences).
     """
 
-    def __init__(self, unetr: UNETR, channels: tuple[int, ...]) -> None:
+    def __init__(self, unetr: UNETR, channels: tuple[int, ...], prognosis: bool = False) -> None:
         super().__init__()
         self.unetr = unetr
         self.channels = list(channels)
+        if prognosis:
+            self.survival_head = survival_head(unetr.hidden_size)
 
-    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present)."""
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None,
+                ehr: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present);
+        ehr [B, EHR_SIZE]: given for prognosis.
+
+        Returns segmentation logits [B, 3, D, H, W], or with ``ehr`` the risk [B] (the encoder alone runs).
+        """
         present = all_present(x, modality_mask).to(x.dtype)[:, :, None, None, None]
-        return self.unetr((x * present)[:, self.channels])
+        inputs = (x * present)[:, self.channels]
+        if ehr is None:
+            return self.unetr(inputs)
+        return self.survival_head(self.unetr.vit(inputs)[0], ehr)

@@ -26,9 +26,12 @@ from torch import nn
 
 from pemma_cl.models.backbones import all_present
 from pemma_cl.models.presets import Preset
+from pemma_cl.models.survival import survival_head
 
 #: Names of the PEMMA modules trained per task (peft keeps one copy per adapter via ``modules_to_save``).
 PEMMA_MODULES: tuple[str, ...] = ("pet_embed", "token_fusion", "missing_pet_adapter", "missing_ct_adapter", "pet_skip")
+#: The prognosis head of a model built for a stream with prognosis experiences (also one copy per adapter set).
+SURVIVAL_HEAD = "survival_head"
 #: Initialisations of the PET patch embedding: MONAI's random one, or a copy of the CT base's (the authors').
 PET_EMBED_INITS: tuple[str, ...] = ("random", "ct-copy")
 
@@ -84,9 +87,10 @@ class PemmaUNETR(nn.Module):
         base: the CT-pretrained UNETR (``in_channels=1``); its modules are used as they are.
         preset: the preset the base was built with (sizes of the added modules).
         design: choices the paper leaves open.
+        prognosis: also carry a survival head on the ViT's tokens (:mod:`pemma_cl.models.survival`).
     """
 
-    def __init__(self, base: UNETR, preset: Preset, design: PemmaDesign = PemmaDesign()) -> None:
+    def __init__(self, base: UNETR, preset: Preset, design: PemmaDesign = PemmaDesign(), prognosis: bool = False) -> None:
         super().__init__()
         self.base = base
         hidden = preset.hidden_size
@@ -111,6 +115,8 @@ class PemmaUNETR(nn.Module):
                             kernel_size=3, stride=1, norm_name="instance", res_block=True),
             skip_out,
         )
+        if prognosis:
+            setattr(self, SURVIVAL_HEAD, survival_head(hidden))
 
     def _tokens(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor) -> torch.Tensor:
         """Input tokens for the frozen ViT blocks, per sample by which modalities are present.
@@ -138,25 +144,34 @@ class PemmaUNETR(nn.Module):
                 skip = skip + block(image) * present.to(image.dtype)[:, None, None, None, None]
         return skip
 
-    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present).
-
-        Returns logits [B, 3, D, H, W].
-        """
+    def _encode(self, x: torch.Tensor, modality_mask: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The frozen ViT on PEMMA's tokens: (normalised last tokens, every block's output)."""
         modality_mask = all_present(x, modality_mask)
         if not bool(modality_mask.any(dim=1).all()):
             raise ValueError("every sample needs at least one modality (modality_mask row all False)")
-        base = self.base
-        ct, pet = x[:, :1], x[:, 1:2]
-        has_ct, has_pet = modality_mask[:, 0].bool(), modality_mask[:, 1].bool()
-        hidden = self._tokens(ct, pet, has_ct, has_pet)
-        # The rest mirrors monai.networks.nets.UNETR.forward (MONAI 1.6.1), which offers no hook to
-        # replace its token path: ViT blocks, then the same encoder/decoder stages on frozen weights.
+        hidden = self._tokens(x[:, :1], x[:, 1:2], modality_mask[:, 0].bool(), modality_mask[:, 1].bool())
         hidden_states = []
-        for block in base.vit.blocks:
+        for block in self.base.vit.blocks:
             hidden = block(hidden)
             hidden_states.append(hidden)
-        hidden = base.vit.norm(hidden)
+        return self.base.vit.norm(hidden), hidden_states
+
+    def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None,
+                ehr: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present);
+        ehr [B, EHR_SIZE]: given for prognosis.
+
+        Returns logits [B, 3, D, H, W], or with ``ehr`` the risk [B] (the encoder alone runs).
+        """
+        hidden, hidden_states = self._encode(x, modality_mask)
+        if ehr is not None:
+            return self.survival_head(hidden, ehr)
+        base = self.base
+        modality_mask = all_present(x, modality_mask)
+        ct, pet = x[:, :1], x[:, 1:2]
+        has_ct, has_pet = modality_mask[:, 0].bool(), modality_mask[:, 1].bool()
+        # The rest mirrors monai.networks.nets.UNETR.forward (MONAI 1.6.1), which offers no hook to
+        # replace its token path: ViT blocks, then the same encoder/decoder stages on frozen weights.
         enc1 = self._first_skip(ct, pet, has_ct, has_pet)
         enc2 = base.encoder2(base.proj_feat(hidden_states[3]))
         enc3 = base.encoder3(base.proj_feat(hidden_states[6]))

@@ -24,7 +24,11 @@ class Preset:
         pretrain_lr: AdamW learning rate of the shared base pre-training (from scratch, a higher rate than
             fine-tuning converges in fewer epochs).
         pretrain_epochs: epochs of the shared base pre-training.
-        epochs: epochs per training experience.
+        epochs: epochs per training experience (segmentation).
+        prognosis_batch_size: training mini-batch size of prognosis experiences (the Cox partial likelihood ranks
+            each relapse within its mini-batch; only the encoder runs, so large batches are cheap).
+        prognosis_epochs: epochs per prognosis experience.
+        prognosis_lr_scale: factor on each strategy's learning rate during prognosis experiences.
     """
 
     name: str
@@ -41,6 +45,9 @@ class Preset:
     pretrain_lr: float
     pretrain_epochs: int
     epochs: int
+    prognosis_batch_size: int = 64
+    prognosis_epochs: int = 6
+    prognosis_lr_scale: float = 0.1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +62,7 @@ PRESETS: dict[str, Preset] = {
                     pretrain_lr=1e-4, pretrain_epochs=300, epochs=100),
     "micro": Preset("micro", img_size=32, hidden_size=32, mlp_dim=64, num_heads=2, feature_size=4,
                     adapter_bottleneck=8, lora_rank=2, batch_size=2, lr=1e-3, adapter_lr=1e-2,
-                    pretrain_lr=1e-3, pretrain_epochs=1, epochs=1),
+                    pretrain_lr=1e-3, pretrain_epochs=1, epochs=1, prognosis_batch_size=8, prognosis_epochs=1),
 }
 
 

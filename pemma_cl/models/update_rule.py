@@ -15,6 +15,9 @@ goes through, so it is where a new centre is learnt. It is also shared by all in
 change CT+PET and PET-only predictions through it: that is the forgetting the suite measures rather than
 rules out by construction (freezing LoRA as well would make the PET path bit-identical and its forgetting 0
 by construction, and would leave a CT-only update nothing but one small adapter to learn a new centre with).
+
+A **prognosis** update trains the same parts by its image modalities plus the survival head (its EHR branch
+included); a segmentation update never trains the survival head.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pemma_cl.data.records import MODALITIES
-from pemma_cl.models.pemma import PEMMA_MODULES
+from pemma_cl.models.pemma import PEMMA_MODULES, SURVIVAL_HEAD
+from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
 
-#: PEMMA modules (besides LoRA/DoRA, which always trains) an update may train, by its modalities.
+#: PEMMA modules (besides LoRA/DoRA, which always trains) a segmentation update may train, by its modalities.
 TRAINABLE_PEMMA_MODULES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("ct", "pet"): PEMMA_MODULES,
     ("ct",): ("missing_pet_adapter",),
@@ -32,9 +36,10 @@ TRAINABLE_PEMMA_MODULES: dict[tuple[str, ...], tuple[str, ...]] = {
 }
 
 
-def trainable_pemma_modules(modalities: Iterable[str]) -> tuple[str, ...]:
-    """The PEMMA modules an update on data with ``modalities`` may train (see the module docstring)."""
+def trainable_pemma_modules(modalities: Iterable[str], kind: str = SEGMENTATION) -> tuple[str, ...]:
+    """The PEMMA modules an update of task ``kind`` on data with ``modalities`` may train (see the module
+    docstring); ``ehr`` among the modalities concerns only the survival head."""
     key = tuple(m for m in MODALITIES if m in set(modalities))
     if key not in TRAINABLE_PEMMA_MODULES:
         raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {tuple(modalities)}")
-    return TRAINABLE_PEMMA_MODULES[key]
+    return TRAINABLE_PEMMA_MODULES[key] + ((SURVIVAL_HEAD,) if kind == PROGNOSIS else ())

@@ -23,6 +23,7 @@ from avalanche.core import SupervisedPlugin
 
 from pemma_cl.models.adapters import SHARED_ADAPTER, adapter_name, add_task_adapter, train_only
 from pemma_cl.models.update_rule import trainable_pemma_modules
+from pemma_cl.task_kinds import SEGMENTATION
 
 
 class _AdapterPlugin(SupervisedPlugin):
@@ -30,14 +31,16 @@ class _AdapterPlugin(SupervisedPlugin):
 
     Args:
         experience_modalities: per experience of the stream (in order), the modalities of its training data.
+        experience_kinds: per experience, its task kind (none given: all segmentation).
     """
 
     #: Whether evaluation picks the adapter set by the test experience's task label.
     uses_test_task_label = False
 
-    def __init__(self, experience_modalities: Sequence[Sequence[str]]) -> None:
+    def __init__(self, experience_modalities: Sequence[Sequence[str]], experience_kinds: Sequence[str] = ()) -> None:
         super().__init__()
         self.experience_modalities = [tuple(m) for m in experience_modalities]
+        self.experience_kinds = list(experience_kinds) or [SEGMENTATION] * len(self.experience_modalities)
         self._eval_stack = ExitStack()
 
     def _activate_for_training(self, strategy) -> None:
@@ -45,8 +48,9 @@ class _AdapterPlugin(SupervisedPlugin):
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         self._activate_for_training(strategy)
-        modalities = self.experience_modalities[strategy.experience.current_experience]
-        train_only(strategy.model, trainable_pemma_modules(modalities))
+        index = strategy.experience.current_experience
+        train_only(strategy.model, trainable_pemma_modules(self.experience_modalities[index],
+                                                           self.experience_kinds[index]))
         strategy.make_optimizer(reset_optimizer_state=True)
 
     def after_eval_exp(self, strategy, **kwargs) -> None:
@@ -69,8 +73,8 @@ class TaskAdapterPlugin(_AdapterPlugin):
 
     uses_test_task_label = True
 
-    def __init__(self, experience_modalities: Sequence[Sequence[str]]) -> None:
-        super().__init__(experience_modalities)
+    def __init__(self, experience_modalities: Sequence[Sequence[str]], experience_kinds: Sequence[str] = ()) -> None:
+        super().__init__(experience_modalities, experience_kinds)
         self.trained_tasks: list[int] = []
 
     def _activate_for_training(self, strategy) -> None:
@@ -97,8 +101,8 @@ class SharedAdapterPlugin(_AdapterPlugin):
     the CT base itself before.
     """
 
-    def __init__(self, experience_modalities: Sequence[Sequence[str]]) -> None:
-        super().__init__(experience_modalities)
+    def __init__(self, experience_modalities: Sequence[Sequence[str]], experience_kinds: Sequence[str] = ()) -> None:
+        super().__init__(experience_modalities, experience_kinds)
         self.trained = False
 
     def _activate_for_training(self, strategy) -> None:

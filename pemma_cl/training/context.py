@@ -12,6 +12,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
 from pemma_cl.models.presets import Preset
+from pemma_cl.task_kinds import PROGNOSIS
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.template import SegmentationTemplate
 
@@ -38,6 +39,7 @@ class BuildContext:
         options: the strategy's resolved options (an instance of its registered options dataclass), or None.
         stream_training_data: every experience's training data (Avalanche datasets), in stream order; for
             offline references (``joint``) only: a continual strategy must not read ahead.
+        experience_kinds: task kind of each experience (``segmentation`` or ``prognosis``), in order.
     """
 
     name: str
@@ -52,6 +54,12 @@ class BuildContext:
     run_plugins: list[SupervisedPlugin] = field(default_factory=list)
     options: Any = None
     stream_training_data: list[Any] = field(default_factory=list)
+    experience_kinds: list[str] = field(default_factory=list)
+
+    @property
+    def has_prognosis(self) -> bool:
+        """Whether the stream has prognosis experiences (models then need a survival head)."""
+        return PROGNOSIS in self.experience_kinds
 
     def make_strategy(self, model: nn.Module, plugins: Sequence[SupervisedPlugin] = (),
                       lr: float | None = None, modality_dropout: float = 0.5, template: type[SegmentationTemplate] = SegmentationTemplate,
@@ -79,5 +87,9 @@ class BuildContext:
             roi_size=self.preset.img_size,
             modality_dropout=modality_dropout,
             seed=self.seed,
+            experience_kinds=self.experience_kinds,
+            prognosis_mb_size=self.preset.prognosis_batch_size,
+            prognosis_epochs=self.preset.prognosis_epochs,
+            prognosis_lr_scale=self.preset.prognosis_lr_scale,
             **template_kwargs,
         )

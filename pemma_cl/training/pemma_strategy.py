@@ -20,7 +20,7 @@ def build_pemma(ctx: BuildContext, use_dora: bool, shared: bool, design: PemmaDe
         design: choices the paper leaves open.
     """
     first = SHARED_ADAPTER if shared else adapter_name(ctx.task_labels[0])
-    model = wrap_with_adapters(PemmaUNETR(ctx.bases.get("ct"), ctx.preset, design), ctx.preset, use_dora=use_dora,
-                               first_adapter=first, design=design)
-    plugin = (SharedAdapterPlugin if shared else TaskAdapterPlugin)(ctx.experience_modalities)
+    pemma = PemmaUNETR(ctx.bases.get("ct"), ctx.preset, design, prognosis=ctx.has_prognosis)
+    model = wrap_with_adapters(pemma, ctx.preset, use_dora=use_dora, first_adapter=first, design=design)
+    plugin = (SharedAdapterPlugin if shared else TaskAdapterPlugin)(ctx.experience_modalities, ctx.experience_kinds)
     return ctx.make_strategy(model, plugins=[plugin], lr=ctx.preset.adapter_lr)

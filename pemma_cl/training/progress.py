@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from avalanche.core import SupervisedPlugin
 
+from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
+
 
 class ProgressPlugin(SupervisedPlugin):
     """Prints ``[strategy] experience i/N (name) epoch e/E loss L`` lines and evaluation timings.
@@ -56,9 +58,13 @@ class ProgressPlugin(SupervisedPlugin):
         if not self._estimated and self._step_started is not None and self.train_sizes:
             self._estimated = True
             step = time.perf_counter() - self._step_started
-            steps = sum(math.ceil(n / strategy.train_mb_size) for n in self.train_sizes) * strategy.train_epochs
-            self._say(f"  first step {step:.2f} s; at this pace training through the stream ({steps} steps) "
-                      f"takes about {duration(step * steps)}")
+            kind = getattr(strategy, "task_kind", SEGMENTATION)
+            kinds = list(getattr(strategy, "experience_kinds", ())) or [kind] * len(self.train_sizes)
+            batch, epochs = getattr(strategy, "budgets", {}).get(kind, (strategy.train_mb_size, strategy.train_epochs))
+            steps = sum(math.ceil(n / batch) for n, k in zip(self.train_sizes, kinds) if k == kind) * epochs
+            others = " (the prognosis experiences are not in the estimate)" if PROGNOSIS in kinds and kind != PROGNOSIS else ""
+            self._say(f"  first step {step:.2f} s; at this pace training through the stream's {kind} experiences "
+                      f"({steps} steps) takes about {duration(step * steps)}{others}")
 
     def after_training_epoch(self, strategy, **kwargs) -> None:
         loss = self._loss_sum / max(self._batches, 1)
@@ -69,8 +75,11 @@ class ProgressPlugin(SupervisedPlugin):
         self._started = time.perf_counter()
 
     def after_eval(self, strategy, **kwargs) -> None:
-        self._say(f"  evaluated {len(self.names)} experiences x {len(strategy.eval_settings)} inputs "
-                  f"({time.perf_counter() - self._started:.1f} s)")
+        kinds = list(getattr(strategy, "experience_kinds", ())) or [SEGMENTATION] * len(self.names)
+        scored = f"{kinds.count(SEGMENTATION)} segmentation experiences x {len(strategy.eval_settings)} inputs"
+        if PROGNOSIS in kinds:
+            scored += f", {kinds.count(PROGNOSIS)} prognosis"
+        self._say(f"  evaluated {scored} ({time.perf_counter() - self._started:.1f} s)")
 
 
 def duration(seconds: float) -> str:

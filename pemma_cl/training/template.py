@@ -1,13 +1,24 @@
-"""Avalanche's supervised loop adapted to multi-modal segmentation mini-batches.
+"""Avalanche's supervised loop adapted to multi-modal mini-batches of segmentation and prognosis experiences.
 
-Mini-batches are ``(x, y, modality_mask, task_label)``: x [B, 2, D, H, W] (CT, PET), y [B, 1, D, H, W] int
-labels, modality_mask [B, 2] bool. Models are called as ``model(x, modality_mask)``. Training randomly hides
-one modality of some CT+PET samples (modality dropout) so the missing-modality paths learn; evaluation runs
-every mini-batch under each input setting (``ct``, ``pet``, ``ctpet``) in turn.
+Mini-batches are ``(x, y, modality_mask, survival, ehr, task_label)`` (:class:`pemma_cl.data.dataset.CaseDataset`):
+x [B, 2, D, H, W] (CT, PET), y [B, 1, D, H, W] int labels, modality_mask [B, 2] bool, survival [B, 2] (RFS days,
+relapse), ehr [B, EHR_SIZE]. Each experience has a task kind:
+
+* **segmentation**: ``model(x, modality_mask)`` gives logits; DiceCE loss. Training randomly hides one modality of
+  some CT+PET samples (modality dropout) so the missing-modality paths learn; evaluation runs every mini-batch
+  under each input setting (``ct``, ``pet``, ``ctpet``) in turn.
+* **prognosis**: ``model(x, modality_mask, ehr=ehr)`` gives a risk score; Cox partial likelihood (torchsurv).
+  No modality dropout, and evaluation runs once with the modalities the experience declares. The partial
+  likelihood ranks each relapse against the risk set *within the mini-batch*, so prognosis trains on large
+  mini-batches (``prognosis_mb_size``, cheap: only the encoder runs) and drops a last mini-batch too small to
+  rank; a mini-batch without a relapse gives no gradient. Prognosis steps run at ``prognosis_lr_scale`` times the
+  strategy's learning rate with gradients clipped to norm :data:`PROGNOSIS_MAX_GRAD_NORM` (the partial likelihood
+  of a mini-batch is a noisy objective: unclipped, a PET embedding learning at the adapter rate diverged to NaN).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -15,6 +26,19 @@ from avalanche.training.templates import SupervisedTemplate
 from monai.inferers import sliding_window_inference
 from monai.losses import DiceCELoss
 from torch.utils.data import DataLoader
+
+# torchsurv 0.2.0 decorates helpers with torch.jit.script, which torch 2.14 deprecates with a FutureWarning at import:
+# nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+# RFS is recorded in whole days, so tied times are common; torchsurv warns on every such mini-batch that it uses
+# Efron's method, which is what cox_loss asks for.
+warnings.filterwarnings("ignore", message=r"Ties in `time` detected")
+from torchsurv.loss.cox import neg_partial_log_likelihood  # noqa: E402
+
+from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
+
+#: Gradient-norm clip of prognosis steps (see the module docstring).
+PROGNOSIS_MAX_GRAD_NORM = 1.0
 
 #: Input settings at evaluation: which of (CT, PET) the model is given.
 INPUT_SETTINGS: dict[str, tuple[bool, bool]] = {"ct": (True, False), "pet": (False, True), "ctpet": (True, True)}
@@ -27,6 +51,22 @@ LOSS_KWARGS: dict[str, bool] = {"to_onehot_y": True, "softmax": True, "include_b
 def segmentation_loss() -> DiceCELoss:
     """The training loss: MONAI's DiceCE with :data:`LOSS_KWARGS`."""
     return DiceCELoss(**LOSS_KWARGS)
+
+
+def cox_loss(risk: torch.Tensor, survival: torch.Tensor) -> torch.Tensor:
+    """torchsurv's negative Cox partial log-likelihood (Efron's ties, mean over relapses) of a mini-batch.
+
+    Args:
+        risk: predicted log-hazards [B].
+        survival: [B, 2]: RFS days, relapse (1) or censored (0).
+
+    Returns the loss; zero (still attached to ``risk``) when the mini-batch has no relapse or one case, where the
+    partial likelihood has nothing to rank (torchsurv would return a detached zero with a warning).
+    """
+    event = survival[:, 1] > 0.5
+    if len(risk) < 2 or not bool(event.any()):
+        return risk.sum() * 0.0
+    return neg_partial_log_likelihood(risk, event, survival[:, 0], ties_method="efron")
 
 
 def drop_modalities(mask: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -42,45 +82,91 @@ def drop_modalities(mask: torch.Tensor, rate: float, generator: torch.Generator)
 
 class SegmentationTemplate(SupervisedTemplate):
     """Avalanche ``SupervisedTemplate`` with a DiceCE loss (Dice over GTVp and GTVn), modality dropout and
-    per-setting evaluation.
+    per-setting evaluation; prognosis experiences get the Cox loss (see the module docstring).
 
     Args:
         roi_size: the network's input crop; larger volumes are evaluated with MONAI's sliding window.
         modality_dropout: probability of hiding one modality of a CT+PET training sample.
         eval_settings: input settings each evaluation mini-batch is run under.
         seed: seed of the modality-dropout draws.
+        experience_kinds: the task kind of each experience of the stream, in order (none: all segmentation).
+        prognosis_mb_size: training mini-batch size of prognosis experiences.
+        prognosis_epochs: training epochs of prognosis experiences.
+        prognosis_lr_scale: factor on the optimizer's learning rate during prognosis experiences.
         **kwargs: passed to ``SupervisedTemplate`` (model, optimizer, train_mb_size, train_epochs, ...).
     """
 
     def __init__(self, *, roi_size: int, modality_dropout: float = 0.5,
-                 eval_settings: Sequence[str] = tuple(INPUT_SETTINGS), seed: int = 0, **kwargs) -> None:
+                 eval_settings: Sequence[str] = tuple(INPUT_SETTINGS), seed: int = 0,
+                 experience_kinds: Sequence[str] = (), prognosis_mb_size: int = 64, prognosis_epochs: int = 1,
+                 prognosis_lr_scale: float = 1.0, **kwargs) -> None:
         super().__init__(criterion=segmentation_loss(), **kwargs)
         self.roi_size = (roi_size,) * 3
         self.modality_dropout = modality_dropout
         self.eval_settings = tuple(eval_settings)
+        self.experience_kinds = tuple(experience_kinds)
+        #: (mini-batch size, epochs) of each task kind.
+        self.budgets = {SEGMENTATION: (self.train_mb_size, self.train_epochs),
+                         PROGNOSIS: (prognosis_mb_size, prognosis_epochs)}
+        base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self._lrs = {SEGMENTATION: base_lrs, PROGNOSIS: [lr * prognosis_lr_scale for lr in base_lrs]}
         self._dropout_generator = torch.Generator().manual_seed(seed)
         self.mb_modality_mask: torch.Tensor | None = None
         self.mb_input_setting: str | None = None
+        self.mb_survival: torch.Tensor | None = None
+        self.mb_ehr: torch.Tensor | None = None
+
+    @property
+    def task_kind(self) -> str:
+        """The task kind of the experience being trained or evaluated."""
+        if not self.experience_kinds or self.experience is None:
+            return SEGMENTATION
+        return self.experience_kinds[self.experience.current_experience]
+
+    def _before_training_exp(self, **kwargs) -> None:
+        self.train_mb_size, self.train_epochs = self.budgets[self.task_kind]
+        # Avalanche's optimizer resets keep each group's learning rate, so it is set once here per experience.
+        for group, lr in zip(self.optimizer.param_groups, self._lrs[self.task_kind]):
+            group["lr"] = lr
+        super()._before_training_exp(**kwargs)
+
+    def optimizer_step(self) -> None:
+        if self.task_kind == PROGNOSIS:
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
+                                           PROGNOSIS_MAX_GRAD_NORM)
+        super().optimizer_step()
 
     def make_train_dataloader(self, shuffle: bool = True, **kwargs) -> None:
-        """Avalanche's loader, except for data of several tasks (cumulative's and joint's unions of experiences):
-        Avalanche's task-balanced loader splits each mini-batch evenly over tasks and requires a batch at least as
-        large as the number of tasks; a plain shuffled loader visits each case once per epoch instead."""
-        if len(self.adapted_dataset.targets_task_labels.uniques) <= 1:
+        """Avalanche's loader, except for prognosis (a plain shuffled loader that drops a last mini-batch too small
+        for a risk set) and for data of several tasks (cumulative's and joint's unions of experiences: Avalanche's
+        task-balanced loader splits each mini-batch evenly over tasks and requires a batch at least as large as
+        the number of tasks; a plain shuffled loader visits each case once per epoch instead)."""
+        prognosis = self.task_kind == PROGNOSIS
+        if not prognosis and len(self.adapted_dataset.targets_task_labels.uniques) <= 1:
             super().make_train_dataloader(shuffle=shuffle, **kwargs)
             return
+        small_last = prognosis and len(self.adapted_dataset) % self.train_mb_size < self.train_mb_size // 4
         self.dataloader = DataLoader(self.adapted_dataset, batch_size=self.train_mb_size, shuffle=shuffle,
-                                     collate_fn=self.adapted_dataset.collate_fn)
+                                     collate_fn=self.adapted_dataset.collate_fn,
+                                     drop_last=small_last and len(self.adapted_dataset) > self.train_mb_size)
 
     def _unpack_minibatch(self) -> None:
         super()._unpack_minibatch()
         mask = self.mbatch[2].bool()
-        if self.is_training and self.modality_dropout > 0:
+        if self.is_training and self.modality_dropout > 0 and self.task_kind == SEGMENTATION:
             mask = drop_modalities(mask, self.modality_dropout, self._dropout_generator)
         self.mb_modality_mask = mask
+        self.mb_survival, self.mb_ehr = self.mbatch[3], self.mbatch[4]
+
+    def criterion(self) -> torch.Tensor:
+        if self.task_kind == PROGNOSIS:
+            return cox_loss(self.mb_output, self.mb_survival)
+        return super().criterion()
 
     def forward(self) -> torch.Tensor:
         x, mask = self.mb_x, self.mb_modality_mask
+        if self.task_kind == PROGNOSIS:
+            return self.model(x, mask, ehr=self.mb_ehr)
         if self.is_training or tuple(x.shape[2:]) == self.roi_size:
             return self.model(x, mask)
         return torch.cat([
@@ -90,13 +176,16 @@ class SegmentationTemplate(SupervisedTemplate):
         ])
 
     def eval_epoch(self, **kwargs) -> None:
-        """Avalanche's evaluation loop, with the forward pass repeated under each input setting."""
+        """Avalanche's evaluation loop, with the forward pass repeated under each input setting (segmentation) or
+        run once on the modalities the experience declares (prognosis; ``mb_input_setting`` is None)."""
+        prognosis = self.task_kind == PROGNOSIS
         for self.mbatch in self.dataloader:
             self._unpack_minibatch()
             self._before_eval_iteration(**kwargs)
-            for setting in self.eval_settings:
+            for setting in (None,) if prognosis else self.eval_settings:
                 self.mb_input_setting = setting
-                self.mb_modality_mask = torch.tensor(INPUT_SETTINGS[setting], device=self.device).expand(len(self.mb_x), 2)
+                if setting is not None:
+                    self.mb_modality_mask = torch.tensor(INPUT_SETTINGS[setting], device=self.device).expand(len(self.mb_x), 2)
                 self._before_eval_forward(**kwargs)
                 self.mb_output = self.forward()
                 self._after_eval_forward(**kwargs)
