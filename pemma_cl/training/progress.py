@@ -76,9 +76,9 @@ class ProgressPlugin(SupervisedPlugin):
 
     def after_eval(self, strategy, **kwargs) -> None:
         kinds = list(getattr(strategy, "experience_kinds", ())) or [SEGMENTATION] * len(self.names)
-        scored = f"{kinds.count(SEGMENTATION)} segmentation experiences x {len(strategy.eval_settings)} inputs"
+        scored = f"{_count(kinds.count(SEGMENTATION), 'segmentation experience')} x {len(strategy.eval_settings)} inputs"
         if PROGNOSIS in kinds:
-            scored += f", {kinds.count(PROGNOSIS)} prognosis"
+            scored += f", {_count(kinds.count(PROGNOSIS), 'prognosis experience')}"
         self._say(f"  evaluated {scored} ({time.perf_counter() - self._started:.1f} s)")
 
 
@@ -91,3 +91,7 @@ def duration(seconds: float) -> str:
     if seconds < 36 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
