@@ -71,14 +71,14 @@ def _build(variant: Variant) -> Callable:
     """The build function of a variant (what ``register_strategy`` would receive)."""
 
     def build(ctx):
-        from pemma_cl.models.backbones import MaskedInputUNETR
-        from pemma_cl.models.pemma import PemmaDesign, PemmaUNETR
+        from pemma_cl.models.backbones import MaskedInputNetwork
+        from pemma_cl.models.pemma import PemmaDesign, PemmaNetwork
         from pemma_cl.training.pemma_strategy import build_pemma
 
         if variant.strategy == "full-finetune":
-            return ctx.make_strategy(PemmaUNETR(ctx.bases.get("ct"), ctx.preset))
+            return ctx.make_strategy(PemmaNetwork(ctx.bases.get("ct"), ctx.preset))
         if variant.strategy == "early-fusion":
-            return ctx.make_strategy(MaskedInputUNETR(ctx.bases.get("fusion"), channels=(0, 1)), modality_dropout=0.0)
+            return ctx.make_strategy(MaskedInputNetwork(ctx.bases.get("fusion"), channels=(0, 1)), modality_dropout=0.0)
         return build_pemma(ctx, use_dora="dora" in variant.strategy, shared=variant.strategy.endswith("-shared"),
                            design=PemmaDesign(**variant.design))
 

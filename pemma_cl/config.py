@@ -33,6 +33,7 @@ from pemma_cl.data.records import CENTRES, EHR, MODALITIES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
 from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION, TASK_KINDS
+from pemma_cl.models.presets import BACKBONE_NAMES
 from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
 
 #: Strategies a run compares when none is named.
@@ -40,6 +41,8 @@ DEFAULT_STRATEGIES: tuple[str, ...] = ("pemma-lora", "pemma-dora", "pemma-lora-s
                                        "full-finetune", "early-fusion")
 #: Model and training size presets (see :mod:`pemma_cl.models.presets`).
 PRESETS: tuple[str, ...] = tuple(MODEL_PRESETS)
+#: Network families (see :mod:`pemma_cl.models.backbones`).
+BACKBONES: tuple[str, ...] = BACKBONE_NAMES
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 #: What to do with bad cases of a HECKTOR folder: stop and list them, or leave them out and record why.
 ON_BAD_CASE: tuple[str, ...] = ("refuse", "skip")
@@ -121,6 +124,7 @@ class RunConfig:
         loggers: Avalanche loggers (from :data:`LOGGERS`) every strategy reports to.
         strategy_options: Resolved options of each strategy that declares options (strategy -> option -> value;
             see :mod:`pemma_cl.strategy_options`).
+        backbone: One of :data:`BACKBONES`: the network family every strategy and base is built on.
     """
 
     stream: StreamSpec
@@ -138,6 +142,7 @@ class RunConfig:
     reference: str | None = None
     loggers: tuple[str, ...] = ()
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backbone: str = "unetr"
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -161,6 +166,7 @@ class RunConfig:
         if self.epochs is not None and (not _is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
         for setting, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
+                                        ("backbone", self.backbone, BACKBONES),
                                       ("on_bad_case", self.on_bad_case, ON_BAD_CASE), ("eval_on", self.eval_on, EVAL_SPLITS)):
             if value not in choices:
                 raise UserError(f"{setting}: expected one of {_listed(choices)}, got {value!r}")
@@ -194,7 +200,7 @@ class RunConfig:
                        plugin_files=tuple(Path(p) for p in raw["plugin_files"]), on_bad_case=raw["on_bad_case"],
                        eval_on=raw["eval_on"], reference=raw["reference"], loggers=tuple(raw["loggers"]),
                        cache=None if raw["cache"] is None else Path(raw["cache"]),
-                       strategy_options=raw.get("strategy_options", {}))
+                       strategy_options=raw.get("strategy_options", {}), backbone=raw.get("backbone", "unetr"))
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None

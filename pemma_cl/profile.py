@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EvaluationPlugin
-from monai.networks.nets import UNETR
 
 from pemma_cl.config import ExperienceSpec, PretrainSpec, StreamSpec
 from pemma_cl.data.synthetic import generate_cohort
 from pemma_cl.evaluation.cost import parameter_budget
-from pemma_cl.models.backbones import build_unetr
+from pemma_cl.models.backbones import build_network
 from pemma_cl.models.presets import Preset
 from pemma_cl.registry import StrategyEntry
 from pemma_cl.strategy_options import instantiate
@@ -54,13 +54,13 @@ REFERENCE = "full-finetune"
 
 
 class UntrainedBases:
-    """Stands in for :class:`~pemma_cl.training.bases.SharedBases`: a freshly initialised UNETR of each kind."""
+    """Stands in for :class:`~pemma_cl.training.bases.SharedBases`: a freshly initialised network of each kind."""
 
     def __init__(self, preset: Preset) -> None:
         self.preset = preset
 
-    def get(self, kind: str) -> UNETR:
-        return build_unetr(self.preset, in_channels=len(BASE_KINDS[kind]))
+    def get(self, kind: str) -> nn.Module:
+        return build_network(self.preset, in_channels=len(BASE_KINDS[kind]))
 
 
 class StepTimer(SupervisedPlugin):

@@ -156,7 +156,7 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     warnings.filterwarnings("ignore", message="No loggers specified")
     # Avalanche 0.6.0's own ReplayPlugin calls its deprecated storage_policy.update(); nothing a user can act on.
     warnings.filterwarnings("ignore", message="Call to deprecated function update", category=DeprecationWarning)
-    preset = preset or get_preset(config.preset)
+    preset = preset or get_preset(config.preset, config.backbone)
     device = resolve_device(config.device)
     data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache,
                       config.stream.synthetic_scale)
@@ -300,7 +300,7 @@ def _publish(work: WorkFolder, command: list[str], executor: str) -> Path:
     finished = datetime.now(timezone.utc)
     work.write_json("manifest.json", build_manifest(
         command, config.seeds, str(resolve_device(config.device)), work.started, finished,
-        extra={"stream": config.stream.name, "preset": get_preset(config.preset).to_dict(),
+        extra={"stream": config.stream.name, "preset": get_preset(config.preset, config.backbone).to_dict(),
                "strategy_options": config.strategy_options, "executor": executor, "attempts": work.progress["attempts"], "seeds": {seed: work.load_data(seed) for seed in config.seeds},
                "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
     work.write_csv("metrics.csv", metrics)

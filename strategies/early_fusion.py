@@ -16,7 +16,7 @@ from pemma_cl.registry import register_strategy
                                    "CT-only pre-training), all parameters trained sequentially", family="reference",
                    task_kinds=("segmentation", "prognosis"))
 def build(ctx):
-    from pemma_cl.models.backbones import MaskedInputUNETR
+    from pemma_cl.models.backbones import MaskedInputNetwork
 
-    model = MaskedInputUNETR(ctx.bases.get("fusion"), channels=(0, 1), prognosis=ctx.has_prognosis)
+    model = MaskedInputNetwork(ctx.bases.get("fusion"), channels=(0, 1), prognosis=ctx.has_prognosis)
     return ctx.make_strategy(model, modality_dropout=0.0)

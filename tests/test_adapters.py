@@ -7,8 +7,8 @@ import torch
 from peft import get_peft_model_state_dict
 
 from pemma_cl.models.adapters import add_task_adapter, adapter_name, wrap_with_adapters
-from pemma_cl.models.backbones import MaskedInputUNETR, build_unetr
-from pemma_cl.models.pemma import PEMMA_MODULES, PemmaUNETR
+from pemma_cl.models.backbones import MaskedInputNetwork, build_network
+from pemma_cl.models.pemma import PEMMA_MODULES, PemmaNetwork
 from pemma_cl.models.presets import PRESETS
 
 MICRO = PRESETS["micro"]
@@ -52,10 +52,10 @@ def two_tasks(batch):
     """
     x, y = batch
     torch.manual_seed(0)
-    base = build_unetr(MICRO, in_channels=1)
+    base = build_network(MICRO, in_channels=1)
     with torch.no_grad():
-        ct_base_out = MaskedInputUNETR(base, (0,))(x, SETTINGS)
-    model = wrap_with_adapters(PemmaUNETR(base, MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
+        ct_base_out = MaskedInputNetwork(base, (0,))(x, SETTINGS)
+    model = wrap_with_adapters(PemmaNetwork(base, MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
     train_steps(model, x, y, steps=2)
     after_task1 = params(model)
     add_task_adapter(model, 2, warm_start_from=1)
@@ -116,7 +116,7 @@ def test_task_outputs_differ_and_disabled_is_ct_base(two_tasks, batch) -> None:
 
 def test_new_adapter_without_warm_start_starts_from_the_base() -> None:
     torch.manual_seed(0)
-    model = wrap_with_adapters(PemmaUNETR(build_unetr(MICRO, 1), MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
+    model = wrap_with_adapters(PemmaNetwork(build_network(MICRO, 1), MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if is_task(name, 1):
@@ -154,8 +154,8 @@ def test_evaluation_before_training_uses_the_ct_base(lora_run, shared_bases, mic
     before = [r for r in lora_run.recorder.evals if r["trained"] == 0]
     assert len(before) == 2 * 3  # two test experiences (one case each) x three input settings
     assert all(r["disabled"] for r in before)
-    ct_base = MaskedInputUNETR(shared_bases.get("ct"), (0,)).eval()
-    fresh = PemmaUNETR(shared_bases.get("ct"), micro_preset).eval()
+    ct_base = MaskedInputNetwork(shared_bases.get("ct"), (0,)).eval()
+    fresh = PemmaNetwork(shared_bases.get("ct"), micro_preset).eval()
     with torch.no_grad():
         for r in before:
             if r["setting"] != "pet":
@@ -208,9 +208,9 @@ def test_design_choices_pet_embedding_copy_and_a_decoder_head_per_adapter_set(ba
 
     x, y = batch
     torch.manual_seed(0)
-    base = build_unetr(MICRO, in_channels=1)
+    base = build_network(MICRO, in_channels=1)
     design = PemmaDesign(pet_embed_init="ct-copy", decoder_head=True)
-    pemma = PemmaUNETR(base, MICRO, design)
+    pemma = PemmaNetwork(base, MICRO, design)
     for key, value in base.vit.patch_embedding.state_dict().items():
         assert torch.equal(pemma.pet_embed.state_dict()[key], value), key
     model = wrap_with_adapters(pemma, MICRO, use_dora=False, first_adapter=adapter_name(1), design=design)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pemma_cl.models.backbones import MaskedInputUNETR
+from pemma_cl.models.backbones import MaskedInputNetwork
 from pemma_cl.training import bases as bases_module
 from pemma_cl.training import template
 from pemma_cl.training.bases import SharedBases
@@ -24,14 +24,14 @@ def make_bases(stream_data, micro_preset, tmp_path, modalities=("ct",)) -> Share
 def pet_seen(monkeypatch) -> list[float]:
     """Largest |PET voxel| of every input any base network receives while bases are prepared."""
     seen: list[float] = []
-    forward = MaskedInputUNETR.forward
+    forward = MaskedInputNetwork.forward
 
     def spy(self, x, modality_mask=None):
         if self.training:
             seen.append(float((x[:, 1] * modality_mask[:, 1, None, None, None]).abs().max()))
         return forward(self, x, modality_mask)
 
-    monkeypatch.setattr(MaskedInputUNETR, "forward", spy)
+    monkeypatch.setattr(MaskedInputNetwork, "forward", spy)
     return seen
 
 
@@ -47,9 +47,9 @@ def test_ct_only_pretraining_never_shows_the_fusion_base_a_pet_voxel(stream_data
     other_pet[:, 1] = torch.rand(2, 32, 32, 32, generator=generator) * 5
     both = torch.tensor([CTPET, CTPET])
     with torch.no_grad():
-        out = MaskedInputUNETR(fusion, (0, 1))(x, both)
-        assert torch.equal(out, MaskedInputUNETR(fusion, (0, 1))(other_pet, both))
-        assert torch.allclose(out, MaskedInputUNETR(ct, (0,))(x, both), atol=1e-6)
+        out = MaskedInputNetwork(fusion, (0, 1))(x, both)
+        assert torch.equal(out, MaskedInputNetwork(fusion, (0, 1))(other_pet, both))
+        assert torch.allclose(out, MaskedInputNetwork(ct, (0,))(x, both), atol=1e-6)
     stem = fusion.vit.patch_embedding.patch_embeddings.weight
     assert torch.equal(stem[:, 1], torch.zeros_like(stem[:, 1]))
 

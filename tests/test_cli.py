@@ -383,7 +383,11 @@ def test_params_counts_pemma_at_the_paper_preset() -> None:
     assert result.exit_code == 0, result.output
     lines = {line.split("  ")[1].strip(): line for line in result.stdout.splitlines()[2:]}
     assert lines["trainable / serving one task"].split()[-2:] == ["7.16%", "7.24%"]
-    assert "92,802,291" in lines["frozen CT base (UNETR)"]
+    assert "92,802,291" in lines["frozen CT base"]
+    swin = invoke("params", "--preset", "paper", "--tasks", "3", "--backbone", "swin-unetr")
+    assert swin.exit_code == 0, swin.output
+    assert "PEMMA on swin-unetr at the 'paper' preset" in swin.stdout and "184,320" in swin.stdout
+    assert_user_error(invoke("params", "--backbone", "resnet"), "--backbone: expected one of [unetr, swin-unetr]")
     assert_user_error(invoke("params", "--preset", "huge"), "--preset: expected one of")
     assert_user_error(invoke("params", "--tasks", "0"), "--tasks: expected a positive integer, got 0")
 

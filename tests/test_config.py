@@ -263,3 +263,13 @@ def test_prognosis_fields_of_a_stream_file_are_checked(tmp_path: Path, mutate, m
 def test_a_prognosis_stream_survives_config_json(tmp_path: Path) -> None:
     config = RunConfig(stream=load_stream("modalities"), strategies=("pemma-lora",), results_dir=tmp_path)
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_backbone_is_part_of_the_run_configuration(tmp_path: Path) -> None:
+    config = RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",), results_dir=tmp_path,
+                       backbone="swin-unetr")
+    assert config.to_dict()["backbone"] == "swin-unetr"
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",)).backbone == "unetr"
+    with pytest.raises(UserError, match=r"backbone: expected one of \[unetr, swin-unetr\], got 'resnet'"):
+        RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",), backbone="resnet")

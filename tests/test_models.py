@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pemma_cl.models.backbones import NUM_CLASSES, MaskedInputUNETR, build_unetr
-from pemma_cl.models.pemma import PEMMA_MODULES, PemmaUNETR
+from pemma_cl.models.backbones import NUM_CLASSES, MaskedInputNetwork, build_network
+from pemma_cl.models.pemma import PEMMA_MODULES, PemmaNetwork
 from pemma_cl.models.presets import PRESETS
 
 MICRO = PRESETS["micro"]
@@ -21,13 +21,13 @@ def masks(*rows: tuple[bool, bool]) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def ct_base() -> torch.nn.Module:
     torch.manual_seed(1)
-    return build_unetr(MICRO, in_channels=1).eval()
+    return build_network(MICRO, in_channels=1).eval()
 
 
 @pytest.fixture(scope="module")
-def pemma(ct_base) -> PemmaUNETR:
+def pemma(ct_base) -> PemmaNetwork:
     torch.manual_seed(2)
-    return PemmaUNETR(ct_base, MICRO).eval()
+    return PemmaNetwork(ct_base, MICRO).eval()
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,10 @@ def x() -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def perturbed_pemma(ct_base) -> PemmaUNETR:
+def perturbed_pemma(ct_base) -> PemmaNetwork:
     """A PEMMA model whose added modules are no longer at their (identity / zero) initialisation."""
     torch.manual_seed(4)
-    model = PemmaUNETR(ct_base, MICRO).eval()
+    model = PemmaNetwork(ct_base, MICRO).eval()
     with torch.no_grad():
         for name in PEMMA_MODULES:
             for p in getattr(model, name).parameters():
@@ -92,7 +92,7 @@ def test_pemma_samples_are_independent_of_each_other_mask(perturbed_pemma, x) ->
 @torch.no_grad()
 def test_masked_input_unetr_zeroes_missing_modality(x) -> None:
     torch.manual_seed(5)
-    fusion = MaskedInputUNETR(build_unetr(MICRO, in_channels=2), channels=(0, 1)).eval()
+    fusion = MaskedInputNetwork(build_network(MICRO, in_channels=2), channels=(0, 1)).eval()
     zero_pet = x.clone()
     zero_pet[:, 1] = 0
     missing = fusion(x, masks(CT, CT))
@@ -106,7 +106,7 @@ def test_masked_input_unetr_zeroes_missing_modality(x) -> None:
 
 @torch.no_grad()
 def test_masked_input_ct_base_ignores_pet(ct_base, x) -> None:
-    model = MaskedInputUNETR(ct_base, channels=(0,))
+    model = MaskedInputNetwork(ct_base, channels=(0,))
     other = x.clone()
     other[:, 1] = 0
     out = model(x, masks(CTPET, CTPET))
@@ -122,9 +122,9 @@ def test_paper_preset_trains_6_to_10_percent(use_dora: bool) -> None:
     paper = PRESETS["paper"]
     # Parameter counts depend on shapes only: build on the meta device (no memory, no initialisation cost).
     with torch.device("meta"):
-        base = build_unetr(paper, in_channels=1)
+        base = build_network(paper, in_channels=1)
         base_count = sum(p.numel() for p in base.parameters())
-        model = wrap_with_adapters(PemmaUNETR(base, paper), paper, use_dora=use_dora, first_adapter="task1")
+        model = wrap_with_adapters(PemmaNetwork(base, paper), paper, use_dora=use_dora, first_adapter="task1")
     budget = parameter_budget(model)
     share = budget["trainable"] / budget["total"]
     assert 0.06 <= share <= 0.10, f"trainable share {share:.2%}"

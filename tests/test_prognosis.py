@@ -139,14 +139,14 @@ def test_a_prognosis_stream_leaves_out_cases_without_endpoint_and_carries_ehr_on
 
 
 def test_a_survival_head_does_not_move_the_global_generator(micro_preset, shared_bases) -> None:
-    from pemma_cl.models.pemma import PemmaUNETR
+    from pemma_cl.models.pemma import PemmaNetwork
 
     base = shared_bases.get("ct")
     torch.manual_seed(1)
-    plain = PemmaUNETR(base, micro_preset)
+    plain = PemmaNetwork(base, micro_preset)
     after_plain = torch.rand(3)
     torch.manual_seed(1)
-    with_head = PemmaUNETR(base, micro_preset, prognosis=True)
+    with_head = PemmaNetwork(base, micro_preset, prognosis=True)
     assert torch.equal(torch.rand(3), after_plain)
     assert all(torch.equal(p, with_head.state_dict()[k]) for k, p in plain.state_dict().items())
     assert hasattr(with_head, "survival_head") and not hasattr(plain, "survival_head")

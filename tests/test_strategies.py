@@ -31,9 +31,9 @@ def base_state(model) -> tuple[str, dict[str, torch.Tensor]]:
     if hasattr(model, "get_base_model"):  # PEMMA with peft adapters
         state = model.get_base_model().base.state_dict()
         return "ct", {k.replace(".base_layer.", "."): v for k, v in state.items() if "lora_" not in k}
-    if hasattr(model, "unetr"):  # MaskedInputUNETR (early fusion)
-        return ("ct" if model.channels == [0] else "fusion"), model.unetr.state_dict()
-    return "ct", model.base.state_dict()  # plain PemmaUNETR
+    if hasattr(model, "network"):  # MaskedInputNetwork (early fusion)
+        return ("ct" if model.channels == [0] else "fusion"), model.network.state_dict()
+    return "ct", model.base.state_dict()  # plain PemmaNetwork
 
 
 def assert_rows_complete(rows: list[dict], name: str) -> None:
@@ -107,9 +107,9 @@ EWC_PLUGIN = '''
     def build(ctx):
         from avalanche.training.plugins import EWCPlugin
 
-        from pemma_cl.models.pemma import PemmaUNETR
+        from pemma_cl.models.pemma import PemmaNetwork
 
-        return ctx.make_strategy(PemmaUNETR(ctx.bases.get("ct"), ctx.preset), plugins=[EWCPlugin(ewc_lambda=1.0)])
+        return ctx.make_strategy(PemmaNetwork(ctx.bases.get("ct"), ctx.preset), plugins=[EWCPlugin(ewc_lambda=1.0)])
 '''
 
 

@@ -21,6 +21,7 @@ from pemma_cl import __version__
 from pemma_cl.cli import measure, stored
 from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
 from pemma_cl.config import (
+    BACKBONES,
     StreamSpec,
     DEFAULT_REFERENCE,
     DEFAULT_STRATEGIES,
@@ -141,6 +142,10 @@ def run(
     preset: Annotated[
         str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model and schedule size.")
     ] = "tiny",
+    backbone: Annotated[
+        str, typer.Option("--backbone", metavar="|".join(BACKBONES),
+                          help="Network family of every strategy and base (the preset sizes it per backbone).")
+    ] = "unetr",
     data: Annotated[
         str, typer.Option("--data", metavar="SOURCE", help="Data source: 'synthetic' or 'hecktor:DIR'.")
     ] = "synthetic",
@@ -224,6 +229,7 @@ def run(
             strategies=strategies,
             seeds=_seed_list(seeds),
             preset=preset,
+            backbone=backbone,
             data=data,
             results_dir=results_dir,
             epochs=epochs,

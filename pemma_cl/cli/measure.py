@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 
 from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
-from pemma_cl.config import DEFAULT_STRATEGIES, DEVICES, PRESETS
+from pemma_cl.config import BACKBONES, DEFAULT_STRATEGIES, DEVICES, PRESETS
 from pemma_cl.errors import UserError
 
 #: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
 PARAMS_ROWS: tuple[tuple[str, str], ...] = (
-    ("base", "frozen CT base (UNETR)"),
-    ("lora", "LoRA/DoRA on the ViT (one set)"),
+    ("base", "frozen CT base"),
+    ("lora", "LoRA/DoRA on the transformer (one set)"),
     ("pet_path", "PET path (embedding, fusion, adapters, skip)"),
     ("trainable", "trainable per task"),
     ("served", "serving one task (base + one set)"),
@@ -31,18 +31,21 @@ PARAMS_ROWS: tuple[tuple[str, str], ...] = (
 def params(
     preset: Annotated[str, typer.Option("--preset", metavar="|".join(PRESETS), help="Model size.")] = "paper",
     tasks: Annotated[int, typer.Option("--tasks", metavar="N", help="Tasks of the stream (per-task storage).")] = 3,
+    backbone: Annotated[str, typer.Option("--backbone", metavar="|".join(BACKBONES), help="Network family.")] = "unetr",
 ) -> None:
     """PEMMA's parameter counts and trainable shares at a preset, counted without training."""
     if preset not in PRESETS:
         raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
+    if backbone not in BACKBONES:
+        raise UserError(f"--backbone: expected one of [{', '.join(BACKBONES)}], got {backbone!r}")
     if tasks < 1:
         raise UserError(f"--tasks: expected a positive integer, got {tasks}")
 
     from pemma_cl.evaluation.cost import pemma_parameter_counts  # heavy: torch, MONAI, peft
-    from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
+    from pemma_cl.models.presets import get_preset
 
-    counts = {name: pemma_parameter_counts(MODEL_PRESETS[preset], name == "dora", tasks) for name in ("lora", "dora")}
-    typer.echo(f"PEMMA at the '{preset}' preset ({tasks} tasks), counted on the meta device:")
+    counts = {name: pemma_parameter_counts(get_preset(preset, backbone), name == "dora", tasks) for name in ("lora", "dora")}
+    typer.echo(f"PEMMA on {backbone} at the '{preset}' preset ({tasks} tasks), counted without training:")
     typer.echo(f"  {'':46}{'LoRA':>14}{'DoRA':>14}")
     for key, label in PARAMS_ROWS:
         cells = [f"{counts[n][key]:>13.2f}%" if key.startswith("pct_") else f"{counts[n][key]:>14,}" for n in counts]

@@ -105,7 +105,8 @@ class CostPlugin(SupervisedPlugin):
 
 
 def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int) -> dict[str, int | float]:
-    """PEMMA's parameter counts at a preset, without training (built on the meta device: shapes only).
+    """PEMMA's parameter counts at a preset, without training (built on the meta device, shapes only, where the
+    backbone allows; else on the CPU without drawing from the global random generator).
 
     Args:
         preset: network size.
@@ -113,7 +114,7 @@ def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int) -> dict
         n_tasks: tasks of the stream; the per-task protocol stores one adapter set per task.
 
     Returns:
-        ``base`` (frozen CT UNETR), ``lora`` (one set's LoRA/DoRA on the ViT), ``pet_path`` (one set's PEMMA
+        ``base`` (frozen CT base), ``lora`` (one set's LoRA/DoRA on the transformer), ``pet_path`` (one set's PEMMA
         modules: PET embedding, token fusion, missing-modality adapters, PET skip), ``trainable`` (lora +
         pet_path: what one task trains), ``served`` (base + trainable: what serves one task), ``stored_shared``
         and ``stored_per_task`` (every parameter held by the model after the stream with one shared set or
@@ -122,13 +123,14 @@ def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int) -> dict
         ``pct_stored_shared`` (the authors' count), ``pct_stored_per_task``.
     """
     from pemma_cl.models.adapters import adapter_name, add_task_adapter, wrap_with_adapters
-    from pemma_cl.models.backbones import build_unetr
-    from pemma_cl.models.pemma import PemmaUNETR
+    from pemma_cl.models.backbones import build_network, get_backbone
+    from pemma_cl.models.pemma import PemmaNetwork
 
-    with torch.device("meta"):
-        base = build_unetr(preset, in_channels=1)
+    meta = get_backbone(preset.backbone).builds_on_meta
+    with torch.device("meta" if meta else "cpu"), torch.random.fork_rng(devices=[]):
+        base = build_network(preset, in_channels=1)
         n_base = sum(p.numel() for p in base.parameters())  # before peft injects its layers into it
-        model = wrap_with_adapters(PemmaUNETR(base, preset), preset, use_dora=use_dora, first_adapter=adapter_name(1))
+        model = wrap_with_adapters(PemmaNetwork(base, preset), preset, use_dora=use_dora, first_adapter=adapter_name(1))
         stored_shared = sum(p.numel() for p in model.parameters())
         trainable = {name: p.numel() for name, p in model.named_parameters() if p.requires_grad}
         for task in range(2, n_tasks + 1):

@@ -1,6 +1,6 @@
 """LoRA/DoRA adapter sets on PEMMA through peft.
 
-A named peft adapter set holds the LoRA/DoRA matrices on the ViT linears and, through peft's
+A named peft adapter set holds the LoRA/DoRA matrices on the transformer linears and, through peft's
 ``modules_to_save``, its own copy of every PEMMA module (PET embedding, token fusion, missing-modality
 adapters, PET skip). Per-task PEMMA gives each task its own set (``task<label>``); the authors' protocol
 keeps one set (``shared``) and continues training it. The CT base is never trained.
@@ -12,12 +12,10 @@ from collections.abc import Collection
 
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-from pemma_cl.models.pemma import PEMMA_MODULES, SURVIVAL_HEAD, PemmaDesign, PemmaUNETR
+from pemma_cl.models.backbones import Backbone
+from pemma_cl.models.pemma import PEMMA_MODULES, SURVIVAL_HEAD, PemmaDesign, PemmaNetwork
 from pemma_cl.models.presets import Preset
 
-#: UNETR's only nn.Linear layers are in its ViT (attention qkv/out projection and the MLP); a regex,
-#: because peft's plain-name matching would also catch same-named layers elsewhere.
-VIT_LINEARS = r".*base\.vit\.blocks\.\d+\.(attn\.(qkv|out_proj)|mlp\.linear[12])"
 #: Name of the single adapter set of the authors' protocol.
 SHARED_ADAPTER = "shared"
 
@@ -27,29 +25,27 @@ def adapter_name(task: int) -> str:
     return f"task{task}"
 
 
-#: The base's last decoder stage and output convolution, saved per adapter set when ``PemmaDesign.decoder_head``
-#: (full paths: peft matches ``modules_to_save`` by name suffix, and a bare ``out`` would catch other modules).
-DECODER_HEAD = ("base.decoder2", "base.out")
-
-
-def lora_config(preset: Preset, use_dora: bool, design: PemmaDesign = PemmaDesign(), prognosis: bool = False) -> LoraConfig:
-    """LoRA (or DoRA) of rank ``preset.lora_rank`` on the ViT linears, PEMMA modules (and the survival head of a
-    prognosis model) saved per adapter."""
+def lora_config(backbone: Backbone, preset: Preset, use_dora: bool, design: PemmaDesign = PemmaDesign(),
+                prognosis: bool = False) -> LoraConfig:
+    """LoRA (or DoRA) of rank ``preset.lora_rank`` on the backbone's transformer linears (``lora_targets``), PEMMA
+    modules (and the survival head of a prognosis model; and, with ``design.decoder_head``, the backbone's last
+    decoder stage and output convolution, named in full: peft matches ``modules_to_save`` by name suffix) saved per
+    adapter."""
     return LoraConfig(
         r=preset.lora_rank,
         lora_alpha=2 * preset.lora_rank,
         lora_dropout=0.0,
-        target_modules=VIT_LINEARS,
-        modules_to_save=list(PEMMA_MODULES) + (list(DECODER_HEAD) if design.decoder_head else [])
+        target_modules=backbone.lora_targets,
+        modules_to_save=list(PEMMA_MODULES) + (list(backbone.decoder_head) if design.decoder_head else [])
         + ([SURVIVAL_HEAD] if prognosis else []),
         use_dora=use_dora,
     )
 
 
-def wrap_with_adapters(pemma: PemmaUNETR, preset: Preset, use_dora: bool, first_adapter: str,
+def wrap_with_adapters(pemma: PemmaNetwork, preset: Preset, use_dora: bool, first_adapter: str,
                        design: PemmaDesign = PemmaDesign()) -> PeftModel:
     """Freeze the PEMMA model's base and give it its first adapter set, named ``first_adapter``."""
-    config = lora_config(preset, use_dora, design, prognosis=hasattr(pemma, SURVIVAL_HEAD))
+    config = lora_config(pemma.backbone, preset, use_dora, design, prognosis=hasattr(pemma, SURVIVAL_HEAD))
     return get_peft_model(pemma, config, adapter_name=first_adapter)
 
 

@@ -1,4 +1,4 @@
-"""PEMMA: a CT-pretrained UNETR upgraded to accept PET (and either modality alone).
+"""PEMMA: a CT-pretrained segmentation network (UNETR or Swin UNETR) upgraded to accept PET (and either modality alone).
 
 What is added beside the CT base (Saeed et al., Fig. 1-2):
 
@@ -11,8 +11,10 @@ What is added beside the CT base (Saeed et al., Fig. 1-2):
 
 Every added part is initialised so that, before training, a CT(+PET) input gives exactly the CT base's
 output (identity CT half of the projection, zero PET half, zero last layer in adapters and skip): a new task
-starts from the base, not from noise. LoRA/DoRA on the ViT is applied on top by :mod:`pemma_cl.models.adapters`.
-Choices the paper leaves open, or that the README's ablation varies, are a :class:`PemmaDesign`.
+starts from the base, not from noise. LoRA/DoRA on the transformer is applied on top by
+:mod:`pemma_cl.models.adapters`. Choices the paper leaves open, or that the README's ablation varies, are a
+:class:`PemmaDesign`. Written once against :class:`pemma_cl.models.backbones.Backbone`: the base network's backbone
+supplies the patch embedding, the encoder after it, the first skip and the decoder.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from monai.networks.blocks import PatchEmbeddingBlock, UnetrBasicBlock
-from monai.networks.nets import UNETR
+from monai.networks.blocks import UnetrBasicBlock
 from torch import nn
 
-from pemma_cl.models.backbones import all_present
+from pemma_cl.models.backbones import all_present, backbone_of
 from pemma_cl.models.presets import Preset
 from pemma_cl.models.survival import survival_head
 
@@ -80,51 +81,50 @@ class MissingModalityAdapter(nn.Module):
         return torch.cat(slots, dim=-1) + self.up(nn.functional.gelu(self.down(tokens)))
 
 
-class PemmaUNETR(nn.Module):
-    """The CT base UNETR with PEMMA's PET path; called as ``model(x, modality_mask)``.
+class PemmaNetwork(nn.Module):
+    """The CT base network with PEMMA's PET path; called as ``model(x, modality_mask)``.
 
     Args:
-        base: the CT-pretrained UNETR (``in_channels=1``); its modules are used as they are.
+        base: the CT-pretrained network (one input channel) of a known backbone; its modules are used as they are.
         preset: the preset the base was built with (sizes of the added modules).
         design: choices the paper leaves open.
-        prognosis: also carry a survival head on the ViT's tokens (:mod:`pemma_cl.models.survival`).
+        prognosis: also carry a survival head on the encoder's deepest tokens (:mod:`pemma_cl.models.survival`).
     """
 
-    def __init__(self, base: UNETR, preset: Preset, design: PemmaDesign = PemmaDesign(), prognosis: bool = False) -> None:
+    def __init__(self, base: nn.Module, preset: Preset, design: PemmaDesign = PemmaDesign(), prognosis: bool = False) -> None:
         super().__init__()
         self.base = base
-        hidden = preset.hidden_size
-        self.pet_embed = PatchEmbeddingBlock(
-            in_channels=1, img_size=(preset.img_size,) * 3, patch_size=base.patch_size,
-            hidden_size=hidden, num_heads=preset.num_heads, proj_type="conv",
-        )
+        self.backbone = backbone_of(base)
+        width = self.backbone.token_width(base)
+        self.pet_embed = self.backbone.new_patch_embedding(base, preset)
         if design.pet_embed_init == "ct-copy":
-            self.pet_embed.load_state_dict(base.vit.patch_embedding.state_dict())
-        self.token_fusion = nn.Linear(2 * hidden, hidden)
+            self.pet_embed.load_state_dict(self.backbone.patch_embedding(base).state_dict())
+        self.token_fusion = nn.Linear(2 * width, width)
         with torch.no_grad():
             self.token_fusion.weight.zero_()
-            self.token_fusion.weight[:, :hidden].copy_(torch.eye(hidden))
+            self.token_fusion.weight[:, :width].copy_(torch.eye(width))
             self.token_fusion.bias.zero_()
-        self.missing_pet_adapter = MissingModalityAdapter(hidden, preset.adapter_bottleneck, present_slot=0)
-        self.missing_ct_adapter = MissingModalityAdapter(hidden, preset.adapter_bottleneck, present_slot=1)
-        skip_out = nn.Conv3d(preset.feature_size, preset.feature_size, kernel_size=1)
+        self.missing_pet_adapter = MissingModalityAdapter(width, preset.adapter_bottleneck, present_slot=0)
+        self.missing_ct_adapter = MissingModalityAdapter(width, preset.adapter_bottleneck, present_slot=1)
+        channels = self.backbone.skip_channels(base)
+        skip_out = nn.Conv3d(channels, channels, kernel_size=1)
         nn.init.zeros_(skip_out.weight)
         nn.init.zeros_(skip_out.bias)
         self.pet_skip = nn.Sequential(
-            UnetrBasicBlock(spatial_dims=3, in_channels=1, out_channels=preset.feature_size,
+            UnetrBasicBlock(spatial_dims=3, in_channels=1, out_channels=channels,
                             kernel_size=3, stride=1, norm_name="instance", res_block=True),
             skip_out,
         )
         if prognosis:
-            setattr(self, SURVIVAL_HEAD, survival_head(hidden))
+            setattr(self, SURVIVAL_HEAD, survival_head(self.backbone.head_width(base)))
 
-    def _tokens(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor) -> torch.Tensor:
-        """Input tokens for the frozen ViT blocks, per sample by which modalities are present.
+    def _tokens(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor):
+        """Input tokens for the frozen encoder, per sample by which modalities are present, and their grid.
 
         Each path (CT+PET, CT only, PET only) is computed only for the samples that take it.
         """
-        ct_tokens = self.base.vit.patch_embedding(ct)
-        pet_tokens = self.pet_embed(pet)
+        ct_tokens, grid = self.backbone.embed(self.backbone.patch_embedding(self.base), ct)
+        pet_tokens, _ = self.backbone.embed(self.pet_embed, pet)
         tokens = torch.empty_like(ct_tokens)
         paths = (
             (has_ct & has_pet, lambda i: torch.cat((ct_tokens[i], pet_tokens[i]), dim=-1)),
@@ -134,27 +134,16 @@ class PemmaUNETR(nn.Module):
         for chosen, two_modality_tokens in paths:
             if chosen.any():
                 tokens[chosen] = self.token_fusion(two_modality_tokens(chosen))
-        return tokens
+        return tokens, grid
 
     def _first_skip(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor) -> torch.Tensor:
         """The full-resolution skip: the frozen CT encoder block plus the PET skip pathway, each where present."""
         skip = 0
-        for present, block, image in ((has_ct, self.base.encoder1, ct), (has_pet, self.pet_skip, pet)):
+        blocks = ((has_ct, lambda image: self.backbone.first_skip(self.base, image), ct), (has_pet, self.pet_skip, pet))
+        for present, block, image in blocks:
             if present.any():
                 skip = skip + block(image) * present.to(image.dtype)[:, None, None, None, None]
         return skip
-
-    def _encode(self, x: torch.Tensor, modality_mask: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The frozen ViT on PEMMA's tokens: (normalised last tokens, every block's output)."""
-        modality_mask = all_present(x, modality_mask)
-        if not bool(modality_mask.any(dim=1).all()):
-            raise ValueError("every sample needs at least one modality (modality_mask row all False)")
-        hidden = self._tokens(x[:, :1], x[:, 1:2], modality_mask[:, 0].bool(), modality_mask[:, 1].bool())
-        hidden_states = []
-        for block in self.base.vit.blocks:
-            hidden = block(hidden)
-            hidden_states.append(hidden)
-        return self.base.vit.norm(hidden), hidden_states
 
     def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None,
                 ehr: torch.Tensor | None = None) -> torch.Tensor:
@@ -163,20 +152,12 @@ class PemmaUNETR(nn.Module):
 
         Returns logits [B, 3, D, H, W], or with ``ehr`` the risk [B] (the encoder alone runs).
         """
-        hidden, hidden_states = self._encode(x, modality_mask)
-        if ehr is not None:
-            return self.survival_head(hidden, ehr)
-        base = self.base
         modality_mask = all_present(x, modality_mask)
+        if not bool(modality_mask.any(dim=1).all()):
+            raise ValueError("every sample needs at least one modality (modality_mask row all False)")
         ct, pet = x[:, :1], x[:, 1:2]
         has_ct, has_pet = modality_mask[:, 0].bool(), modality_mask[:, 1].bool()
-        # The rest mirrors monai.networks.nets.UNETR.forward (MONAI 1.6.1), which offers no hook to
-        # replace its token path: ViT blocks, then the same encoder/decoder stages on frozen weights.
-        enc1 = self._first_skip(ct, pet, has_ct, has_pet)
-        enc2 = base.encoder2(base.proj_feat(hidden_states[3]))
-        enc3 = base.encoder3(base.proj_feat(hidden_states[6]))
-        enc4 = base.encoder4(base.proj_feat(hidden_states[9]))
-        dec3 = base.decoder5(base.proj_feat(hidden), enc4)
-        dec2 = base.decoder4(dec3, enc3)
-        dec1 = base.decoder3(dec2, enc2)
-        return base.out(base.decoder2(dec1, enc1))
+        deepest, features = self.backbone.encode(self.base, *self._tokens(ct, pet, has_ct, has_pet))
+        if ehr is not None:
+            return self.survival_head(deepest, ehr)
+        return self.backbone.decode(self.base, self._first_skip(ct, pet, has_ct, has_pet), features)

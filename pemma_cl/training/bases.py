@@ -1,8 +1,8 @@
 """The shared pre-trained bases every strategy starts from, trained once per recipe and data, and cached.
 
-``ct``: a 1-channel UNETR trained on the pre-training cases' CT (PEMMA's and full fine-tuning's start).
-``fusion``: a 2-channel (CT, PET) UNETR, early fusion's start. Both get exactly the modalities the stream's
-``pretrain.modalities`` declares:
+``ct``: a 1-channel network of the preset's backbone trained on the pre-training cases' CT (PEMMA's and full
+fine-tuning's start). ``fusion``: a 2-channel (CT, PET) one, early fusion's start. Both get exactly the
+modalities the stream's ``pretrain.modalities`` declares:
 
 * ``[ct]`` (the pre-training centres have no PET): the fusion base is the CT base with a PET input channel
   whose weights are zero. Trained on those cases it could learn nothing else (its PET channel would be all
@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from avalanche.benchmarks import benchmark_from_datasets
 from avalanche.training.plugins import EvaluationPlugin
-from monai.networks.nets import UNETR
+from torch import nn
 
 from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import MODALITIES, CaseRecord
-from pemma_cl.models.backbones import MaskedInputUNETR, build_unetr
+from pemma_cl.models.backbones import MaskedInputNetwork, build_network, get_backbone
 from pemma_cl.models.presets import Preset
 from pemma_cl.training import template
 from pemma_cl.training.progress import ProgressPlugin
@@ -51,7 +51,8 @@ BASE_KINDS: dict[str, tuple[int, ...]] = {"ct": (0,), "fusion": (0, 1)}
 #: Modules whose source code shapes a base (training loop, loss, network, input normalisation); a change to
 #: any of them changes every base's cache key.
 RECIPE_MODULES: tuple[str, ...] = (
-    __name__, "pemma_cl.training.template", "pemma_cl.models.backbones", "pemma_cl.data.dataset",
+    __name__, "pemma_cl.training.template", "pemma_cl.models.backbones", "pemma_cl.models.backbones.unetr",
+    "pemma_cl.models.backbones.swin_unetr", "pemma_cl.data.dataset",
 )
 
 
@@ -143,11 +144,11 @@ class SharedBases:
         """Whether the ``kind`` base is trained on its own (else derived from the CT base, see the module doc)."""
         return kind == "ct" or "pet" in self.modalities
 
-    def get(self, kind: str) -> UNETR:
-        """A fresh UNETR holding the ``kind`` base's pre-trained weights."""
-        unetr = build_unetr(self.preset, in_channels=len(BASE_KINDS[kind]))
-        unetr.load_state_dict(self._weights_of(kind))
-        return unetr
+    def get(self, kind: str) -> nn.Module:
+        """A fresh network of the preset's backbone holding the ``kind`` base's pre-trained weights."""
+        network = build_network(self.preset, in_channels=len(BASE_KINDS[kind]))
+        network.load_state_dict(self._weights_of(kind))
+        return network
 
     def _weights_of(self, kind: str) -> dict:
         if kind not in self._weights:
@@ -158,10 +159,12 @@ class SharedBases:
         return self._weights[kind]
 
     def _shapes(self, kind: str) -> dict[str, torch.Size]:
-        # On the meta device: no memory, no initialisation, no draw from the global random state (a draw here
-        # would make a strategy's numbers depend on whether another strategy asked for this base first).
-        with torch.device("meta"):
-            return {k: v.shape for k, v in build_unetr(self.preset, len(BASE_KINDS[kind])).state_dict().items()}
+        # Without a draw from the global random state (one here would make a strategy's numbers depend on whether
+        # another strategy asked for this base first): on the meta device (no memory, no initialisation) where the
+        # backbone can be built there, else on the CPU with the generator's state restored.
+        device = "meta" if get_backbone(self.preset.backbone).builds_on_meta else "cpu"
+        with torch.device(device), torch.random.fork_rng(devices=[]):
+            return {k: v.shape for k, v in build_network(self.preset, len(BASE_KINDS[kind])).state_dict().items()}
 
     def _load_or_train(self, kind: str) -> dict:
         path = self.cache_path(kind)
@@ -190,7 +193,7 @@ class SharedBases:
     def _train_forked(self, kind: str) -> dict:
         channels = BASE_KINDS[kind]
         torch.manual_seed(self.seed)
-        model = MaskedInputUNETR(build_unetr(self.preset, in_channels=len(channels)), channels)
+        model = MaskedInputNetwork(build_network(self.preset, in_channels=len(channels)), channels)
         strategy = SegmentationTemplate(
             model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=self.preset.pretrain_lr),
             roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed,
@@ -199,4 +202,4 @@ class SharedBases:
         )
         data = avalanche_dataset(self.pretrain_cases, self.recipe(kind)["modalities"], PRETRAIN_TASK)
         strategy.train(benchmark_from_datasets(train=[data]).train_stream[0])
-        return {k: v.detach().cpu().clone() for k, v in model.unetr.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in model.network.state_dict().items()}

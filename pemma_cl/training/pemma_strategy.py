@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pemma_cl.models.adapters import SHARED_ADAPTER, adapter_name, wrap_with_adapters
-from pemma_cl.models.pemma import PemmaDesign, PemmaUNETR
+from pemma_cl.models.pemma import PemmaDesign, PemmaNetwork
 from pemma_cl.training.adapter_plugins import SharedAdapterPlugin, TaskAdapterPlugin
 from pemma_cl.training.context import BuildContext
 from pemma_cl.training.template import SegmentationTemplate
@@ -20,7 +20,7 @@ def build_pemma(ctx: BuildContext, use_dora: bool, shared: bool, design: PemmaDe
         design: choices the paper leaves open.
     """
     first = SHARED_ADAPTER if shared else adapter_name(ctx.task_labels[0])
-    pemma = PemmaUNETR(ctx.bases.get("ct"), ctx.preset, design, prognosis=ctx.has_prognosis)
+    pemma = PemmaNetwork(ctx.bases.get("ct"), ctx.preset, design, prognosis=ctx.has_prognosis)
     model = wrap_with_adapters(pemma, ctx.preset, use_dora=use_dora, first_adapter=first, design=design)
     plugin = (SharedAdapterPlugin if shared else TaskAdapterPlugin)(ctx.experience_modalities, ctx.experience_kinds)
     return ctx.make_strategy(model, plugins=[plugin], lr=ctx.preset.adapter_lr)
