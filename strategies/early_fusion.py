@@ -1,4 +1,4 @@
-"""Early fusion: a 2-channel (CT, PET) UNETR from the fusion base, fine-tuned on each experience in turn.
+"""Early fusion: a 2-channel (CT, PET) network from the fusion base, fine-tuned on each experience in turn.
 
 The fusion base gets only the modalities the stream's pre-training declares: after CT-only pre-training it is
 the CT base with zero PET-input weights, and it first learns PET in the stream (see
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pemma_cl.registry import register_strategy
 
 
-@register_strategy("early-fusion", "2-channel CT+PET UNETR from the fusion base (CT base + zero PET weights after "
+@register_strategy("early-fusion", "2-channel CT+PET network from the fusion base (CT base + zero PET weights after "
                                    "CT-only pre-training), all parameters trained sequentially", family="reference",
                    task_kinds=("segmentation", "prognosis"))
 def build(ctx):

@@ -34,7 +34,7 @@ def lora_config(backbone: Backbone, preset: Preset, use_dora: bool, design: Pemm
     return LoraConfig(
         r=preset.lora_rank,
         lora_alpha=2 * preset.lora_rank,
-        lora_dropout=0.0,
+        lora_dropout=preset.lora_dropout,
         target_modules=backbone.lora_targets,
         modules_to_save=list(PEMMA_MODULES) + (list(backbone.decoder_head) if design.decoder_head else [])
         + ([SURVIVAL_HEAD] if prognosis else []),

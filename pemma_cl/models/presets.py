@@ -32,6 +32,7 @@ class Preset:
         prognosis_epochs: epochs per prognosis experience.
         prognosis_lr_scale: factor on each strategy's learning rate during prognosis experiences.
         backbone: the network family (``unetr`` or ``swin-unetr``, see :mod:`pemma_cl.models.backbones`).
+        lora_dropout: dropout on the LoRA/DoRA branch's input.
     """
 
     name: str
@@ -52,6 +53,7 @@ class Preset:
     prognosis_epochs: int = 6
     prognosis_lr_scale: float = 0.1
     backbone: str = "unetr"
+    lora_dropout: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,11 +76,12 @@ PRESETS: dict[str, Preset] = {
 BACKBONE_NAMES: tuple[str, ...] = ("unetr", "swin-unetr")
 #: Per backbone other than UNETR and preset, what differs from UNETR's preset. Swin UNETR's feature size is a
 #: multiple of 12 (MONAI); ``tiny``'s 12 is its smallest, about 2 s per step on this CPU at 32³ (about 10x
-#: UNETR-tiny), so its pre-training is shorter; ``paper`` follows the authors' code (feature 48, LoRA rank 8).
+#: UNETR-tiny), so its pre-training is shorter; ``paper`` follows the authors' code (feature 48, LoRA rank 8,
+#: LoRA dropout 0.1).
 BACKBONE_CHANGES: dict[str, dict[str, dict]] = {
     "swin-unetr": {
         "tiny": {"feature_size": 12, "pretrain_epochs": 12, "epochs": 3},
-        "paper": {"feature_size": 48, "lora_rank": 8},
+        "paper": {"feature_size": 48, "lora_rank": 8, "lora_dropout": 0.1},
         "micro": {"feature_size": 12},
     },
 }
