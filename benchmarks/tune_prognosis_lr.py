@@ -3,7 +3,8 @@
 Runs the ``modalities`` stream with ``eval_on=val`` for each candidate ``prognosis_lr_scale`` and strategy, and
 prints (and writes as JSON) the C-index right after each prognosis task. How the README's choice (0.1) was made::
 
-    .venv/bin/python benchmarks/tune_prognosis_lr.py --out results/reference/modalities-tuning/prognosis_lr_scale_val.json
+    .venv/bin/python benchmarks/tune_prognosis_lr.py \
+        --out results/reference/modalities-tuning/prognosis_lr_scale_val.json
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def params(
     from pemma_cl.evaluation.cost import pemma_parameter_counts  # heavy: torch, MONAI, peft
     from pemma_cl.models.presets import get_preset
 
-    counts = {name: pemma_parameter_counts(get_preset(preset, backbone), name == "dora", tasks) for name in ("lora", "dora")}
+    sizes = get_preset(preset, backbone)
+    counts = {name: pemma_parameter_counts(sizes, name == "dora", tasks) for name in ("lora", "dora")}
     typer.echo(f"PEMMA on {backbone} at the '{preset}' preset ({tasks} tasks), counted without training:")
     typer.echo(f"  {'':46}{'LoRA':>14}{'DoRA':>14}")
     for key, label in PARAMS_ROWS:

@@ -33,9 +33,9 @@ def plot(run_dir: RunDirArgument) -> None:
     predictions, for a run with prognosis)."""
     metrics = _stored_file(run_dir, METRICS_CSV)
     summary = _stored_json(run_dir, SUMMARY_JSON)
-    seeds = summary.get("seeds") or [0]
-    stored_predictions = run_dir / "seeds" / f"seed{seeds[0]}" / PREDICTIONS_JSON
-    predictions = _stored_json(run_dir, str(stored_predictions.relative_to(run_dir))) if stored_predictions.is_file() else None
+    first_seed = (summary.get("seeds") or [0])[0]
+    stored_predictions = f"seeds/seed{first_seed}/{PREDICTIONS_JSON}"
+    predictions = _stored_json(run_dir, stored_predictions) if (run_dir / stored_predictions).is_file() else None
 
     import pandas as pd
 

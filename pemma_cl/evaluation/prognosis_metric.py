@@ -69,9 +69,10 @@ class PrognosisMetric(PluginMetric[list]):
         risk, survival = torch.cat(self._risk).numpy(), torch.cat(self._survival).numpy()
         time, event = survival[:, 0], survival[:, 1].astype(int)
         scores = cindex_with_interval(time, event, risk, self.seed, interval=trained >= exp)
-        self.rows.append({"trained_through": trained, "trained_through_name": self.names[trained] if trained >= 0 else "base",
-                          "eval_experience": exp, "eval_experience_name": self.names[exp], "input": self.modalities[exp],
-                          **scores})
+        self.rows.append({"trained_through": trained,
+                          "trained_through_name": self.names[trained] if trained >= 0 else "base",
+                          "eval_experience": exp, "eval_experience_name": self.names[exp],
+                          "input": self.modalities[exp], **scores})
         self.predictions[self.names[exp]] = {"risk": risk.tolist(), "time": time.tolist(), "event": event.tolist()}
         cindex = math.nan if scores["cindex"] is None else scores["cindex"]
         return [MetricValue(self, f"Cindex/eval_phase/test_stream/Exp{exp:03d}", cindex,
