@@ -289,8 +289,8 @@ def _cindex_gain(runs: list[StoredRun], richer: str, gain: float) -> list[ClaimR
                 rows.append(ClaimRow(claim, strategy, run.stream, "–", NOT_TESTED, "C-index undefined"))
                 continue
             difference, wanted = better["mean"] - base["mean"], gain * base["mean"]
-            half = max((e["high"] - e["low"]) / 2 for e in (base, better) if e.get("low") is not None) \
-                if any(e.get("low") is not None for e in (base, better)) else SEED_SPREAD
+            halves = [(e["high"] - e["low"]) / 2 for e in (base, better) if e.get("low") is not None]
+            half = max(halves, default=SEED_SPREAD)
             verdict = HELD if difference >= wanted and difference > half else \
                 NOT_HELD if wanted - difference > half else INCONCLUSIVE
             measured = (f"C-index {base['mean']:.3f} (ct) -> {better['mean']:.3f} ({richer}): "
