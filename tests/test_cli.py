@@ -299,6 +299,10 @@ def test_malformed_stream_file_names_file_and_field(
          "error: --reference: 'early-fusion' is not one of the run's strategies (example-plugin)"),
         (["--executor", "spark"], "error: --executor: expected one of [local, ray], got 'spark'"),
         (["--ray-address", "ray://head:10001"], "error: --ray-address: only with --executor ray"),
+        (["--jobs", "0"], "error: --jobs: expected a positive integer or 'auto', got '0'"),
+        (["--jobs", "two"], "error: --jobs: expected a positive integer or 'auto', got 'two'"),
+        (["--executor", "ray", "--jobs", "2"],
+         "error: --jobs: only with --executor local (Ray gives each unit one CPU)"),
         (["--logger", "mlflow"], "error: loggers: expected distinct names from [tensorboard, csv, wandb, text], got ['mlflow']"),
     ],
 )

@@ -258,3 +258,16 @@ def test_training_a_shared_base_leaves_the_global_random_state_alone(stream_data
     assert torch.equal(trained[0], loaded[0]), "training the base consumed torch's global RNG"
     assert np.array_equal(trained[1], loaded[1]), "training the base consumed NumPy's global RNG"
     assert trained[2] == loaded[2], "training the base consumed Python's global RNG"
+
+
+def test_a_run_in_two_worker_processes_gives_the_rows_of_a_sequential_run(two_runs, stream_file,
+                                                                          tmp_path: Path) -> None:
+    """``--jobs 2``: the two units in two worker processes, each with one thread (the driver's one thread shared
+    out, at least one), as the sequential run's: the same metric rows, tables and plots."""
+    done = pemma_bench(*run_args(stream_file, tmp_path / "results"), "--jobs", "2")
+    parallel, sequential = run_folder(done), run_folder(two_runs[1][0])
+    for name in ["metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+        assert (parallel / name).read_bytes() == (sequential / name).read_bytes(), name
+    extra = json.loads((parallel / "manifest.json").read_text())["extra"]
+    assert (extra["executor"], extra["jobs"], extra["threads_per_unit"]) == ("local", 2, 1)
+    assert json.loads((sequential / "manifest.json").read_text())["extra"]["jobs"] == 1

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from avalanche.benchmarks import benchmark_from_datasets, with_task_labels
+from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
@@ -167,6 +168,28 @@ def test_training_applies_modality_dropout_to_two_modality_samples_only(tiny_coh
         assert (masks.sum(dim=1) == 1).all()
 
 
+class NeedsContiguousWeights(SupervisedPlugin):
+    needs_contiguous_weights = True
+
+
+@pytest.mark.parametrize("plugins", [[], [NeedsContiguousWeights()]], ids=["default", "plugin-needs-contiguous"])
+def test_cpu_training_uses_channels_last_unless_a_plugin_needs_contiguous_weights(tiny_cohort, plugins) -> None:
+    _, both = ct_only_and_both_streams(tiny_cohort)
+    model = MaskRecorder()
+    weight = model.conv.weight
+    strategy = make_template(model, plugins=plugins)
+    seen: list[bool] = []
+    strategy.forward = lambda: (seen.append(strategy.mb_x.is_contiguous(memory_format=torch.channels_last_3d)),
+                                SegmentationTemplate.forward(strategy))[1]
+    strategy.train(both)
+    channels_last = not plugins
+    assert model.conv.weight is weight and strategy.optimizer.param_groups[0]["params"][0] is weight
+    layout = torch.channels_last_3d if channels_last else torch.contiguous_format
+    # strides, not is_contiguous: a 1x1x1 kernel is contiguous in both layouts
+    assert weight.stride() == torch.empty_like(weight, memory_format=layout).stride()
+    assert seen == [channels_last] * 2 and weight.grad is not None
+
+
 def test_modality_dropout_draws_follow_the_seed(tiny_cohort) -> None:
     _, both = ct_only_and_both_streams(tiny_cohort)
     model = MaskRecorder()
@@ -202,12 +225,31 @@ def fake_strategy(exp: int, **fields) -> SimpleNamespace:
                            experience=SimpleNamespace(current_experience=exp), task_kind="segmentation", **fields)
 
 
+def test_hd95_only_at_the_final_evaluation() -> None:
+    labels = torch.zeros(1, 1, 8, 8, 8, dtype=torch.long)
+    labels[0, 0, 1:4, 1:4, 1:4] = 1
+    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ"])
+    for trained_through in (-1, 0, 1):  # before training, after A, after B (the last experience)
+        if trained_through >= 0:
+            metric.after_training_exp(fake_strategy(trained_through))
+        strategy = fake_strategy(0, mb_output=one_hot_logits(labels), mb_y=labels)
+        metric.before_eval_exp(strategy)
+        for strategy.mb_input_setting in INPUT_SETTINGS:
+            metric.after_eval_forward(strategy)
+        names = {value.name.split("/")[0] for value in metric.after_eval_exp(strategy)}
+        assert names == ({"Dice", "HD95"} if trained_through == 1 else {"Dice"})
+    hd95 = {row["trained_through"]: row["hd95"] for row in metric.rows if row["structure"] == "GTVp"}
+    dice = {row["trained_through"]: row["dice"] for row in metric.rows if row["structure"] == "GTVp"}
+    assert math.isnan(hd95[-1]) and math.isnan(hd95[0]) and hd95[1] == 0.0
+    assert dice == {-1: 1.0, 0: 1.0, 1: 1.0}
+
+
 def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
     labels = torch.zeros(2, 1, 8, 8, 8, dtype=torch.long)
     labels[0, 0, 1:4, 1:4, 1:4] = 1
     labels[1, 0, 5:7, 5:7, 5:7] = 2
     metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ+HMR"])
-    metric.after_training_exp(fake_strategy(0))
+    metric.after_training_exp(fake_strategy(1))  # the final evaluation: the one with HD95
     strategy = fake_strategy(1)
     metric.before_eval_exp(strategy)
     predictions = {"ct": one_hot_logits(labels), "pet": one_hot_logits(torch.zeros_like(labels)),
@@ -229,7 +271,7 @@ def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
     assert dice[("ctpet", "GTVp")] == 1.0 and dice[("ctpet", "GTVn")] == 0.0 and dice[("ctpet", "aggregated")] == 0.5
     row = metric.rows[0]
     assert (row["trained_through"], row["trained_through_name"], row["eval_experience"],
-            row["eval_experience_name"], row["centre"], row["n_cases"]) == (0, "A", 1, "B", "HGJ+HMR", 2)
+            row["eval_experience_name"], row["centre"], row["n_cases"]) == (1, "B", 1, "B", "HGJ+HMR", 2)
 
 
 def test_data_of_more_tasks_than_a_mini_batch_holds_is_visited_once_per_epoch(tiny_cohort) -> None:

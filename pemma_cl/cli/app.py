@@ -187,6 +187,12 @@ def run(
         typer.Option("--ray-address", metavar="ADDR", help="Ray cluster for --executor ray (e.g. ray://head:10001). "
                      "Default: a local Ray on this machine.", show_default=False),
     ] = None,
+    jobs: Annotated[
+        str, typer.Option("--jobs", metavar="N|auto",
+                          help="--executor local: units (seed, strategy) run at once, each in a process of its own "
+                               "with this machine's threads shared out (1: one after the other in this process). "
+                               "auto: 2 on a CPU with 2 threads or more, 1 on CUDA.")
+    ] = "auto",
     resume: Annotated[
         Path | None,
         typer.Option("--resume", metavar="RUN_DIR",
@@ -201,7 +207,7 @@ def run(
     """
     if resume is not None:
         given = [param.opts[0] for param in ctx.command.params
-                 if param.name not in ("resume", "executor", "ray_address")
+                 if param.name not in ("resume", "executor", "ray_address", "jobs")
                  and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE"]
         if given:
             raise UserError(f"--resume continues with the run's own settings ({resume / 'config.json'}); "
@@ -247,12 +253,14 @@ def run(
         raise UserError(f"--executor: expected one of [{', '.join(EXECUTORS)}], got {executor!r}")
     if ray_address is not None and executor != "ray":
         raise UserError("--ray-address: only with --executor ray")
+    unit_jobs = _jobs(jobs, executor, ctx.get_parameter_source("jobs"))
     registry = registry_with(config.plugin_files)
     registry.select(config.strategies, config.stream.kinds)
 
     from pemma_cl.runner import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
 
-    run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address)
+    run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address,
+                            unit_jobs)
     typer.echo(str(run_dir))
 
 
@@ -260,6 +268,17 @@ def _experiences(spec: StreamSpec) -> str:
     """``4 experiences: 1 segmentation, 3 prognosis``-style count of a stream's experiences by kind."""
     counts = [f"{spec.kinds.count(kind)} {kind}" for kind in TASK_KINDS if kind in spec.kinds]
     return f"{len(spec.experiences)} experiences: {', '.join(counts)}"
+
+
+def _jobs(text: str, executor: str, source) -> int | None:
+    """``--jobs``: a positive integer, or None for ``auto``; given with ``--executor ray``, a user error."""
+    if executor == "ray" and getattr(source, "name", None) == "COMMANDLINE":
+        raise UserError("--jobs: only with --executor local (Ray gives each unit one CPU)")
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UserError(f"--jobs: expected a positive integer or 'auto', got {text!r}")
+    return int(text)
 
 
 def _seed_list(text: str) -> tuple[int, ...]:

@@ -65,6 +65,10 @@ class SegmentationAGEMPlugin(AGEMPlugin):
         sample_size: cases in each reference batch.
     """
 
+    #: Avalanche 0.6.0's after_backward flattens each gradient with ``.view(-1)``, which a channels-last gradient
+    #: does not allow: the template keeps this strategy's weights in the default layout.
+    needs_contiguous_weights = True
+
     def __init__(self, patterns_per_experience: int, sample_size: int) -> None:
         super().__init__(patterns_per_experience, sample_size)
         self.memory = None

@@ -1,0 +1,63 @@
+"""``run --jobs N`` (N > 1): N units of a run at a time on this machine, each in a worker process of its own.
+
+The driver prepares each seed (bases trained and cached once) and hands out the units (:mod:`pemma_cl.unit_tasks`);
+each finished unit is written to the run's partial folder as it arrives, so an interrupted run resumes as a
+sequential one does. Every worker runs with the driver's thread count divided by N (at least one): CPU float sums
+depend on the thread count, so the rows equal a sequential run's at that many threads, whatever order the units
+finish in. Ctrl-C reaches the driver, which stops the workers; units already written are kept.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+
+from pemma_cl.registry import StrategyEntry
+from pemma_cl.unit_tasks import run_unit_task, unit_tasks
+from pemma_cl.work import UnitResult, WorkFolder
+
+__all__ = ["threads_per_unit", "run_units_in_processes"]
+
+
+def threads_per_unit(jobs: int) -> int:
+    """Threads each of ``jobs`` workers gets: this process's torch thread count (``OMP_NUM_THREADS`` or the cores)
+    shared out, at least one."""
+    import torch
+
+    return max(1, torch.get_num_threads() // jobs)
+
+
+def _start_worker(threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    import pemma_cl.runner  # noqa: F401  (torch, MONAI, Avalanche: imported while the driver prepares the seed)
+
+
+def run_units_in_processes(work: WorkFolder, entries: list[StrategyEntry], jobs: int) -> None:
+    """Run every unfinished unit of ``work`` in ``jobs`` worker processes and save each one as it finishes.
+
+    Raises:
+        Whatever a unit raised (a :class:`pemma_cl.errors.UserError` stays one), after stopping the workers.
+    """
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by the pool's result thread
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker, initargs=(threads_per_unit(jobs),))
+    try:
+        submitted = 0
+        for task in unit_tasks(work, entries):
+            key = task[1:3]
+            pool.apply_async(run_unit_task, task, callback=lambda result, key=key: finished.put((key, result, None)),
+                             error_callback=lambda error, key=key: finished.put((key, None, error)))
+            submitted += 1
+        for _ in range(submitted):
+            (seed, name), result, error = finished.get()
+            if error is not None:
+                raise error
+            work.save_unit(seed, name, UnitResult.from_dict(result))
+    finally:
+        pool.terminate()
+        pool.join()
