@@ -1,7 +1,7 @@
 """``run --jobs N`` (N > 1): N units of a run at a time on this machine, each in a worker process of its own.
 
-The driver prepares each seed (bases trained and cached once) and hands out the units (:mod:`pemma_cl.unit_tasks`);
-each finished unit is written to the run's partial folder as it arrives, so an interrupted run resumes as a
+The driver prepares every seed (bases trained and cached once), then hands out the units
+(:mod:`pemma_cl.unit_tasks`); each finished unit is written to the run's partial folder as it arrives, so an interrupted run resumes as a
 sequential one does. Every worker runs with the driver's thread count divided by N (at least one): CPU float sums
 depend on the thread count, so the rows equal a sequential run's at that many threads, whatever order the units
 finish in. Ctrl-C reaches the driver, which stops the workers; units already written are kept.
@@ -41,23 +41,33 @@ def _start_worker(threads: int) -> None:
 def run_units_in_processes(work: WorkFolder, entries: list[StrategyEntry], jobs: int) -> None:
     """Run every unfinished unit of ``work`` in ``jobs`` worker processes and save each one as it finishes.
 
+    Every seed's bases are trained before the first unit starts, so that no unit shares the CPU with base training
+    (its train seconds are a cost the summary compares).
+
     Raises:
         Whatever a unit raised (a :class:`pemma_cl.errors.UserError` stays one), after stopping the workers.
     """
-    finished: queue.SimpleQueue = queue.SimpleQueue()  # filled by the pool's result thread
-    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker, initargs=(threads_per_unit(jobs),))
+    outcomes: queue.SimpleQueue = queue.SimpleQueue()  # one per unit: None (saved) or the exception it raised
+
+    def save(key: tuple[int, str], result: dict) -> None:  # runs in the pool's result thread
+        try:
+            work.save_unit(*key, UnitResult.from_dict(result))
+            outcomes.put(None)
+        except BaseException as exc:  # a full disk: raised by the driver below
+            outcomes.put(exc)
+
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(jobs, initializer=_start_worker, initargs=(threads_per_unit(jobs),))
     try:
-        submitted = 0
-        for task in unit_tasks(work, entries):
-            key = task[1:3]
-            pool.apply_async(run_unit_task, task, callback=lambda result, key=key: finished.put((key, result, None)),
-                             error_callback=lambda error, key=key: finished.put((key, None, error)))
-            submitted += 1
-        for _ in range(submitted):
-            (seed, name), result, error = finished.get()
+        tasks = list(unit_tasks(work, entries))
+        for config, seed, name, logs in tasks:
+            pool.apply_async(run_unit_task, (config, seed, name, logs),
+                             callback=lambda result, key=(seed, name): save(key, result),
+                             error_callback=outcomes.put)
+        for _ in tasks:
+            error = outcomes.get()
             if error is not None:
                 raise error
-            work.save_unit(seed, name, UnitResult.from_dict(result))
     finally:
         pool.terminate()
         pool.join()
