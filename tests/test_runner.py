@@ -271,3 +271,18 @@ def test_a_run_in_two_worker_processes_gives_the_rows_of_a_sequential_run(two_ru
     extra = json.loads((parallel / "manifest.json").read_text())["extra"]
     assert (extra["executor"], extra["jobs"], extra["threads_per_unit"]) == ("local", 2, 1)
     assert json.loads((sequential / "manifest.json").read_text())["extra"]["jobs"] == 1
+
+
+def test_a_unit_failing_in_a_worker_process_is_a_one_line_error(stream_file, tmp_path: Path) -> None:
+    """A strategy whose build raises, run in a worker process (``--jobs 2``): the driver stops the workers and
+    prints the unit's error on one line, exit code 2, no traceback, and publishes no run folder."""
+    plugin = Path(__file__).parent / "plugins" / "example_plugin.py"
+    args = ["run", "--stream", str(stream_file), "--preset", "micro", "--seed", "0", "--device", "cpu",
+            "--strategy", "pemma-lora", "--strategy", "example-plugin", "--plugin", str(plugin),
+            "--results-dir", str(tmp_path / "results"), "--jobs", "2"]
+    done = pemma_bench(*args)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: strategy 'example-plugin' (file:")
+    assert "failed to build: NotImplementedError" in done.stderr.splitlines()[-1]
+    assert [p.name for p in (tmp_path / "results").iterdir() if not p.name.startswith(".")] == []
