@@ -1,10 +1,10 @@
 """``run --jobs N`` (N > 1): N units of a run at a time on this machine, each in a worker process of its own.
 
 The driver prepares every seed (bases trained and cached once), then hands out the units
-(:mod:`pemma_cl.unit_tasks`); each finished unit is written to the run's partial folder as it arrives, so an interrupted run resumes as a
-sequential one does. Every worker runs with the driver's thread count divided by N (at least one): CPU float sums
-depend on the thread count, so the rows equal a sequential run's at that many threads, whatever order the units
-finish in. Ctrl-C reaches the driver, which stops the workers; units already written are kept.
+(:mod:`pemma_cl.unit_tasks`); each finished unit is written to the run's partial folder as it arrives, so an
+interrupted run resumes as a sequential one does. Every worker runs with the driver's thread count divided by N
+(at least one): CPU float sums depend on the thread count, so the rows equal a sequential run's at that many
+threads, whatever order the units finish in. Ctrl-C reaches the driver, which stops the workers; units already written are kept.
 """
 
 from __future__ import annotations

@@ -100,7 +100,9 @@ class SegmentationMetric(PluginMetric[list]):
                     "hd95": distances[structure],
                     "n_cases": scores["n_cases"],
                 })
-                logged = [("Dice", scores[structure])] + ([("HD95", distances[structure])] if hausdorff else [])
+                logged = [("Dice", scores[structure])]
+                if hausdorff is not None:
+                    logged.append(("HD95", distances[structure]))
                 for metric, value in logged:
                     name = f"{metric}/eval_phase/test_stream/Exp{exp:03d}/{setting}/{structure}"
                     values.append(MetricValue(self, name, value, strategy.clock.train_iterations))
