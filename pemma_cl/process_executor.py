@@ -9,7 +9,6 @@ threads, whatever order the units finish in. Ctrl-C reaches the driver, which st
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
 import signal
@@ -17,6 +16,7 @@ import signal
 from pemma_cl.registry import StrategyEntry
 from pemma_cl.unit_tasks import run_unit_task, unit_tasks
 from pemma_cl.work import UnitResult, WorkFolder
+from pemma_cl.worker_start import worker_context
 
 __all__ = ["threads_per_unit", "run_units_in_processes"]
 
@@ -35,7 +35,7 @@ def _start_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    import pemma_cl.runner  # noqa: F401  (torch, MONAI, Avalanche: imported while the driver prepares the seed)
+    import pemma_cl.runner  # noqa: F401  (already imported by the fork server; a spawned worker imports it now)
 
 
 def run_units_in_processes(work: WorkFolder, entries: list[StrategyEntry], jobs: int) -> None:
@@ -56,8 +56,7 @@ def run_units_in_processes(work: WorkFolder, entries: list[StrategyEntry], jobs:
         except BaseException as exc:  # a full disk: raised by the driver below
             outcomes.put(exc)
 
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(jobs, initializer=_start_worker, initargs=(threads_per_unit(jobs),))
+    pool = worker_context().Pool(jobs, initializer=_start_worker, initargs=(threads_per_unit(jobs),))
     try:
         tasks = list(unit_tasks(work, entries))
         for config, seed, name, logs in tasks:

@@ -257,6 +257,10 @@ def run(
     registry = registry_with(config.plugin_files)
     registry.select(config.strategies, config.stream.kinds)
 
+    if executor == "local" and unit_jobs != 1:
+        from pemma_cl.worker_start import start_worker_server
+
+        start_worker_server()  # the workers' imports, beside the driver's below
     from pemma_cl.runner import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
 
     run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address,
