@@ -66,8 +66,11 @@ def test_the_cache_key_follows_the_recipe(stream_data, micro_preset, tmp_path, m
     path = make_bases(stream_data, micro_preset, tmp_path).cache_path("ct")
     assert path == make_bases(stream_data, micro_preset, tmp_path).cache_path("ct")  # same recipe, same base
 
-    for change in ({"pretrain_epochs": 2}, {"pretrain_lr": 5e-4}, {"batch_size": 1}):
+    for change in ({"pretrain_epochs": 2}, {"pretrain_lr": 5e-4}, {"batch_size": 1}, {"feature_size": 8},
+                   {"hidden_size": 48}):
         assert make_bases(stream_data, replace(micro_preset, **change), tmp_path).cache_path("ct") != path, change
+    for change in ({"epochs": 7}, {"lr": 0.5}, {"adapter_lr": 0.5}, {"lora_rank": 8}):  # what a base never sees
+        assert make_bases(stream_data, replace(micro_preset, **change), tmp_path).cache_path("ct") == path, change
     other_data = SharedBases(micro_preset, stream_data.pretrain_cases[1:], 0, torch.device("cpu"), tmp_path, "bases-test")
     assert other_data.cache_path("ct") != path
     monkeypatch.setitem(template.LOSS_KWARGS, "include_background", True)

@@ -10,7 +10,7 @@ modalities the stream's ``pretrain.modalities`` declares:
   first reaches it in the stream; every strategy then starts from the same function.
 * ``[ct, pet]`` (a PET-everywhere reference): the fusion base is trained on CT and PET.
 
-A cached base is reused only when everything that shaped it is unchanged: the recipe (loss, optimiser,
+A cached base is reused only when everything that shaped it is unchanged: the recipe (network, loss, optimiser,
 epochs, batch, modalities, channels), the data (case ids and voxels), the seed and the source code of the
 modules that train it (:data:`RECIPE_MODULES`). Any change gives a new cache file, never a stale base.
 """
@@ -47,6 +47,10 @@ PRETRAIN_TASK = 0
 
 #: Input channels (0 CT, 1 PET) of each base's network.
 BASE_KINDS: dict[str, tuple[int, ...]] = {"ct": (0,), "fusion": (0, 1)}
+
+#: The preset's fields that shape a base's network (the rest of a preset, such as the epochs per experience, does not
+#: change a base and so is not part of its cache key).
+NETWORK_FIELDS: tuple[str, ...] = ("backbone", "img_size", "hidden_size", "mlp_dim", "num_heads", "feature_size")
 
 #: Modules whose source code shapes a base (training loop, loss, network, input normalisation); a change to
 #: any of them changes every base's cache key.
@@ -125,9 +129,10 @@ class SharedBases:
         return {
             "kind": kind, "channels": list(channels),
             "modalities": [m for m in self.modalities if MODALITIES.index(m) in channels],
-            "preset": self.preset.to_dict(), "epochs": self.preset.pretrain_epochs, "batch": self.preset.batch_size,
+            "network": {field: getattr(self.preset, field) for field in NETWORK_FIELDS},
+            "epochs": self.preset.pretrain_epochs, "batch": self.preset.batch_size,
             "loss": {"class": "monai.losses.DiceCELoss", **template.LOSS_KWARGS},
-            "optimizer": {"class": "torch.optim.AdamW", "lr": self.preset.pretrain_lr},
+            "optimizer": {"class": "torch.optim.AdamW", "lr": self.preset.pretrain_lr, **template.OPTIMIZER_KWARGS},
             "modality_dropout": 0.0, "seed": self.seed, **self._data,
             "code": _source_digest(RECIPE_MODULES), "torch": torch.__version__, "monai": monai.__version__,
         }
@@ -195,7 +200,7 @@ class SharedBases:
         torch.manual_seed(self.seed)
         model = MaskedInputNetwork(build_network(self.preset, in_channels=len(channels)), channels)
         strategy = SegmentationTemplate(
-            model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=self.preset.pretrain_lr),
+            model=model, optimizer=template.make_optimizer(model.parameters(), self.preset.pretrain_lr),
             roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed,
             train_mb_size=self.preset.batch_size, train_epochs=self.preset.pretrain_epochs, device=self.device,
             plugins=[ProgressPlugin(f"base {kind}", ["pretrain"], [len(self.pretrain_cases)])], evaluator=EvaluationPlugin(loggers=[]),

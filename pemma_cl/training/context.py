@@ -14,7 +14,7 @@ from torch import nn
 from pemma_cl.models.presets import Preset
 from pemma_cl.task_kinds import PROGNOSIS
 from pemma_cl.training.bases import SharedBases
-from pemma_cl.training.template import SegmentationTemplate
+from pemma_cl.training.template import SegmentationTemplate, make_optimizer
 
 #: Evaluation mini-batch size (no gradients: larger batches use the CPU better).
 EVAL_BATCH_SIZE = 8
@@ -77,7 +77,7 @@ class BuildContext:
         trainable = [p for p in model.parameters() if p.requires_grad]
         return template(
             model=model,
-            optimizer=torch.optim.AdamW(trainable, lr=lr or self.preset.lr),
+            optimizer=make_optimizer(trainable, lr or self.preset.lr),
             train_mb_size=self.preset.batch_size,
             train_epochs=self.epochs,
             eval_mb_size=EVAL_BATCH_SIZE,

@@ -48,6 +48,17 @@ INPUT_SETTINGS: dict[str, tuple[bool, bool]] = {"ct": (True, False), "pet": (Fal
 LOSS_KWARGS: dict[str, bool] = {"to_onehot_y": True, "softmax": True, "include_background": False}
 
 
+#: Settings of every strategy's and base's AdamW besides the learning rate. PyTorch's fused kernel updates all tensors
+#: in one pass instead of a Python loop over them (the tiny UNETR's 194 tensors: 5.6 ms a step on one CPU thread
+#: against 19 ms). Part of the cached bases' key.
+OPTIMIZER_KWARGS: dict[str, bool] = {"fused": True}
+
+
+def make_optimizer(parameters, lr: float) -> torch.optim.AdamW:
+    """The optimizer of every strategy and base: AdamW with :data:`OPTIMIZER_KWARGS`."""
+    return torch.optim.AdamW(parameters, lr=lr, **OPTIMIZER_KWARGS)
+
+
 def segmentation_loss() -> DiceCELoss:
     """The training loss: MONAI's DiceCE with :data:`LOSS_KWARGS`."""
     return DiceCELoss(**LOSS_KWARGS)
