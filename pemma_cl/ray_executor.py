@@ -1,8 +1,9 @@
 """``run --executor ray``: the units of a run as Ray tasks, on this machine or a Ray cluster.
 
-The driver trains and caches each seed's shared bases once, then submits one task per unfinished (seed, strategy)
-unit (:mod:`pemma_cl.unit_tasks`); it writes each unit to the run's partial folder as it arrives, so an
-interrupted Ray run resumes like a local one.
+The driver goes seed by seed: it trains and caches the seed's shared bases once, submits one task per unfinished
+(seed, strategy) unit (:mod:`pemma_cl.unit_tasks`), and writes every unit already finished to the run's partial
+folder before it trains the next seed's bases; then it writes the rest as they arrive. An interrupted Ray run
+resumes like a local one.
 The rows equal a local run's at the same thread count (Ray gives each task one CPU and sets ``OMP_NUM_THREADS``
 to it; a local run uses every core unless ``OMP_NUM_THREADS`` says otherwise).
 
@@ -35,11 +36,21 @@ def run_units_on_ray(work: WorkFolder, entries: list[StrategyEntry], address: st
         ray.init(address=address, include_dashboard=False)
     try:
         remote_unit = ray.remote(num_cpus=1)(run_unit_task)
-        pending = {remote_unit.remote(*task): task[1:3] for task in unit_tasks(work, entries)}
+        pending: dict = {}
+        for task in unit_tasks(work, entries):  # trains each seed's bases before yielding its first task
+            pending[remote_unit.remote(*task)] = task[1:3]
+            _save_finished(ray, pending, work, wait=False)  # kept before the next seed's bases are trained
         while pending:
-            [done], _ = ray.wait(list(pending), num_returns=1)
-            seed, name = pending.pop(done)
-            work.save_unit(seed, name, UnitResult.from_dict(ray.get(done)))
+            _save_finished(ray, pending, work, wait=True)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _save_finished(ray, pending: dict, work: WorkFolder, wait: bool) -> None:
+    """Save the finished tasks of ``pending`` (Ray object ref -> (seed, strategy)) and drop them from it: with
+    ``wait``, at least one (blocking until it finishes), else only those already finished."""
+    done, _ = ray.wait(list(pending), num_returns=1 if wait else len(pending), timeout=None if wait else 0)
+    for ref in done:
+        seed, name = pending.pop(ref)
+        work.save_unit(seed, name, UnitResult.from_dict(ray.get(ref)))

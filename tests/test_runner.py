@@ -286,3 +286,30 @@ def test_a_unit_failing_in_a_worker_process_is_a_one_line_error(stream_file, tmp
     assert done.stderr.splitlines()[-1].startswith("error: strategy 'example-plugin' (file:")
     assert "failed to build: NotImplementedError" in done.stderr.splitlines()[-1]
     assert [p.name for p in (tmp_path / "results").iterdir() if not p.name.startswith(".")] == []
+
+
+def test_the_ray_driver_saves_finished_units_before_it_trains_the_next_seeds_bases() -> None:
+    """Between seeds the Ray driver saves every unit already finished and nothing else; at the end it blocks for
+    the rest (a stand-in for Ray's wait/get: which tasks are done is the only thing the driver may act on)."""
+    from pemma_cl.ray_executor import _save_finished
+    from pemma_cl.work import UnitResult
+
+    result = UnitResult(rows=[], costs={}, evaluation="task-agnostic").to_dict()
+    finished = {"a"}
+
+    def wait(refs, num_returns, timeout):
+        ready = [ref for ref in refs if ref in finished][:num_returns]
+        if timeout is None and not ready:
+            ready = refs[:1]  # blocking: the next one to finish
+        return ready, [ref for ref in refs if ref not in ready]
+
+    fake_ray = SimpleNamespace(wait=wait, get=lambda ref: result)
+    saved = []
+    work = SimpleNamespace(save_unit=lambda seed, name, unit: saved.append((seed, name)))
+    pending = {"a": (0, "pemma-lora"), "b": (0, "full-finetune")}
+    _save_finished(fake_ray, pending, work, wait=False)
+    assert saved == [(0, "pemma-lora")] and pending == {"b": (0, "full-finetune")}
+    _save_finished(fake_ray, pending, work, wait=False)  # nothing else finished: nothing saved, nothing dropped
+    assert saved == [(0, "pemma-lora")] and pending == {"b": (0, "full-finetune")}
+    _save_finished(fake_ray, pending, work, wait=True)
+    assert saved == [(0, "pemma-lora"), (0, "full-finetune")] and pending == {}
