@@ -94,7 +94,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/ablation.json"))
     args = parser.parse_args()
 
-    from pemma_cl.config import RunConfig, load_stream
+    from pemma_cl.config import RunConfig
+    from pemma_cl.stream_spec import load_stream
     from pemma_cl.models.presets import get_preset
     from pemma_cl.registry import StrategyEntry
     from pemma_cl.runner import prepare_run, run_strategy

@@ -15,7 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from pemma_cl.config import RunConfig, load_stream
+from pemma_cl.config import RunConfig
+from pemma_cl.stream_spec import load_stream
 from pemma_cl.models.presets import get_preset
 from pemma_cl.registry import load_registry
 from pemma_cl.runner import prepare_run, run_strategy

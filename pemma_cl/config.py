@@ -1,40 +1,19 @@
-"""Benchmark streams (``benchmarks/<name>.yaml``) and the resolved configuration of one run.
-
-A stream file names a shared pretraining base and the ordered experiences of the continual stream::
-
-    name: centers            # must equal the file name without .yaml
-    description: one line shown by ``pemma-bench list``
-    pretrain: {centres: [CHUM, CHUP], modalities: [ct]}
-    experiences:
-      - {name: MDA, centres: [MDA], modalities: [ct, pet], task: 1}
-
-Optional keys: an experience's ``kind`` (``segmentation``, the default, or ``prognosis``: recurrence-free survival
-from its modalities, which may then include ``ehr``, the clinical record); ``cases_per_centre`` on the pretrain
-or an experience (use only N cases of each of its centres, the first by case id of the split's parts: 20% of N
-evaluated, the rest trained on; the pretrain's first N training cases; to keep a segmentation step cheap on a
-large cohort); the stream's ``synthetic_scale`` (the size of the built-in synthetic cohort this
-stream needs, as a multiple of HECKTOR 2022's per-centre counts; real data are used as they are).
-
-Every mistake in such a file raises a one-line :class:`~pemma_cl.errors.UserError` naming the file,
-the field and what was expected.
+"""The resolved configuration of one run (:class:`RunConfig`) and the choices it is checked against; stream files
+are read by :mod:`pemma_cl.stream_spec`.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pemma_cl.data.hecktor_layout import layout_problem
-from pemma_cl.data.records import CENTRES, EHR, MODALITIES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
-from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION, TASK_KINDS
 from pemma_cl.models.presets import BACKBONE_NAMES
 from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
+from pemma_cl.stream_spec import StreamSpec, is_int, listed
 
 #: Strategies a run compares when none is named.
 DEFAULT_STRATEGIES: tuple[str, ...] = ("pemma-lora", "pemma-dora", "pemma-lora-shared", "pemma-dora-shared",
@@ -50,54 +29,6 @@ ON_BAD_CASE: tuple[str, ...] = ("refuse", "skip")
 LOGGERS: tuple[str, ...] = ("tensorboard", "csv", "wandb", "text")
 #: The strategy paired differences are taken against, when the run has it.
 DEFAULT_REFERENCE = "early-fusion"
-
-_STREAM_KEYS = ("name", "description", "pretrain", "experiences")
-_PRETRAIN_KEYS = ("centres", "modalities")
-_EXPERIENCE_KEYS = ("name", "centres", "modalities", "task")
-#: Keys a stream file may leave out (their defaults are those of the dataclasses below).
-_OPTIONAL_STREAM_KEYS = ("synthetic_scale",)
-_OPTIONAL_SUBSET_KEYS = ("cases_per_centre",)
-_OPTIONAL_EXPERIENCE_KEYS = ("kind", "cases_per_centre")
-
-
-@dataclass(frozen=True)
-class PretrainSpec:
-    """The shared base every strategy starts from; not an experience of the stream."""
-
-    centres: tuple[str, ...]
-    modalities: tuple[str, ...]
-    cases_per_centre: int | None = None
-
-
-@dataclass(frozen=True)
-class ExperienceSpec:
-    """One experience of the stream: the centres it draws cases from, the modalities it uses, its task and kind
-    (``segmentation`` or ``prognosis``); ``cases_per_centre`` keeps only N cases of each centre (see the module
-    docstring)."""
-
-    name: str
-    centres: tuple[str, ...]
-    modalities: tuple[str, ...]
-    task: int
-    kind: str = SEGMENTATION
-    cases_per_centre: int | None = None
-
-
-@dataclass(frozen=True)
-class StreamSpec:
-    """A validated stream file."""
-
-    name: str
-    description: str
-    pretrain: PretrainSpec
-    experiences: tuple[ExperienceSpec, ...]
-    path: Path
-    synthetic_scale: float | None = None
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        """The task kinds of the stream's experiences, in stream order."""
-        return tuple(exp.kind for exp in self.experiences)
 
 
 @dataclass(frozen=True)
@@ -150,7 +81,7 @@ class RunConfig:
         repeated = sorted({name for name in self.strategies if self.strategies.count(name) > 1})
         if repeated:
             raise UserError(f"strategies: each strategy may be named once, got {', '.join(repeated)} twice")
-        if not self.seeds or not all(_is_int(seed) and seed >= 0 for seed in self.seeds):
+        if not self.seeds or not all(is_int(seed) and seed >= 0 for seed in self.seeds):
             raise UserError(f"seeds: expected one or more non-negative integers, got {list(self.seeds)!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise UserError(f"seeds: each seed may be named once, got {list(self.seeds)!r}")
@@ -162,14 +93,14 @@ class RunConfig:
             raise UserError(f"strategy_options: {stray[0]!r} is not one of the run's strategies ({', '.join(self.strategies)})")
         unknown_loggers = [name for name in self.loggers if name not in LOGGERS]
         if unknown_loggers or len(set(self.loggers)) != len(self.loggers):
-            raise UserError(f"loggers: expected distinct names from {_listed(LOGGERS)}, got {list(self.loggers)!r}")
-        if self.epochs is not None and (not _is_int(self.epochs) or self.epochs < 1):
+            raise UserError(f"loggers: expected distinct names from {listed(LOGGERS)}, got {list(self.loggers)!r}")
+        if self.epochs is not None and (not is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
         for setting, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
                                         ("backbone", self.backbone, BACKBONES),
                                       ("on_bad_case", self.on_bad_case, ON_BAD_CASE), ("eval_on", self.eval_on, EVAL_SPLITS)):
             if value not in choices:
-                raise UserError(f"{setting}: expected one of {_listed(choices)}, got {value!r}")
+                raise UserError(f"{setting}: expected one of {listed(choices)}, got {value!r}")
         _check_data_source(self.data)
         if self.cache is not None and not self.data.startswith("hecktor:"):
             raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR'")
@@ -186,16 +117,8 @@ class RunConfig:
             UserError: If a field is missing or malformed.
         """
         try:
-            stream = raw["stream"]
-            spec = StreamSpec(
-                name=stream["name"], description=stream["description"],
-                pretrain=PretrainSpec(tuple(stream["pretrain"]["centres"]), tuple(stream["pretrain"]["modalities"]),
-                                      stream["pretrain"].get("cases_per_centre")),
-                experiences=tuple(ExperienceSpec(e["name"], tuple(e["centres"]), tuple(e["modalities"]), e["task"],
-                                                 e.get("kind", SEGMENTATION), e.get("cases_per_centre")) for e in stream["experiences"]),
-                path=Path(stream["path"]), synthetic_scale=stream.get("synthetic_scale"))
-            return cls(stream=spec, strategies=tuple(raw["strategies"]), seeds=tuple(raw["seeds"]),
-                       preset=raw["preset"], data=raw["data"], results_dir=Path(raw["results_dir"]),
+            return cls(stream=StreamSpec.from_dict(raw["stream"]), strategies=tuple(raw["strategies"]),
+                       seeds=tuple(raw["seeds"]), preset=raw["preset"], data=raw["data"], results_dir=Path(raw["results_dir"]),
                        epochs=raw["epochs"], device=raw["device"],
                        plugin_files=tuple(Path(p) for p in raw["plugin_files"]), on_bad_case=raw["on_bad_case"],
                        eval_on=raw["eval_on"], reference=raw["reference"], loggers=tuple(raw["loggers"]),
@@ -204,163 +127,6 @@ class RunConfig:
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None
-
-
-def benchmarks_dir() -> Path:
-    """Return the folder of the named stream files: the repository's ``benchmarks/``, installed as the package
-    ``pemma_cl.benchmarks`` (in a checkout, an editable install maps it back to ``benchmarks/``)."""
-    return Path(str(importlib.resources.files("pemma_cl.benchmarks")))
-
-
-def list_streams() -> list[StreamSpec]:
-    """Load every stream in :func:`benchmarks_dir`, sorted by name.
-
-    Raises:
-        UserError: If one of the files is malformed.
-    """
-    return [_read_stream(benchmarks_dir() / f"{name}.yaml") for name in _stream_names()]
-
-
-def load_stream(name_or_path: str) -> StreamSpec:
-    """Load a stream by name (looked up in :func:`benchmarks_dir`) or from a ``.yaml``/``.yml`` path.
-
-    Raises:
-        UserError: If the stream is unknown, the file is missing or its content is invalid.
-    """
-    if name_or_path.endswith((".yaml", ".yml")):
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise UserError(f"stream file '{name_or_path}' does not exist")
-        return _read_stream(path.resolve())
-    names = _stream_names()
-    if name_or_path not in names:
-        raise UserError(f"unknown stream {name_or_path!r}; valid streams: {', '.join(names) or '(none)'}")
-    return _read_stream(benchmarks_dir() / f"{name_or_path}.yaml")
-
-
-def _stream_names() -> list[str]:
-    return sorted(path.stem for path in benchmarks_dir().glob("*.yaml"))
-
-
-def _read_stream(path: Path) -> StreamSpec:
-    label = _shown(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{label}: cannot read the file: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError(f"{label}: invalid YAML: {problem}{at}") from None
-
-    raw = _mapping(raw, _STREAM_KEYS, label, "", _OPTIONAL_STREAM_KEYS)
-    name = _text(raw["name"], label, "name")
-    if name != path.stem:
-        raise UserError(f"{label}: name: expected {path.stem!r} (the file name without extension), got {name!r}")
-    pretrain = _mapping(raw["pretrain"], _PRETRAIN_KEYS, label, "pretrain", _OPTIONAL_SUBSET_KEYS)
-    pretrain_spec = PretrainSpec(
-        centres=_centres(pretrain["centres"], label, "pretrain.centres"),
-        modalities=_modalities(pretrain["modalities"], label, "pretrain.modalities"),
-        cases_per_centre=_optional_count(pretrain.get("cases_per_centre"), label, "pretrain.cases_per_centre"),
-    )
-    if "ct" not in pretrain_spec.modalities:
-        raise UserError(
-            f"{label}: pretrain.modalities: expected a subset that includes ct, got {pretrain['modalities']!r}"
-        )
-    experiences = raw["experiences"]
-    if not isinstance(experiences, list) or not experiences:
-        raise UserError(f"{label}: experiences: expected a non-empty list of experiences, got {experiences!r}")
-    specs = tuple(_experience(item, label, f"experiences[{index}]") for index, item in enumerate(experiences))
-    seen: set[str] = set()
-    for index, spec in enumerate(specs):
-        if spec.name in seen:
-            raise UserError(f"{label}: experiences[{index}].name: expected a unique name, got {spec.name!r} again")
-        seen.add(spec.name)
-    return StreamSpec(
-        name=name,
-        description=_text(raw["description"], label, "description"),
-        pretrain=pretrain_spec,
-        experiences=specs,
-        path=path,
-        synthetic_scale=_optional_scale(raw.get("synthetic_scale"), label),
-    )
-
-
-def _experience(raw: Any, label: str, field: str) -> ExperienceSpec:
-    raw = _mapping(raw, _EXPERIENCE_KEYS, label, field, _OPTIONAL_EXPERIENCE_KEYS)
-    task = raw["task"]
-    if not _is_int(task) or task < 1:
-        raise UserError(f"{label}: {field}.task: expected a positive integer, got {task!r}")
-    kind = raw.get("kind", SEGMENTATION)
-    if kind not in TASK_KINDS:
-        raise UserError(f"{label}: {field}.kind: expected one of {_listed(TASK_KINDS)}, got {kind!r}")
-    modalities = raw["modalities"]
-    with_ehr = kind == PROGNOSIS and isinstance(modalities, list) and EHR in modalities
-    return ExperienceSpec(
-        name=_text(raw["name"], label, f"{field}.name"),
-        centres=_centres(raw["centres"], label, f"{field}.centres"),
-        modalities=_modalities([m for m in modalities if m != EHR] if with_ehr else modalities, label,
-                               f"{field}.modalities", kind) + ((EHR,) if with_ehr else ()),
-        task=task,
-        kind=kind,
-        cases_per_centre=_optional_count(raw.get("cases_per_centre"), label, f"{field}.cases_per_centre"),
-    )
-
-
-def _optional_count(raw: Any, label: str, field: str) -> int | None:
-    if raw is not None and (not _is_int(raw) or raw < 2):
-        raise UserError(f"{label}: {field}: expected an integer of at least 2, got {raw!r}")
-    return raw
-
-
-def _optional_scale(raw: Any, label: str) -> float | None:
-    if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw <= 20):
-        raise UserError(f"{label}: synthetic_scale: expected a number in (0, 20], got {raw!r}")
-    return None if raw is None else float(raw)
-
-
-def _mapping(raw: Any, keys: tuple[str, ...], label: str, field: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    where = f"{label}: {field}" if field else label
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: expected a mapping with keys {_listed(keys)}, got {raw!r}")
-    unknown = sorted(str(key) for key in raw if key not in keys + optional)
-    if unknown:
-        raise UserError(f"{where}: unknown key {unknown[0]!r}; expected keys: {_listed(keys + optional)}")
-    missing = [key for key in keys if key not in raw]
-    if missing:
-        raise UserError(f"{where}: missing key {missing[0]!r}; expected keys: {_listed(keys)}")
-    return raw
-
-
-def _text(raw: Any, label: str, field: str) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise UserError(f"{label}: {field}: expected a non-empty string, got {raw!r}")
-    return " ".join(raw.split())
-
-
-def _centres(raw: Any, label: str, field: str) -> tuple[str, ...]:
-    if not _distinct_subset(raw, CENTRES):
-        expected = f"a non-empty list of distinct HECKTOR centres from {_listed(CENTRES)}"
-        raise UserError(f"{label}: {field}: expected {expected}, got {raw!r}")
-    return tuple(raw)
-
-
-def _modalities(raw: Any, label: str, field: str, kind: str = SEGMENTATION) -> tuple[str, ...]:
-    """Validate a modality list and return it in the canonical channel order of ``MODALITIES``."""
-    if not _distinct_subset(raw, MODALITIES):
-        extra = f" (plus {EHR!r} in a prognosis experience)" if kind == PROGNOSIS else ""
-        raise UserError(f"{label}: {field}: expected a non-empty subset of {_listed(MODALITIES)}{extra}, got {raw!r}")
-    return tuple(modality for modality in MODALITIES if modality in raw)
-
-
-def _distinct_subset(raw: Any, allowed: tuple[str, ...]) -> bool:
-    return (
-        isinstance(raw, list)
-        and bool(raw)
-        and len(set(map(str, raw))) == len(raw)
-        and all(item in allowed for item in raw)
-    )
 
 
 def _check_data_source(data: str) -> None:
@@ -374,22 +140,6 @@ def _check_data_source(data: str) -> None:
     problem = layout_problem(Path(folder))
     if problem:
         raise UserError(f"data: {problem}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _listed(items: tuple[str, ...]) -> str:
-    return f"[{', '.join(items)}]"
-
-
-def _shown(path: Path) -> str:
-    """Return ``path`` relative to the working directory when it lies inside it, else unchanged."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _plain(value: Any) -> Any:

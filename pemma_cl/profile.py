@@ -31,7 +31,7 @@ from torch import nn
 from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EvaluationPlugin
 
-from pemma_cl.config import ExperienceSpec, PretrainSpec, StreamSpec
+from pemma_cl.stream_spec import ExperienceSpec, PretrainSpec, StreamSpec
 from pemma_cl.data.synthetic import generate_cohort
 from pemma_cl.evaluation.cost import parameter_budget
 from pemma_cl.models.backbones import build_network

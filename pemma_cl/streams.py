@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from avalanche.benchmarks import benchmark_from_datasets, with_task_labels
 from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 
-from pemma_cl.config import StreamSpec
+from pemma_cl.stream_spec import StreamSpec
 from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.data.splits import TEST_FRACTION

@@ -33,7 +33,7 @@ def tiny_cohort():
 @pytest.fixture(scope="session")
 def micro_stream_spec():
     """Pre-train on HMR (CT), then HGJ (task 1) and CHUV (task 2) with CT+PET."""
-    from pemma_cl.config import ExperienceSpec, PretrainSpec, StreamSpec
+    from pemma_cl.stream_spec import ExperienceSpec, PretrainSpec, StreamSpec
 
     return StreamSpec(
         name="micro",

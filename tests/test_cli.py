@@ -17,7 +17,8 @@ from typer.testing import CliRunner, Result
 
 from pemma_cl import __version__, registry
 from pemma_cl.cli.app import app
-from pemma_cl.config import DEFAULT_STRATEGIES, PRESETS, RunConfig, benchmarks_dir
+from pemma_cl.config import DEFAULT_STRATEGIES, PRESETS, RunConfig
+from pemma_cl.stream_spec import benchmarks_dir
 from pemma_cl.errors import UserError
 from pemma_cl.registry import Registry, register_strategy
 from pemma_cl.seed_summary import aggregate

@@ -10,16 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pemma_cl.config import (
-    DEFAULT_STRATEGIES,
-    PRESETS,
-    ExperienceSpec,
-    PretrainSpec,
-    RunConfig,
-    benchmarks_dir,
-    list_streams,
-    load_stream,
-)
+from pemma_cl.config import DEFAULT_STRATEGIES, PRESETS, RunConfig
+from pemma_cl.stream_spec import ExperienceSpec, PretrainSpec, benchmarks_dir, list_streams, load_stream
 from pemma_cl.data.records import CENTRES
 from pemma_cl.errors import UserError
 

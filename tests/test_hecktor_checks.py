@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from pemma_cl.config import RunConfig, load_stream
+from pemma_cl.config import RunConfig
+from pemma_cl.stream_spec import load_stream
 from pemma_cl.data.hecktor import load_hecktor
 from pemma_cl.data.hecktor_checks import no_overlap
 from pemma_cl.errors import UserError

@@ -98,7 +98,7 @@ def prognosis_cohort():
 def prognosis_spec(micro_stream_spec):
     """Pre-train on HMR (CT); segmentation on HGJ (CT+PET, 10 cases); prognosis on every centre from CT, then
     CT+PET+EHR."""
-    from pemma_cl.config import ExperienceSpec
+    from pemma_cl.stream_spec import ExperienceSpec
 
     centres = ("HMR", "HGJ", "CHUV")
     return replace(micro_stream_spec, name="micro-prognosis", experiences=(

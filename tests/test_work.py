@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl.config import RunConfig, load_stream
+from pemma_cl.config import RunConfig
+from pemma_cl.stream_spec import load_stream
 from pemma_cl.errors import UserError
 from pemma_cl.work import UnitResult, WorkFolder, fingerprint
 

@@ -20,18 +20,8 @@ import typer
 from pemma_cl import __version__
 from pemma_cl.cli import measure, stored
 from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
-from pemma_cl.config import (
-    BACKBONES,
-    StreamSpec,
-    DEFAULT_REFERENCE,
-    DEFAULT_STRATEGIES,
-    LOGGERS,
-    ON_BAD_CASE,
-    PRESETS,
-    RunConfig,
-    list_streams,
-    load_stream,
-)
+from pemma_cl.config import BACKBONES, DEFAULT_REFERENCE, DEFAULT_STRATEGIES, LOGGERS, ON_BAD_CASE, PRESETS, RunConfig
+from pemma_cl.stream_spec import StreamSpec, list_streams, load_stream
 from pemma_cl.data.records import CENTRES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.errors import UserError
