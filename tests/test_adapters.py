@@ -10,6 +10,7 @@ from pemma_cl.models.adapters import add_task_adapter, adapter_name, wrap_with_a
 from pemma_cl.models.backbones import MaskedInputNetwork, build_network
 from pemma_cl.models.pemma import PEMMA_MODULES, PemmaNetwork
 from pemma_cl.models.presets import PRESETS
+from pemma_cl.training.single_case import segment
 
 MICRO = PRESETS["micro"]
 SIDE = MICRO.img_size
@@ -154,13 +155,14 @@ def test_evaluation_before_training_uses_the_ct_base(lora_run, shared_bases, mic
     before = [r for r in lora_run.recorder.evals if r["trained"] == 0]
     assert len(before) == 2 * 3  # two test experiences (one case each) x three input settings
     assert all(r["disabled"] for r in before)
-    ct_base = MaskedInputNetwork(shared_bases.get("ct"), (0,)).eval()
-    fresh = PemmaNetwork(shared_bases.get("ct"), micro_preset).eval()
+    # Laid out and called as the loop lays out and calls a model on a CPU (channels-last; a single case as a pair).
+    ct_base = MaskedInputNetwork(shared_bases.get("ct"), (0,)).eval().to(memory_format=torch.channels_last_3d)
+    fresh = PemmaNetwork(shared_bases.get("ct"), micro_preset).eval().to(memory_format=torch.channels_last_3d)
     with torch.no_grad():
         for r in before:
             if r["setting"] != "pet":
-                assert torch.equal(r["output"], ct_base(r["x"], r["mask"])), r["setting"]
-            assert torch.equal(r["output"], fresh(r["x"], r["mask"])), r["setting"]
+                assert torch.equal(r["output"], segment(ct_base, r["x"], r["mask"])), r["setting"]
+            assert torch.equal(r["output"], segment(fresh, r["x"], r["mask"])), r["setting"]
 
 
 def test_evaluation_picks_the_adapter_of_the_test_experience_task(lora_run) -> None:

@@ -114,7 +114,7 @@ def test_evaluation_runs_every_minibatch_under_each_input_setting(stream_data) -
     assert [c[0] for c in model.calls] == [False] * (3 * n_exp)
     for i, (_, mask, _) in enumerate(model.calls):  # one test case per experience: ct, pet, ctpet in turn
         setting = tuple(INPUT_SETTINGS)[i % 3]
-        assert mask.tolist() == [list(INPUT_SETTINGS[setting])], (i, setting)
+        assert mask.tolist() == [list(INPUT_SETTINGS[setting])] * 2, (i, setting)  # one case runs as a pair
     rows = metric.rows
     assert len(rows) == n_exp * 3 * len(STRUCTURES)
     assert {(r["eval_experience"], r["input"], r["structure"]) for r in rows} == {

@@ -56,7 +56,7 @@ NETWORK_FIELDS: tuple[str, ...] = ("backbone", "img_size", "hidden_size", "mlp_d
 #: any of them changes every base's cache key.
 RECIPE_MODULES: tuple[str, ...] = (
     __name__, "pemma_cl.training.template", "pemma_cl.models.backbones", "pemma_cl.models.backbones.unetr",
-    "pemma_cl.models.backbones.swin_unetr", "pemma_cl.data.dataset",
+    "pemma_cl.models.backbones.swin_unetr", "pemma_cl.data.dataset", "pemma_cl.training.single_case",
 )
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 
 from pemma_cl.evaluation.cost import tensor_bytes
+from pemma_cl.training.single_case import segment
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -46,7 +47,7 @@ class SegmentationLwFPlugin(SupervisedPlugin):
         if self.teacher is None:
             return
         with torch.no_grad():
-            teacher = self.teacher(strategy.mb_x, strategy.mb_modality_mask)
+            teacher = segment(self.teacher, strategy.mb_x, strategy.mb_modality_mask)
         strategy.loss = strategy.loss + self.weight * distillation_loss(strategy.mb_output, teacher, self.temperature)
 
     def after_training_exp(self, strategy, **kwargs) -> None:

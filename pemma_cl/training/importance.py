@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from pemma_cl.evaluation.cost import tensor_bytes
+from pemma_cl.training.single_case import segment
 
 
 def training_masks(mask: torch.Tensor, dropout: float) -> list[tuple[torch.Tensor, float]]:
@@ -43,7 +44,7 @@ def masked_importance(model: nn.Module, dataset, batch_size: int, device: torch.
         x, y, data_mask = (t.to(device) for t in batch[:3])
         for mask, weight in training_masks(data_mask.bool(), dropout):
             model.zero_grad()
-            loss_of(model(x, mask), y).backward()
+            loss_of(segment(model, x, mask), y).backward()
             for name, param in model.named_parameters():
                 if param.grad is not None:
                     importances[name].data += weight * measure(param.grad.detach())

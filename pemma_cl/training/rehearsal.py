@@ -10,6 +10,7 @@ from avalanche.training.plugins import AGEMPlugin, ReplayPlugin
 from avalanche.training.storage_policy import ExperienceBalancedBuffer
 
 from pemma_cl.evaluation.cost import dataset_bytes
+from pemma_cl.training.single_case import segment
 
 
 class CaseReplayPlugin(ReplayPlugin):
@@ -79,7 +80,7 @@ class SegmentationAGEMPlugin(AGEMPlugin):
         strategy.model.train()
         strategy.optimizer.zero_grad()
         x, y, mask = (t.to(strategy.device) for t in self.sample_from_memory()[:3])
-        strategy._criterion(strategy.model(x, mask.bool()), y).backward()
+        strategy._criterion(segment(strategy.model, x, mask.bool()), y).backward()
         self.reference_gradients = torch.cat([
             p.grad.view(-1) if p.grad is not None else torch.zeros(p.numel(), device=strategy.device)
             for p in strategy.model.parameters()])

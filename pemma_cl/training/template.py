@@ -36,6 +36,7 @@ warnings.filterwarnings("ignore", message=r"Ties in `time` detected")
 from torchsurv.loss.cox import neg_partial_log_likelihood  # noqa: E402
 
 from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
+from pemma_cl.training.single_case import segment
 
 #: Gradient-norm clip of prognosis steps (see the module docstring).
 PROGNOSIS_MAX_GRAD_NORM = 1.0
@@ -182,10 +183,10 @@ class SegmentationTemplate(SupervisedTemplate):
         if self.task_kind == PROGNOSIS:
             return self.model(x, mask, ehr=self.mb_ehr)
         if self.is_training or tuple(x.shape[2:]) == self.roi_size:
-            return self.model(x, mask)
+            return segment(self.model, x, mask)
         return torch.cat([
             sliding_window_inference(x[i:i + 1], self.roi_size, sw_batch_size=1, overlap=0.5,
-                                     predictor=lambda window, m=mask[i:i + 1]: self.model(window, m))
+                                     predictor=lambda window, m=mask[i:i + 1]: segment(self.model, window, m))
             for i in range(len(x))
         ])
 
