@@ -11,7 +11,11 @@ loop and evaluates a few cases under the three input settings:
 * ``peak_memory_bytes``: peak CUDA memory allocated while training (None on a CPU, where the process's memory is
   shared by every strategy it built and says nothing about one);
 * ``trainable_params`` and ``trainable_pct``: as in a run's cost columns;
-* ``step_vs_full_finetune``: ``train_step_ms`` over full fine-tuning's, when it is profiled too.
+* ``forward_gflop``, ``backward_gflop`` and their sum ``train_step_gflop``: the arithmetic of one training step on a CT+PET mini-batch, counted by
+  PyTorch's ``FlopCounterMode`` (matrix products, convolutions and attention; normalisations and activations,
+  which move memory more than they compute, are not counted): the same on every machine, unlike the times;
+* ``step_vs_full_finetune`` and ``gflop_vs_full_finetune``: ``train_step_ms`` and ``train_step_gflop`` over full
+  fine-tuning's, when it is profiled too.
 
 One experience only: what a continual baseline adds from the second experience on (EWC's and MAS's penalty,
 LwF's teacher forward pass, replay's buffer cases in every mini-batch) is not in these steps; a run's ``Train s``
@@ -28,6 +32,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EvaluationPlugin
 
@@ -42,6 +47,7 @@ from pemma_cl.runner import seed_everything
 from pemma_cl.streams import StreamData, build_stream
 from pemma_cl.training.bases import BASE_KINDS
 from pemma_cl.training.context import BuildContext
+from pemma_cl.training.single_case import segment
 
 __all__ = ["profile_strategies"]
 
@@ -96,11 +102,26 @@ def _stream(preset: Preset, steps: int, seed: int) -> StreamData:
     return build_stream(spec, cases[:n_train], cases[n_train:n_train + EVAL_CASES])
 
 
+def step_gflop(strategy, batch: list[torch.Tensor]) -> tuple[float, float]:
+    """GFLOP of the forward pass and of the backward pass of one training step of ``strategy``'s model on ``batch``
+    (a collated mini-batch: image, label, modality mask, ...), with the parameters it trained left trainable; the
+    gradients it leaves are cleared."""
+    x, y, mask = (tensor.to(strategy.device) for tensor in batch[:3])
+    with FlopCounterMode(display=False) as counter:
+        output = segment(strategy.model, x, mask.bool())
+        forward = counter.get_total_flops()
+        strategy._criterion(output, y).backward()
+    strategy.model.zero_grad(set_to_none=True)
+    return forward / 1e9, (counter.get_total_flops() - forward) / 1e9
+
+
 def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: torch.device, steps: int,
                        seed: int = 0) -> list[dict[str, Any]]:
     """One row per strategy (see the module docstring), in the order of ``entries``."""
     warnings.filterwarnings("ignore", message="No loggers specified")  # nothing here is a metric
     stream = _stream(preset, steps, seed)
+    training = stream.benchmark.train_stream[0].dataset
+    full_batch = training.collate_fn([training[i] for i in range(preset.batch_size)])  # CT+PET, nothing dropped
     rows = []
     for entry in entries:
         seed_everything(seed)
@@ -115,6 +136,7 @@ def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: tor
             torch.cuda.reset_peak_memory_stats(device)
         strategy.train(stream.benchmark.train_stream[0])
         peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+        forward_gflop, backward_gflop = step_gflop(strategy, full_batch)
         budget = parameter_budget(strategy.model)
         started = timer.now(strategy)
         strategy.eval(stream.benchmark.test_stream)
@@ -125,9 +147,14 @@ def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: tor
             "eval_ms_per_case": 1000 * (timer.now(strategy) - started) / evaluated,
             "peak_memory_bytes": peak, "trainable_params": budget["trainable"],
             "trainable_pct": 100 * budget["trainable"] / budget["total"],
+            "forward_gflop": forward_gflop, "backward_gflop": backward_gflop,
+            "train_step_gflop": forward_gflop + backward_gflop,
         })
         del strategy
-    reference = next((row["train_step_ms"] for row in rows if row["strategy"] == REFERENCE), None)
+    reference = next((row for row in rows if row["strategy"] == REFERENCE), None)
     for row in rows:
-        row["step_vs_full_finetune"] = None if reference is None else row["train_step_ms"] / reference
+        row["step_vs_full_finetune"] = (None if reference is None
+                                        else row["train_step_ms"] / reference["train_step_ms"])
+        row["gflop_vs_full_finetune"] = (None if reference is None
+                                         else row["train_step_gflop"] / reference["train_step_gflop"])
     return rows

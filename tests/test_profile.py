@@ -27,6 +27,12 @@ def test_profile_times_each_strategy_against_full_finetuning(tmp_path: Path) -> 
     assert lora["step_vs_full_finetune"] == lora["train_step_ms"] / full["train_step_ms"]
     assert 0 < lora["trainable_params"] < full["trainable_params"] and full["trainable_pct"] == 100.0
     assert all(row["train_step_ms"] > 0 and row["eval_ms_per_case"] > 0 for row in rows.values())
+    # The arithmetic: LoRA adds low-rank products to the same forward pass; full fine-tuning's backward computes the
+    # gradients of the activations and of every weight (about two forward passes), PEMMA's skips the frozen weights'.
+    assert full["forward_gflop"] < lora["forward_gflop"] < 1.05 * full["forward_gflop"]
+    assert 1.5 * full["forward_gflop"] < full["backward_gflop"] <= 2 * full["forward_gflop"]
+    assert lora["backward_gflop"] < 0.6 * full["backward_gflop"]
+    assert lora["gflop_vs_full_finetune"] == lora["train_step_gflop"] / full["train_step_gflop"] < 0.75
     assert lora["peak_memory_bytes"] is None  # CPU: no per-strategy peak to report
     lines = result.stdout.splitlines()
     assert lines[0].startswith("'micro' preset on cpu") and lines[-1] == str(out)

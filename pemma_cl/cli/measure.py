@@ -56,6 +56,7 @@ def params(
 #: Columns of ``pemma-bench profile``: (row key, header, format).
 PROFILE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("train_step_ms", "train step ms", "{:,.1f}"), ("step_vs_full_finetune", "vs full-FT", "{:.2f}x"),
+    ("train_step_gflop", "step GFLOP", "{:,.2f}"), ("gflop_vs_full_finetune", "vs full-FT", "{:.2f}x"),
     ("eval_ms_per_case", "eval ms/case", "{:,.1f}"), ("peak_memory_bytes", "peak GiB", "{:.2f}"),
     ("trainable_params", "trainable", "{:,}"), ("trainable_pct", "trainable %", "{:.2f}"),
 )
@@ -79,8 +80,8 @@ def profile(
                      "<device>.json.", show_default=False),
     ] = None,
 ) -> None:
-    """Median training-step time, evaluation time per case, peak memory and trainable parameters of each strategy,
-    like for like on untrained bases (see pemma_cl/profile.py)."""
+    """Median training-step time, the step's arithmetic (GFLOP), evaluation time per case, peak memory and trainable
+    parameters of each strategy, like for like on untrained bases (see pemma_cl/profile.py)."""
     if preset not in PRESETS:
         raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
     if device not in DEVICES:
