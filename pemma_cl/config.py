@@ -14,6 +14,7 @@ from pemma_cl.errors import UserError
 from pemma_cl.models.presets import BACKBONE_NAMES
 from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
 from pemma_cl.stream_spec import StreamSpec, is_int, listed
+from pemma_cl.precision import FP32, PRECISIONS
 
 #: Strategies a run compares when none is named.
 DEFAULT_STRATEGIES: tuple[str, ...] = ("pemma-lora", "pemma-dora", "pemma-lora-shared", "pemma-dora-shared",
@@ -56,6 +57,8 @@ class RunConfig:
         strategy_options: Resolved options of each strategy that declares options (strategy -> option -> value;
             see :mod:`pemma_cl.strategy_options`).
         backbone: One of :data:`BACKBONES`: the network family every strategy and base is built on.
+        precision: One of :data:`PRECISIONS`: the arithmetic of every forward pass of the strategies and bases
+            (see :mod:`pemma_cl.precision`).
     """
 
     stream: StreamSpec
@@ -74,6 +77,7 @@ class RunConfig:
     loggers: tuple[str, ...] = ()
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     backbone: str = "unetr"
+    precision: str = FP32
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -97,7 +101,7 @@ class RunConfig:
         if self.epochs is not None and (not is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
         for setting, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
-                                        ("backbone", self.backbone, BACKBONES),
+                                        ("backbone", self.backbone, BACKBONES), ("precision", self.precision, PRECISIONS),
                                       ("on_bad_case", self.on_bad_case, ON_BAD_CASE), ("eval_on", self.eval_on, EVAL_SPLITS)):
             if value not in choices:
                 raise UserError(f"{setting}: expected one of {listed(choices)}, got {value!r}")
@@ -123,7 +127,8 @@ class RunConfig:
                        plugin_files=tuple(Path(p) for p in raw["plugin_files"]), on_bad_case=raw["on_bad_case"],
                        eval_on=raw["eval_on"], reference=raw["reference"], loggers=tuple(raw["loggers"]),
                        cache=None if raw["cache"] is None else Path(raw["cache"]),
-                       strategy_options=raw.get("strategy_options", {}), backbone=raw.get("backbone", "unetr"))
+                       strategy_options=raw.get("strategy_options", {}), backbone=raw.get("backbone", "unetr"),
+                       precision=raw.get("precision", FP32))
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None

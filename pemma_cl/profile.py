@@ -41,6 +41,7 @@ from pemma_cl.data.synthetic import generate_cohort
 from pemma_cl.evaluation.cost import parameter_budget
 from pemma_cl.models.backbones import build_network
 from pemma_cl.models.presets import Preset
+from pemma_cl.precision import FP32
 from pemma_cl.registry import StrategyEntry
 from pemma_cl.strategy_options import instantiate
 from pemma_cl.runner import seed_everything
@@ -116,8 +117,9 @@ def step_gflop(strategy, batch: list[torch.Tensor]) -> tuple[float, float]:
 
 
 def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: torch.device, steps: int,
-                       seed: int = 0) -> list[dict[str, Any]]:
-    """One row per strategy (see the module docstring), in the order of ``entries``."""
+                       seed: int = 0, precision: str = FP32) -> list[dict[str, Any]]:
+    """One row per strategy (see the module docstring), in the order of ``entries``, each built with ``precision``
+    (one of :data:`~pemma_cl.precision.PRECISIONS`)."""
     warnings.filterwarnings("ignore", message="No loggers specified")  # nothing here is a metric
     stream = _stream(preset, steps, seed)
     training = stream.benchmark.train_stream[0].dataset
@@ -130,7 +132,8 @@ def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: tor
                            experience_modalities=[("ct", "pet")], bases=UntrainedBases(preset),  # type: ignore[arg-type]
                            make_evaluator=lambda: EvaluationPlugin(loggers=[]), run_plugins=[timer],
                            options=instantiate(entry.name, entry.options, {}),
-                           stream_training_data=[exp.dataset for exp in stream.benchmark.train_stream])
+                           stream_training_data=[exp.dataset for exp in stream.benchmark.train_stream],
+                           precision=precision)
         strategy = entry.build(ctx)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -142,7 +145,8 @@ def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: tor
         strategy.eval(stream.benchmark.test_stream)
         evaluated = EVAL_CASES * len(strategy.eval_settings)
         rows.append({
-            "strategy": entry.name, "preset": preset.name, "device": str(device), "steps": len(timer.seconds) - 1,
+            "strategy": entry.name, "preset": preset.name, "device": str(device), "precision": precision,
+            "steps": len(timer.seconds) - 1,
             "train_step_ms": 1000 * statistics.median(timer.seconds[1:]),
             "eval_ms_per_case": 1000 * (timer.now(strategy) - started) / evaluated,
             "peak_memory_bytes": peak, "trainable_params": budget["trainable"],

@@ -38,6 +38,7 @@ from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
 from pemma_cl.loggers import unit_loggers
 from pemma_cl.models.presets import Preset, get_preset
 from pemma_cl.plots import draw_all
+from pemma_cl.precision import BF16
 from pemma_cl.prognosis_summary import summarize_prognosis
 from pemma_cl.registry import Registry, StrategyEntry
 from pemma_cl.results import build_manifest, publish, run_name, run_prefix
@@ -69,6 +70,18 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """bf16 autocast pays off only on bfloat16 units: refuse it on a GPU without them, and say so on a CPU."""
+    if precision != BF16:
+        return
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
+                        "use --precision fp32")
+    if device.type == "cpu":
+        _say("--precision bf16 on a CPU changes the numbers without making training faster (README, Speed); "
+             "it is meant for GPUs")
 
 
 def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
@@ -164,10 +177,10 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     stream = build_stream(config.stream, train, evaluated, config.eval_on)
     bases = SharedBases(preset, stream.pretrain_cases, seed, device,
                         cache_dir=Path(config.results_dir) / ".cache", data_key=data.key,
-                        modalities=stream.pretrain_modalities)
+                        modalities=stream.pretrain_modalities, precision=config.precision)
     ctx_settings = {
         "preset": preset, "device": device, "seed": seed, "epochs": config.epochs or preset.epochs,
-        "task_labels": [exp.task for exp in config.stream.experiences], "bases": bases,
+        "task_labels": [exp.task for exp in config.stream.experiences], "bases": bases, "precision": config.precision,
     }
     return RunInputs(data, train, evaluated, stream, ctx_settings)
 
@@ -232,6 +245,7 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
         _say("the 'paper' preset on a CPU trains for hours to days (an estimate follows the first step); "
              "run it on a machine with a CUDA GPU (--device auto picks it)")
     try:
+        check_precision(config.precision, resolve_device(config.device))
         entries = [registry.get(name) for name in config.strategies]
         if executor == "ray":
             from pemma_cl.ray_executor import run_units_on_ray

@@ -257,11 +257,17 @@ def test_a_prognosis_stream_survives_config_json(tmp_path: Path) -> None:
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
-def test_backbone_is_part_of_the_run_configuration(tmp_path: Path) -> None:
-    config = RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",), results_dir=tmp_path,
-                       backbone="swin-unetr")
-    assert config.to_dict()["backbone"] == "swin-unetr"
+@pytest.mark.parametrize("field, value, default, bad, choices", [
+    ("backbone", "swin-unetr", "unetr", "resnet", "unetr, swin-unetr"),
+    ("precision", "bf16", "fp32", "fp16", "fp32, bf16"),
+])
+def test_backbone_and_precision_are_part_of_the_run_configuration(tmp_path: Path, field: str, value: str,
+                                                                  default: str, bad: str, choices: str) -> None:
+    config = RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",), results_dir=tmp_path, **{field: value})
+    assert config.to_dict()[field] == value
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    assert RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",)).backbone == "unetr"
-    with pytest.raises(UserError, match=r"backbone: expected one of \[unetr, swin-unetr\], got 'resnet'"):
-        RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",), backbone="resnet")
+    older = {key: item for key, item in config.to_dict().items() if key != field}  # a folder written before the field
+    assert getattr(RunConfig.from_dict(older), field) == default
+    assert getattr(RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",)), field) == default
+    with pytest.raises(UserError, match=rf"{field}: expected one of \[{choices}\], got '{bad}'"):
+        RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",), **{field: bad})

@@ -42,6 +42,7 @@ def test_profile_times_each_strategy_against_full_finetuning(tmp_path: Path) -> 
 def test_profile_rejects_bad_options(tmp_path: Path) -> None:
     for args, message in ((["--steps", "0"], "error: --steps: expected a positive integer, got 0"),
                           (["--preset", "huge"], "error: --preset: expected one of"),
+                          (["--precision", "fp16"], "error: --precision: expected one of [fp32, bf16], got 'fp16'"),
                           (["--strategy", "nope"], "error: unknown strategy 'nope'")):
         result = invoke(*args, "--out", tmp_path / "p.json")
         assert result.exit_code == 2 and result.stderr.startswith(message), result.output

@@ -19,7 +19,7 @@ import typer
 
 from pemma_cl import __version__
 from pemma_cl.cli import measure, stored
-from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
+from pemma_cl.cli.common import DeviceOption, PluginOption, PrecisionOption, guarded, registry_with
 from pemma_cl.config import BACKBONES, DEFAULT_REFERENCE, DEFAULT_STRATEGIES, LOGGERS, ON_BAD_CASE, PRESETS, RunConfig
 from pemma_cl.stream_spec import StreamSpec, list_streams, load_stream
 from pemma_cl.data.records import CENTRES
@@ -147,6 +147,7 @@ def run(
         typer.Option("--epochs", metavar="N", help="Epochs per experience. Default: the preset's.", show_default=False),
     ] = None,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
     plugin: PluginOption = None,
     on_bad_case: OnBadCaseOption = "refuse",
     cache: Annotated[
@@ -230,6 +231,7 @@ def run(
             results_dir=results_dir,
             epochs=epochs,
             device=device,
+            precision=precision,
             plugin_files=tuple(plugin or ()),
             on_bad_case=on_bad_case,
             cache=cache,

@@ -11,6 +11,7 @@ import typer
 
 from pemma_cl.config import DEVICES
 from pemma_cl.errors import UserError
+from pemma_cl.precision import PRECISIONS
 from pemma_cl.registry import Registry, file_source, load_registry
 
 PluginOption = Annotated[
@@ -19,6 +20,12 @@ PluginOption = Annotated[
 ]
 DeviceOption = Annotated[
     str, typer.Option("--device", metavar="|".join(DEVICES), help="Where to run; auto picks cuda when available.")
+]
+
+PrecisionOption = Annotated[
+    str, typer.Option("--precision", metavar="|".join(PRECISIONS),
+                      help="Arithmetic of the forward passes: fp32, or bf16 autocast (for GPUs with bfloat16 units; "
+                           "weights, gradients and losses stay fp32; changes the numbers).")
 ]
 
 Command = TypeVar("Command", bound=Callable[..., Any])

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from pemma_cl.cli.common import DeviceOption, PluginOption, guarded, registry_with
+from pemma_cl.cli.common import DeviceOption, PluginOption, PrecisionOption, guarded, registry_with
 from pemma_cl.config import BACKBONES, DEFAULT_STRATEGIES, DEVICES, PRESETS
 from pemma_cl.errors import UserError
+from pemma_cl.precision import PRECISIONS
 
 #: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
 PARAMS_ROWS: tuple[tuple[str, str], ...] = (
@@ -73,6 +74,7 @@ def profile(
     steps: Annotated[int, typer.Option("--steps", metavar="N", help="Timed training steps per strategy (after "
                                        "one warm-up step).")] = 5,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
     plugin: PluginOption = None,
     out: Annotated[
         Path | None,
@@ -86,6 +88,8 @@ def profile(
         raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
     if device not in DEVICES:
         raise UserError(f"--device: expected one of [{', '.join(DEVICES)}], got {device!r}")
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision: expected one of [{', '.join(PRECISIONS)}], got {precision!r}")
     if steps < 1:
         raise UserError(f"--steps: expected a positive integer, got {steps}")
     registry = registry_with(tuple(plugin or ()))
@@ -93,14 +97,15 @@ def profile(
 
     from pemma_cl.models.presets import PRESETS as MODEL_PRESETS  # heavy: torch, MONAI, Avalanche
     from pemma_cl.profile import profile_strategies
-    from pemma_cl.runner import check_writable, resolve_device
+    from pemma_cl.runner import check_precision, check_writable, resolve_device
 
     target = resolve_device(device)
+    check_precision(precision, target)
     out = out or Path("results") / f"profile-{preset}-{target.type}.json"
     check_writable(out.parent, "--out (its folder)")
-    rows = profile_strategies(entries, MODEL_PRESETS[preset], target, steps)
+    rows = profile_strategies(entries, MODEL_PRESETS[preset], target, steps, precision=precision)
     width = max(len(row["strategy"]) for row in rows)
-    typer.echo(f"'{preset}' preset on {target} ({torch_device_name(target)}), median of {steps} steps:")
+    typer.echo(f"'{preset}' preset on {target} ({torch_device_name(target)}, {precision}), median of {steps} steps:")
     typer.echo(f"  {'strategy':{width}}" + "".join(f"{header:>15}" for _, header, _ in PROFILE_COLUMNS))
     for row in rows:
         values = [row[key] / 2**30 if key == "peak_memory_bytes" and row[key] is not None else row[key]

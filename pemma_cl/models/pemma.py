@@ -125,7 +125,7 @@ class PemmaNetwork(nn.Module):
         """
         ct_tokens, grid = self.backbone.embed(self.backbone.patch_embedding(self.base), ct)
         pet_tokens, _ = self.backbone.embed(self.pet_embed, pet)
-        tokens = torch.empty_like(ct_tokens)
+        tokens = None
         paths = (
             (has_ct & has_pet, lambda i: torch.cat((ct_tokens[i], pet_tokens[i]), dim=-1)),
             (has_ct & ~has_pet, lambda i: self.missing_pet_adapter(ct_tokens[i])),
@@ -133,7 +133,10 @@ class PemmaNetwork(nn.Module):
         )
         for chosen, two_modality_tokens in paths:
             if chosen.any():
-                tokens[chosen] = self.token_fusion(two_modality_tokens(chosen))
+                fused = self.token_fusion(two_modality_tokens(chosen))
+                if tokens is None:  # in the fusion's dtype, which autocast may make bfloat16
+                    tokens = fused.new_empty(ct_tokens.shape)
+                tokens[chosen] = fused
         return tokens, grid
 
     def _first_skip(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,7 @@ from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.models.backbones import MaskedInputNetwork, build_network, get_backbone
 from pemma_cl.models.presets import Preset
+from pemma_cl.precision import FP32
 from pemma_cl.training import template
 from pemma_cl.training.progress import ProgressPlugin
 from pemma_cl.training.template import SegmentationTemplate
@@ -107,11 +108,12 @@ class SharedBases:
         data_key: identifies the data source (part of the cache key).
         modalities: the modalities the pre-training cases have (the stream's ``pretrain.modalities``);
             must include ``ct``.
+        precision: arithmetic of the pre-training forward passes (one of :data:`~pemma_cl.precision.PRECISIONS`).
     """
 
     def __init__(self, preset: Preset, pretrain_cases: list[CaseRecord], seed: int,
                  device: torch.device, cache_dir: Path | None, data_key: str,
-                 modalities: tuple[str, ...] = ("ct",)) -> None:
+                 modalities: tuple[str, ...] = ("ct",), precision: str = FP32) -> None:
         if "ct" not in modalities or set(modalities) - set(MODALITIES):
             raise ValueError(f"pre-training modalities must include ct and be among {MODALITIES}, got {modalities}")
         self.preset = preset
@@ -120,6 +122,7 @@ class SharedBases:
         self.device = device
         self.cache_dir = cache_dir
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
+        self.precision = precision
         self._data = {"cases": _fingerprint(pretrain_cases), "data": data_key}
         self._weights: dict[str, dict] = {}
 
@@ -133,7 +136,7 @@ class SharedBases:
             "epochs": self.preset.pretrain_epochs, "batch": self.preset.batch_size,
             "loss": {"class": "monai.losses.DiceCELoss", **template.LOSS_KWARGS},
             "optimizer": {"class": "torch.optim.AdamW", "lr": self.preset.pretrain_lr, **template.OPTIMIZER_KWARGS},
-            "modality_dropout": 0.0, "seed": self.seed, **self._data,
+            "modality_dropout": 0.0, "precision": self.precision, "seed": self.seed, **self._data,
             "code": _source_digest(RECIPE_MODULES), "torch": torch.__version__, "monai": monai.__version__,
         }
 
@@ -201,7 +204,7 @@ class SharedBases:
         model = MaskedInputNetwork(build_network(self.preset, in_channels=len(channels)), channels)
         strategy = SegmentationTemplate(
             model=model, optimizer=template.make_optimizer(model.parameters(), self.preset.pretrain_lr),
-            roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed,
+            roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed, precision=self.precision,
             train_mb_size=self.preset.batch_size, train_epochs=self.preset.pretrain_epochs, device=self.device,
             plugins=[ProgressPlugin(f"base {kind}", ["pretrain"], [len(self.pretrain_cases)])], evaluator=EvaluationPlugin(loggers=[]),
         )

@@ -12,6 +12,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
 from pemma_cl.models.presets import Preset
+from pemma_cl.precision import FP32
 from pemma_cl.task_kinds import PROGNOSIS
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.template import SegmentationTemplate, make_optimizer
@@ -40,6 +41,7 @@ class BuildContext:
         stream_training_data: every experience's training data (Avalanche datasets), in stream order; for
             offline references (``joint``) only: a continual strategy must not read ahead.
         experience_kinds: task kind of each experience (``segmentation`` or ``prognosis``), in order.
+        precision: arithmetic of the strategy's forward passes (one of :data:`~pemma_cl.precision.PRECISIONS`).
     """
 
     name: str
@@ -55,6 +57,7 @@ class BuildContext:
     options: Any = None
     stream_training_data: list[Any] = field(default_factory=list)
     experience_kinds: list[str] = field(default_factory=list)
+    precision: str = FP32
 
     @property
     def has_prognosis(self) -> bool:
@@ -91,5 +94,6 @@ class BuildContext:
             prognosis_mb_size=self.preset.prognosis_batch_size,
             prognosis_epochs=self.preset.prognosis_epochs,
             prognosis_lr_scale=self.preset.prognosis_lr_scale,
+            precision=self.precision,
             **template_kwargs,
         )

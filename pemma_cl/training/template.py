@@ -35,6 +35,7 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated
 warnings.filterwarnings("ignore", message=r"Ties in `time` detected")
 from torchsurv.loss.cox import neg_partial_log_likelihood  # noqa: E402
 
+from pemma_cl.precision import BF16, FP32, PRECISIONS
 from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
 from pemma_cl.training.single_case import segment
 
@@ -105,14 +106,19 @@ class SegmentationTemplate(SupervisedTemplate):
         prognosis_mb_size: training mini-batch size of prognosis experiences.
         prognosis_epochs: training epochs of prognosis experiences.
         prognosis_lr_scale: factor on the optimizer's learning rate during prognosis experiences.
+        precision: one of :data:`~pemma_cl.precision.PRECISIONS`, for the strategy's own forward passes (training and evaluation);
+            passes a plugin runs itself (LwF's teacher, EWC's and MAS's importance, A-GEM's reference) stay fp32.
         **kwargs: passed to ``SupervisedTemplate`` (model, optimizer, train_mb_size, train_epochs, ...).
     """
 
     def __init__(self, *, roi_size: int, modality_dropout: float = 0.5,
                  eval_settings: Sequence[str] = tuple(INPUT_SETTINGS), seed: int = 0,
                  experience_kinds: Sequence[str] = (), prognosis_mb_size: int = 64, prognosis_epochs: int = 1,
-                 prognosis_lr_scale: float = 1.0, **kwargs) -> None:
+                 prognosis_lr_scale: float = 1.0, precision: str = FP32, **kwargs) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         super().__init__(criterion=segmentation_loss(), **kwargs)
+        self.precision = precision
         self.roi_size = (roi_size,) * 3
         self.modality_dropout = modality_dropout
         self.eval_settings = tuple(eval_settings)
@@ -179,6 +185,11 @@ class SegmentationTemplate(SupervisedTemplate):
         return super().criterion()
 
     def forward(self) -> torch.Tensor:
+        """The model's output for the mini-batch, in fp32 whatever :attr:`precision` computed it in."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == BF16):
+            return self._forward().float()
+
+    def _forward(self) -> torch.Tensor:
         x, mask = self.mb_x, self.mb_modality_mask
         if self.task_kind == PROGNOSIS:
             return self.model(x, mask, ehr=self.mb_ehr)
