@@ -101,7 +101,8 @@ class RunConfig:
         if self.epochs is not None and (not is_int(self.epochs) or self.epochs < 1):
             raise UserError(f"epochs: expected a positive integer, got {self.epochs!r}")
         for setting, value, choices in (("preset", self.preset, PRESETS), ("device", self.device, DEVICES),
-                                        ("backbone", self.backbone, BACKBONES), ("precision", self.precision, PRECISIONS),
+                                        ("backbone", self.backbone, BACKBONES),
+                                        ("precision", self.precision, PRECISIONS),
                                       ("on_bad_case", self.on_bad_case, ON_BAD_CASE), ("eval_on", self.eval_on, EVAL_SPLITS)):
             if value not in choices:
                 raise UserError(f"{setting}: expected one of {listed(choices)}, got {value!r}")

@@ -11,9 +11,10 @@ loop and evaluates a few cases under the three input settings:
 * ``peak_memory_bytes``: peak CUDA memory allocated while training (None on a CPU, where the process's memory is
   shared by every strategy it built and says nothing about one);
 * ``trainable_params`` and ``trainable_pct``: as in a run's cost columns;
-* ``forward_gflop``, ``backward_gflop`` and their sum ``train_step_gflop``: the arithmetic of one training step on a CT+PET mini-batch, counted by
-  PyTorch's ``FlopCounterMode`` (matrix products, convolutions and attention; normalisations and activations,
-  which move memory more than they compute, are not counted): the same on every machine, unlike the times;
+* ``forward_gflop``, ``backward_gflop`` and their sum ``train_step_gflop``: the arithmetic of one training step on
+  a CT+PET mini-batch, counted by PyTorch's ``FlopCounterMode`` (matrix products, convolutions and attention;
+  normalisations and activations, which move memory more than they compute, are not counted): the same on every
+  machine and at every precision, unlike the times;
 * ``step_vs_full_finetune`` and ``gflop_vs_full_finetune``: ``train_step_ms`` and ``train_step_gflop`` over full
   fine-tuning's, when it is profiled too.
 

@@ -106,8 +106,9 @@ class SegmentationTemplate(SupervisedTemplate):
         prognosis_mb_size: training mini-batch size of prognosis experiences.
         prognosis_epochs: training epochs of prognosis experiences.
         prognosis_lr_scale: factor on the optimizer's learning rate during prognosis experiences.
-        precision: one of :data:`~pemma_cl.precision.PRECISIONS`, for the strategy's own forward passes (training and evaluation);
-            passes a plugin runs itself (LwF's teacher, EWC's and MAS's importance, A-GEM's reference) stay fp32.
+        precision: one of :data:`~pemma_cl.precision.PRECISIONS`, for the strategy's own forward passes (training
+            and evaluation); passes a plugin runs itself (LwF's teacher, EWC's and MAS's importance, A-GEM's
+            reference) stay fp32.
         **kwargs: passed to ``SupervisedTemplate`` (model, optimizer, train_mb_size, train_epochs, ...).
     """
 
