@@ -1,4 +1,4 @@
-"""The in-memory case record every data source produces."""
+"""The in-memory case records every data source produces (one per case; a source's cases as :class:`LoadedData`)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,18 @@ class CaseRecord:
     def has_endpoint(self) -> bool:
         """Whether the case has a recurrence-free survival time and a relapse flag (a prognosis case)."""
         return self.rfs_days is not None and self.relapse is not None
+
+
+@dataclass
+class LoadedData:
+    """The cases of a data source.
+
+    Attributes:
+        cases: the usable case records.
+        key: identifies the data (part of cache keys and of the manifest).
+        skipped: ``{case_id: reason}`` of cases left out (``--on-bad-case skip``); recorded in the manifest.
+    """
+
+    cases: list[CaseRecord]
+    key: str
+    skipped: dict[str, str] = field(default_factory=dict)

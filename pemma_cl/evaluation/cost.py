@@ -9,7 +9,7 @@ reports the sum as ``past_bytes``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -19,16 +19,6 @@ from pemma_cl.models.presets import Preset
 
 #: Name fragments of peft's per-task parameters (adapter weights, per-adapter and pristine module copies).
 PER_TASK_MARKERS = ("lora_", "modules_to_save", "original_module")
-
-
-def tensor_bytes(tensors: Iterable[torch.Tensor]) -> int:
-    """Bytes held by ``tensors``."""
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def dataset_bytes(dataset: Sequence) -> int:
-    """Bytes of the tensors of every item of ``dataset`` (input, label and modality mask of each case)."""
-    return sum(tensor_bytes(v for v in dataset[i] if isinstance(v, torch.Tensor)) for i in range(len(dataset)))
 
 
 def parameter_budget(model: nn.Module) -> dict[str, int]:
