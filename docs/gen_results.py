@@ -2,7 +2,7 @@
 
 Run ``python docs/gen_results.py`` from anywhere; it writes Markdown fragments into ``docs/_generated/``, which the
 pages include (``--8<-- "docs/_generated/NAME.md"``). No result table in the docs is typed by hand: a run's tables
-are what ``pemma-bench report`` prints for its folder, the claims what ``pemma-bench claims`` prints, the parameter
+are what ``pemma-bench report`` prints for its folder (whole, or its ``summary.md`` tables alone), the claims what ``pemma-bench claims`` prints, the parameter
 counts what ``pemma-bench params`` prints, and the tables of the measurement files (profiles, step arithmetic,
 the validation searches and the ablation) are rendered here from their JSON. ``.ci/docs`` runs this script and
 fails when a committed fragment changes, so re-running a reference run and this script is how the pages follow.
@@ -28,6 +28,8 @@ OUT = ROOT / "docs" / "_generated"
 
 #: Run folders under results/reference whose ``pemma-bench report`` output becomes a fragment of the same name.
 RUNS = ("centers", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities")
+#: How the definitions paragraph that closes a ``summary.md`` begins.
+DEFINITIONS_PARAGRAPH = "Intervals: "
 #: Runs weighed together by ``pemma-bench claims``.
 CLAIM_RUNS = ("centers", "paper", "paper-ct", "modalities")
 
@@ -53,8 +55,8 @@ def _read_json(path: Path) -> Any:
 
 
 def _demoted(markdown: str) -> str:
-    """A stored Markdown file's headings, two levels down, so that it sits inside a page's section."""
-    return re.sub(r"^(#+) ", lambda m: "#" * min(len(m.group(1)) + 2, 6) + " ", markdown, flags=re.MULTILINE)
+    """A stored Markdown file's headings one level down, so that it sits inside a page."""
+    return re.sub(r"^(#+) ", lambda m: "#" * min(len(m.group(1)) + 1, 6) + " ", markdown, flags=re.MULTILINE)
 
 
 def _ratio(value: float | None) -> str:
@@ -148,8 +150,14 @@ def prognosis_tuning() -> str:
 
 
 def stored_markdown(path: Path) -> str:
-    """A Markdown file a run or a benchmark script stored, headings demoted."""
+    """A Markdown file a run or a benchmark script stored, headings one level down."""
     return _demoted((ROOT / path).read_text(encoding="utf-8").rstrip("\n"))
+
+
+def summary_tables(run_dir: Path) -> str:
+    """The tables of a run's ``summary.md`` without its closing definitions (a page links to them instead)."""
+    paragraphs = (ROOT / run_dir / "summary.md").read_text(encoding="utf-8").rstrip("\n").split("\n\n")
+    return "\n\n".join(p for p in paragraphs if not p.startswith(DEFINITIONS_PARAGRAPH))
 
 
 def fragments() -> dict[str, Callable[[], str]]:
@@ -157,9 +165,10 @@ def fragments() -> dict[str, Callable[[], str]]:
     made: dict[str, Callable[[], str]] = {}
     for run in RUNS:
         made[f"report-{run}"] = lambda run=run: cli("report", str(REFERENCE / run))
+        made[f"summary-{run}"] = lambda run=run: summary_tables(REFERENCE / run)
     made["report-centers-vs-full-finetune"] = lambda: cli("report", str(REFERENCE / "centers"),
                                                           "--reference", "full-finetune")
-    made["report-paper-seed0"] = lambda: stored_markdown(REFERENCE / "paper" / "seeds" / "seed0" / "summary.md")
+    made["summary-paper-seed0"] = lambda: summary_tables(REFERENCE / "paper" / "seeds" / "seed0")
     made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
     made["reference-runs"] = reference_runs
     for name in sorted(p.name for p in (ROOT / REFERENCE).glob("profile-*.json")):
