@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup bench test clean
+.PHONY: setup bench test docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,5 +21,10 @@ bench: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+## The documentation site, built into site/ (installs the docs extra; .ci/docs also checks the generated pages).
+docs: $(STAMP)
+	$(VENV)/bin/pip install --quiet -e ".[test,docs]"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) results/.cache
+	rm -rf $(VENV) results/.cache site
