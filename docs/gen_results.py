@@ -89,6 +89,15 @@ def reference_runs() -> str:
                  numeric_from=5)
 
 
+def per_seed(run: str, inp: str = "ctpet", metric: str = "final_dice") -> str:
+    """One row per strategy, one column per seed: a metric of one input setting, read from each seed's summary."""
+    seeds = _read_json(REFERENCE / run / "summary.json")["seeds"]
+    per = {seed: _read_json(REFERENCE / run / "seeds" / f"seed{seed}" / "summary.json") for seed in seeds}
+    strategies = list(per[seeds[0]])
+    rows = [(name, *(f"{per[seed][name]['inputs'][inp][metric]:.3f}" for seed in seeds)) for name in strategies]
+    return table(("Strategy", *(f"seed {seed}" for seed in seeds)), rows)
+
+
 def profile(name: str) -> str:
     """The rows of a ``pemma-bench profile`` JSON file."""
     content = _read_json(REFERENCE / name)
@@ -169,6 +178,7 @@ def fragments() -> dict[str, Callable[[], str]]:
     made["report-centers-vs-full-finetune"] = lambda: cli("report", str(REFERENCE / "centers"),
                                                           "--reference", "full-finetune")
     made["summary-paper-seed0"] = lambda: summary_tables(REFERENCE / "paper" / "seeds" / "seed0")
+    made["per-seed-centers"] = lambda: per_seed("centers")
     made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
     made["reference-runs"] = reference_runs
     for name in sorted(p.name for p in (ROOT / REFERENCE).glob("profile-*.json")):
