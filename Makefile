@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: setup bench test clean
+.PHONY: setup bench test docs docs-setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,5 +22,15 @@ bench: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+## The documentation site, built into site/ (installs the docs extra; .ci/docs also checks the generated pages).
+$(DOCS_STAMP): $(STAMP)
+	$(VENV)/bin/pip install --quiet -e ".[test,docs]"
+	touch $(DOCS_STAMP)
+
+docs-setup: $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) results/.cache
+	rm -rf $(VENV) results/.cache site

@@ -9,7 +9,7 @@ fine-tuning and early fusion of the same network on the same budget, all reporti
     .venv/bin/python benchmarks/ablate_pemma.py --only pemma-lora --only full-finetune
 
 Each variant is a strategy built through the same plugin API a user's strategy uses, so it runs the exact
-code path of ``pemma-bench run``. The README's ablation table comes from this script.
+code path of ``pemma-bench run``. Its tables in docs/results/ablation.md are generated from what it writes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Choose the ``tiny`` preset's prognosis learning-rate scale on validation cases (never on test cases).
 
 Runs the ``modalities`` stream with ``eval_on=val`` for each candidate ``prognosis_lr_scale`` and strategy, and
-prints (and writes as JSON) the C-index right after each prognosis task. How the README's choice (0.1) was made::
+prints (and writes as JSON) the C-index right after each prognosis task. How the docs' choice (0.1) was made::
 
     .venv/bin/python benchmarks/tune_prognosis_lr.py \
         --out results/reference/modalities-tuning/prognosis_lr_scale_val.json

@@ -88,4 +88,4 @@ def test_trainable_share_on_swin_at_the_paper_preset_counted_without_training() 
     assert counts["lora"] == 2 * 16 * paper.lora_rank * (48 + 96 + 192 + 384) == 184_320
     assert counts["trainable"] == counts["lora"] + counts["pet_path"]
     assert counts["pct_served"] == pytest.approx(100 * counts["trainable"] / (counts["base"] + counts["trainable"]))
-    assert counts["pct_served"] < 1.0  # far below the paper's ~8% (see the README)
+    assert counts["pct_served"] < 1.0  # far below the paper's ~8% (see docs/results/parameters.md)

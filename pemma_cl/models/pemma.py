@@ -12,7 +12,7 @@ What is added beside the CT base (Saeed et al., Fig. 1-2):
 Every added part is initialised so that, before training, a CT(+PET) input gives exactly the CT base's
 output (identity CT half of the projection, zero PET half, zero last layer in adapters and skip): a new task
 starts from the base, not from noise. LoRA/DoRA on the transformer is applied on top by
-:mod:`pemma_cl.models.adapters`. Choices the paper leaves open, or that the README's ablation varies, are a
+:mod:`pemma_cl.models.adapters`. Choices the paper leaves open, or that the ablation varies, are a
 :class:`PemmaDesign`. Written once against :class:`pemma_cl.models.backbones.Backbone`: the base network's backbone
 supplies the patch embedding, the encoder after it, the first skip and the decoder.
 """
@@ -44,7 +44,7 @@ class PemmaDesign:
     Attributes:
         pet_embed_init: one of :data:`PET_EMBED_INITS`.
         decoder_head: also give each adapter set its own copy of the base's last decoder stage and output
-            convolution (beyond the paper, which freezes the whole decoder; an ablation, see the README).
+            convolution (beyond the paper, which freezes the whole decoder; an ablation, see docs/results/ablation.md).
     """
 
     pet_embed_init: str = "random"

@@ -64,7 +64,7 @@ def open_work(config: RunConfig) -> WorkFolder:
 def _resolve_jobs(jobs: int | None, device: str) -> int:
     """Units run at once by the local executor. None (``--jobs auto``): two on a CPU with two threads or more (on
     this project's 2-core machine two one-thread units finish about 1.3x sooner than one two-thread unit after the
-    other; see the README), one on CUDA (one GPU serves one unit at a time best)."""
+    other; see docs/changelog.md, Speed), one on CUDA (one GPU serves one unit at a time best)."""
     if jobs is not None:
         return jobs
     return 1 if resolve_device(device).type == "cuda" else min(2, torch.get_num_threads())

@@ -68,7 +68,7 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise UserError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
                         "use --precision fp32")
     if device.type == "cpu":
-        say("--precision bf16 on a CPU changes the numbers without making training faster (README, Speed); "
+        say("--precision bf16 on a CPU changes the numbers without making training faster (docs/results/speed.md); "
              "it is meant for GPUs")
 
 

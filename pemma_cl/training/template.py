@@ -205,7 +205,7 @@ class SegmentationTemplate(SupervisedTemplate):
     @property
     def _channels_last(self) -> bool:
         """Whether volumes and convolution weights use the channels-last layout: on a CPU, oneDNN's 3-D convolutions
-        train about 20-30 % faster so (``pemma-bench profile``, README); on CUDA the layout is left as it is
+        train about 20-30 % faster so (``pemma-bench profile``, docs/changelog.md); on CUDA the layout is left as it is
         (unmeasured). A plugin whose ``needs_contiguous_weights`` is true (one that flattens gradients with
         ``.view``) keeps the default layout."""
         contiguous = any(getattr(plugin, "needs_contiguous_weights", False) for plugin in self.plugins)

@@ -1,0 +1,212 @@
+"""Generate every result table of the documentation from the stored runs in ``results/reference/``.
+
+Run ``python docs/gen_results.py`` from anywhere; it writes Markdown fragments into ``docs/_generated/``, which the
+pages include (``--8<-- "docs/_generated/NAME.md"``). No result table in the docs is typed by hand: a run's tables
+are what ``pemma-bench report`` prints for its folder (whole, or its ``summary.md`` tables alone), the claims what ``pemma-bench claims`` prints, the parameter
+counts what ``pemma-bench params`` prints, and the tables of the measurement files (profiles, step arithmetic,
+the validation searches and the ablation) are rendered here from their JSON. ``.ci/docs`` runs this script and
+fails when a committed fragment changes, so re-running a reference run and this script is how the pages follow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from pemma_cl.cli.app import app
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = Path("results/reference")
+OUT = ROOT / "docs" / "_generated"
+
+#: Run folders under results/reference whose ``pemma-bench report`` output becomes a fragment of the same name.
+RUNS = ("centers", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities")
+#: How the definitions paragraph that closes a ``summary.md`` begins.
+DEFINITIONS_PARAGRAPH = "Intervals: "
+#: Runs weighed together by ``pemma-bench claims``.
+CLAIM_RUNS = ("centers", "paper", "paper-ct", "modalities")
+
+
+def cli(*args: str) -> str:
+    """What ``pemma-bench ARGS...`` prints on stdout (raises if the command fails)."""
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "120"})
+    if result.exit_code != 0:
+        raise RuntimeError(f"pemma-bench {' '.join(args)} failed ({result.exit_code}): {result.output}")
+    return result.stdout.rstrip("\n")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric_from: int = 1) -> str:
+    """A Markdown table; columns from ``numeric_from`` on are right-aligned."""
+    align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads((ROOT / path).read_text(encoding="utf-8"))
+
+
+def _demoted(markdown: str) -> str:
+    """A stored Markdown file's headings one level down, so that it sits inside a page."""
+    return re.sub(r"^(#+) ", lambda m: "#" * min(len(m.group(1)) + 1, 6) + " ", markdown, flags=re.MULTILINE)
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def reference_runs() -> str:
+    """One row per stored run: the command, the commit, the seeds and the wall time its manifest recorded."""
+    rows = []
+    for folder in sorted(p for p in (ROOT / REFERENCE).iterdir() if (p / "manifest.json").is_file()):
+        manifest = _read_json(REFERENCE / folder.name / "manifest.json")
+        command = [arg for arg in manifest["command"]]
+        if "--results-dir" in command:
+            at = command.index("--results-dir")
+            del command[at:at + 2]
+        commit = manifest["git_hash"][:7] + (" (uncommitted changes)" if manifest.get("git_dirty") else "")
+        rows.append((f"`{folder.name}`", f"`{' '.join(command)}`", f"`{commit}`",
+                     ", ".join(map(str, manifest["seeds"])), manifest["device"],
+                     _duration(manifest["wall_seconds"])))
+    return table(("Run folder", "Command", "Commit", "Seeds", "Device", "Wall time (manifest)"), rows,
+                 numeric_from=5)
+
+
+def per_seed(run: str, inp: str = "ctpet", metric: str = "final_dice") -> str:
+    """One row per strategy, one column per seed: a metric of one input setting, read from each seed's summary."""
+    seeds = _read_json(REFERENCE / run / "summary.json")["seeds"]
+    per = {seed: _read_json(REFERENCE / run / "seeds" / f"seed{seed}" / "summary.json") for seed in seeds}
+    strategies = list(per[seeds[0]])
+    rows = [(name, *(f"{per[seed][name]['inputs'][inp][metric]:.3f}" for seed in seeds)) for name in strategies]
+    return table(("Strategy", *(f"seed {seed}" for seed in seeds)), rows)
+
+
+def profile(name: str) -> str:
+    """The rows of a ``pemma-bench profile`` JSON file."""
+    content = _read_json(REFERENCE / name)
+    rows = content["rows"]
+    has_gflop = any("train_step_gflop" in row for row in rows)
+    header = ["Strategy", "Preset", "Steps", "Step ms", "vs full-FT", "Eval ms/case", "Trainable %"]
+    if has_gflop:
+        header += ["Forward GFLOP", "Backward GFLOP", "Step GFLOP", "GFLOP vs full-FT"]
+    body = []
+    for row in rows:
+        cells = [row["strategy"], row["preset"], row["steps"], _ms(row["train_step_ms"]),
+                 _ratio(row.get("step_vs_full_finetune")), _ms(row["eval_ms_per_case"]), f"{row['trainable_pct']:.2f}"]
+        if has_gflop:
+            cells += [f"{row['forward_gflop']:.2f}", f"{row['backward_gflop']:.2f}", f"{row['train_step_gflop']:.2f}",
+                      _ratio(row["gflop_vs_full_finetune"])]
+        body.append(cells)
+    precision = {row.get("precision", "fp32") for row in rows}
+    note = f"`{REFERENCE / name}` ({content.get('machine', 'machine not recorded')}; precision {', '.join(sorted(precision))})"
+    return note + "\n\n" + table(header, body, numeric_from=2)
+
+
+def step_flops(name: str) -> str:
+    """The rows of a ``benchmarks/step_flops.py`` JSON file."""
+    content = _read_json(REFERENCE / name)
+    rows = [(row["variant"], f"{row['forward_gflop']:.2f}", f"{row['backward_gflop']:.2f}",
+             f"{row['train_step_gflop']:.2f}", f"{row['gflop_vs_full_finetune']:.3f}×", f"{row['trainable_params']:,}")
+            for row in content["rows"]]
+    return (f"`{REFERENCE / name}` (preset `{content['preset']}`)\n\n"
+            + table(("Variant", "Forward GFLOP", "Backward GFLOP", "Step GFLOP", "vs full-FT", "Trainable"), rows))
+
+
+def ablation() -> str:
+    """``benchmarks/ablate_pemma.py``'s two cohorts side by side: final Dice on validation cases and its gap to full
+    fine-tuning."""
+    cohorts = [_read_json(REFERENCE / "ablation" / name) for name in ("centers-val-builtin.json",
+                                                                      "centers-val-synth-seed7.json")]
+    by_name = [{row["name"]: row for row in cohort["results"]} for cohort in cohorts]
+    notes = [f"{i + 1}: data `{c['data']}`, stream `{c['stream']}`, seed {c['seed']}, cases `{c['eval_on']}`"
+             for i, c in enumerate(cohorts)]
+    rows = []
+    for row in cohorts[0]["results"]:
+        cells = [f"`{row['name']}`" + ("" if row["strategy"] == row["name"] else f" ({row['strategy']})")]
+        for results in by_name:
+            own = results.get(row["name"])
+            full = results["full-finetune"]["final_dice_ctpet"]
+            cells += ["–", "–"] if own is None else [f"{own['final_dice_ctpet']:.3f}",
+                                                     f"{own['final_dice_ctpet'] - full:+.3f}"]
+        rows.append([cells[0], row["what"], *cells[1:]])
+    header = ("Variant", "What changes", "CT+PET Dice, cohort 1", "vs full-FT", "CT+PET Dice, cohort 2", "vs full-FT")
+    return "Cohorts: " + "; ".join(notes) + ".\n\n" + table(header, rows, numeric_from=2)
+
+
+def prognosis_tuning() -> str:
+    """The prognosis learning-rate scale search on validation cases."""
+    content = _read_json(REFERENCE / "modalities-tuning" / "prognosis_lr_scale_val.json")
+    tasks = list(next(iter(content.values())))
+    rows = [(name, *(f"{scores[task]:.3f}" for task in tasks)) for name, scores in content.items()]
+    return table(("Strategy and scale", *(f"C-index right after {task}" for task in tasks)), rows)
+
+
+def stored_markdown(path: Path) -> str:
+    """A Markdown file a run or a benchmark script stored, headings one level down."""
+    return _demoted((ROOT / path).read_text(encoding="utf-8").rstrip("\n"))
+
+
+def summary_tables(run_dir: Path) -> str:
+    """The tables of a run's ``summary.md`` without its closing definitions (a page links to them instead)."""
+    paragraphs = (ROOT / run_dir / "summary.md").read_text(encoding="utf-8").rstrip("\n").split("\n\n")
+    return "\n\n".join(p for p in paragraphs if not p.startswith(DEFINITIONS_PARAGRAPH))
+
+
+def fragments() -> dict[str, Callable[[], str]]:
+    """Every fragment's name and how it is made."""
+    made: dict[str, Callable[[], str]] = {}
+    for run in RUNS:
+        made[f"report-{run}"] = lambda run=run: cli("report", str(REFERENCE / run))
+        made[f"summary-{run}"] = lambda run=run: summary_tables(REFERENCE / run)
+    made["report-centers-vs-full-finetune"] = lambda: cli("report", str(REFERENCE / "centers"),
+                                                          "--reference", "full-finetune")
+    made["summary-paper-seed0"] = lambda: summary_tables(REFERENCE / "paper" / "seeds" / "seed0")
+    made["per-seed-centers"] = lambda: per_seed("centers")
+    made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
+    made["reference-runs"] = reference_runs
+    for name in sorted(p.name for p in (ROOT / REFERENCE).glob("profile-*.json")):
+        made[name.removesuffix(".json")] = lambda name=name: profile(name)
+    for name in sorted(p.name for p in (ROOT / REFERENCE).glob("step-flops-*.json")):
+        made[name.removesuffix(".json")] = lambda name=name: step_flops(name)
+    made["ablation"] = ablation
+    made["prognosis-tuning"] = prognosis_tuning
+    made["tiny-lr-val"] = lambda: stored_markdown(REFERENCE / "tiny-lr-val" / "final_dice_val.md")
+    made["tiny-budget-val"] = lambda: stored_markdown(REFERENCE / "tiny-budget-val" / "final_dice_val.md")
+    made["params-unetr"] = lambda: "```text\n" + cli("params", "--preset", "paper", "--tasks", "3") + "\n```"
+    made["params-swin-unetr"] = lambda: "```text\n" + cli("params", "--preset", "paper", "--tasks", "3",
+                                                          "--backbone", "swin-unetr") + "\n```"
+    return made
+
+
+def main() -> None:
+    """Write every fragment (and remove fragments nothing makes any more)."""
+    os.chdir(ROOT)  # the commands print paths relative to the repository, as a reader would type them
+    OUT.mkdir(parents=True, exist_ok=True)
+    made = fragments()
+    for name, make in made.items():
+        text = f"<!-- Generated by docs/gen_results.py from {REFERENCE}/; do not edit by hand. -->\n\n{make()}\n"
+        (OUT / f"{name}.md").write_text(text, encoding="utf-8")
+        print(f"docs/_generated/{name}.md", file=sys.stderr)
+    for stale in set(OUT.glob("*.md")) - {OUT / f"{name}.md" for name in made}:
+        stale.unlink()
+
+
+if __name__ == "__main__":
+    main()
