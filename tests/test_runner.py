@@ -314,3 +314,27 @@ def test_the_ray_driver_saves_finished_units_before_it_trains_the_next_seeds_bas
     _save_finished(fake_ray, pending, work, wait=True)
     assert saved == [(0, "pemma-lora"), (0, "full-finetune")] and pending == {}
 
+
+def test_the_python_api_gives_the_rows_of_run(two_runs, stream_file) -> None:
+    """`pemma_cl.scenario` + `Scenario.strategy` + a user's own loop reproduce `pemma-bench run`'s rows."""
+    import torch
+
+    import pemma_cl
+
+    results, runs = two_runs
+    expected = pd.read_csv(run_folder(runs[0]) / "metrics.csv")
+    expected = expected[expected["strategy"] == "full-finetune"].reset_index(drop=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the run (OMP_NUM_THREADS=1)
+    try:
+        bm = pemma_cl.scenario(stream_file, seed=0, preset="micro", results_dir=results, device="cpu")
+        scorer = bm.scorer("full-finetune")
+        strategy = bm.strategy("full-finetune", scorer)
+        strategy.eval(bm.test_stream)
+        for experience in bm.train_stream:
+            strategy.train(experience)
+            strategy.eval(bm.test_stream)
+    finally:
+        torch.set_num_threads(threads)
+    got = pd.DataFrame(scorer.rows, columns=METRIC_COLUMNS)
+    pd.testing.assert_frame_equal(got[list(METRIC_COLUMNS)], expected[list(METRIC_COLUMNS)], check_dtype=False)
