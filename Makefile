@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: setup bench test docs docs-setup clean
+.PHONY: setup bench test test-fast docs docs-setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ bench: $(STAMP)
 ## The test suite (what CI runs).
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+## The inner-loop subset: every test that trains no network and runs no whole benchmark (tests/conftest.py).
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
 
 ## The documentation site, built into site/ (installs the docs extra; .ci/docs also checks the generated pages).
 $(DOCS_STAMP): $(STAMP)

@@ -10,6 +10,26 @@ from pathlib import Path
 
 import pytest
 
+#: Fixtures that train a network or run a whole benchmark: a test using one is marked ``slow`` and left out of the
+#: fast inner-loop subset (``make test-fast``: ``pytest -m "not slow"``). CI runs every test.
+SLOW_FIXTURES = frozenset({"shared_bases", "ctx_settings", "run_entry", "run_ct_update", "prepared_hecktor",
+                           "bad_hecktor", "two_runs", "scenario"})
+#: Modules whose tests start ``pemma-bench`` or a build in a subprocess, or build and train PEMMA networks (each
+#: module took 30 s or more of CPU in the fast subset before it was listed here).
+SLOW_MODULES = frozenset({"test_runner", "test_package", "test_api", "test_docs", "test_adapters", "test_profile",
+                          "test_prognosis", "test_swin", "test_single_case", "test_bases", "test_models"})
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "slow: trains a network or runs a whole benchmark (not in make test-fast)")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 #: Centres of the test cohort; at ``case_scale`` 0.05 each has 5 cases (4 train, 1 test).
 TEST_CENTRES = ("HMR", "HGJ", "CHUV")
 TEST_SEED = 0

@@ -384,6 +384,7 @@ def test_claims_weighs_several_runs_and_refuses_a_missing_one(tmp_path: Path) ->
     assert_user_error(invoke("claims", tmp_path / "paper", tmp_path / "nope"), "run folder", "does not exist")
 
 
+@pytest.mark.slow  # builds PEMMA at the paper preset
 def test_params_counts_pemma_at_the_paper_preset() -> None:
     result = invoke("params", "--preset", "paper", "--tasks", "3")
     assert result.exit_code == 0, result.output
