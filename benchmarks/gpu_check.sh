@@ -4,10 +4,12 @@
 #   1. the GPU (nvidia-smi) and the versions of torch and peft found there;
 #   2. `pemma-bench profile --preset paper --device cuda`, fp32 and bf16, the run's default strategies;
 #   3. benchmarks/kernel_profile.py: kernels launched per step and their time, full fine-tuning, PEMMA-LoRA, -DoRA;
-#   4. a short run of the `paper` stream on the synthetic cohort at 96^3 (`--device auto --jobs auto
-#      --precision bf16`, the default strategies) with REDUCED epochs: base pre-training PRETRAIN_EPOCHS (the
-#      preset's 300, patched in this process only; the manifest records it), EPOCHS per experience (preset 100);
-#   5. the fp32 profile again with torch.backends.cudnn.benchmark on (a candidate speed-up; off in the suite).
+#   4. the fp32 profile again with candidate speed-ups the suite does not use on CUDA: torch.backends.cudnn.benchmark;
+#      it and the channels-last layout of volumes and convolution weights (which the suite uses on a CPU only);
+#   5. a short run of the `paper` stream on the synthetic cohort at 96^3 (`--device auto --jobs auto
+#      --precision bf16`; PEMMA-LoRA, -DoRA, full fine-tuning, early fusion) with REDUCED epochs: base pre-training
+#      PRETRAIN_EPOCHS (the preset's 300, patched in this process only; the manifest records it), EPOCHS per
+#      experience (the preset's 100).
 #
 # Needs: the wheels in WHEELS (the suite's own, built from this checkout, and every dependency the machine lacks),
 # OUT (the folder the results go to). It installs them into WORK/site and works in WORK (a checkout's pemma_cl/ in
@@ -19,12 +21,14 @@ PRESET=${PRESET:-paper}  # micro with DEVICE=cpu tries the script on a CPU
 STEPS=${STEPS:-10}
 PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-5}
 EPOCHS=${EPOCHS:-2}
+TOTAL=${TOTAL:-490}  # seconds the whole script may take: the short run, last, gets what the steps before it left
 DEVICE=${DEVICE:-cuda}
 WORK=${WORK:-/tmp/gpu_check}
 export PYTHONUNBUFFERED=1 PRESET
 step() { echo; echo "=== $(date -u +%H:%M:%S) $*"; }
 # pemma-bench from the installed package (a file, so that `timeout` can run it): PEMMA_PRETRAIN_EPOCHS=N patches
-# PRESET's pre-training epochs in this process, PEMMA_CUDNN_BENCHMARK=1 turns cudnn.benchmark on.
+# PRESET's pre-training epochs in this process, PEMMA_CUDNN_BENCHMARK=1 turns cudnn.benchmark on,
+# PEMMA_CHANNELS_LAST=1 makes the training template use the channels-last layout on any device.
 WHEELS=$(realpath "$WHEELS"); OUT=$(realpath "$OUT")
 mkdir -p "$WORK" && cd "$WORK" || exit 1
 cat > pemma_bench.py <<'PY'
@@ -36,6 +40,9 @@ if "PEMMA_PRETRAIN_EPOCHS" in os.environ:
     presets.PRESETS[name] = dataclasses.replace(presets.PRESETS[name],
                                                 pretrain_epochs=int(os.environ["PEMMA_PRETRAIN_EPOCHS"]))
 torch.backends.cudnn.benchmark = os.environ.get("PEMMA_CUDNN_BENCHMARK") == "1"
+if os.environ.get("PEMMA_CHANNELS_LAST") == "1":
+    from pemma_cl.training.template import SegmentationTemplate
+    SegmentationTemplate._channels_last = property(lambda self: True)
 from pemma_cl.cli.app import main
 sys.argv[0] = "pemma-bench"
 main()
@@ -59,21 +66,32 @@ print("using: torch", torch.__version__, "monai", monai.__version__, "avalanche"
     || exit 1
 
 step "profile $PRESET fp32"
-timeout 150 $pb profile --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" --out "$OUT/profile-fp32.json"
+timeout 110 $pb profile --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" --out "$OUT/profile-fp32.json"
 step "profile $PRESET bf16"
-timeout 120 $pb profile --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" --precision bf16 \
+timeout 100 $pb profile --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" --precision bf16 \
     --out "$OUT/profile-bf16.json"
 step "kernels per step, fp32"
-timeout 90 python3 -m pemma_cl.benchmarks.kernel_profile --preset "$PRESET" --device "$DEVICE" --steps 3 \
+timeout 70 python3 -m pemma_cl.benchmarks.kernel_profile --preset "$PRESET" --device "$DEVICE" --steps 3 \
     --strategy full-finetune --strategy pemma-lora --strategy pemma-dora \
     --out "$OUT/kernels-fp32.json" --table "$OUT/kernels-fp32.txt"
+
+step "profile $PRESET fp32, cudnn.benchmark on"
+PEMMA_CUDNN_BENCHMARK=1 timeout 60 $pb profile --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" \
+    --strategy full-finetune --strategy pemma-lora --strategy pemma-dora --out "$OUT/profile-fp32-cudnn-benchmark.json"
+step "profile $PRESET fp32, cudnn.benchmark on, channels-last"
+PEMMA_CUDNN_BENCHMARK=1 PEMMA_CHANNELS_LAST=1 timeout 60 $pb profile --preset "$PRESET" --device "$DEVICE" \
+    --steps "$STEPS" --strategy full-finetune --strategy pemma-lora --strategy pemma-dora \
+    --out "$OUT/profile-fp32-cudnn-benchmark-channels-last.json"
 
 step "short run: paper stream, $PRESET preset, synthetic, bf16, epochs: $PRETRAIN_EPOCHS base, $EPOCHS per experience"
 nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 > memory-used.csv 2>/dev/null &
 sampler=$!
 started=$(date +%s.%N)
-PEMMA_PRETRAIN_EPOCHS=$PRETRAIN_EPOCHS timeout 210 $pb run --stream paper --preset "$PRESET" --data synthetic \
-    --device auto --jobs auto --precision bf16 --epochs "$EPOCHS" --results-dir runs | tee run.out
+RUN_LIMIT=$((TOTAL - SECONDS - 10))
+echo "time limit of the short run: $RUN_LIMIT s"
+PEMMA_PRETRAIN_EPOCHS=$PRETRAIN_EPOCHS timeout "$RUN_LIMIT" $pb run --stream paper --preset "$PRESET" \
+    --data synthetic --device auto --jobs auto --precision bf16 --epochs "$EPOCHS" --results-dir runs \
+    --strategy pemma-lora --strategy pemma-dora --strategy full-finetune --strategy early-fusion | tee run.out
 status=$?
 wall=$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$started" "$(date +%s.%N)")
 echo "short run: exit $status, wall $wall s, most GPU memory in use (nvidia-smi every 0.5 s):" \
@@ -82,8 +100,4 @@ kill "$sampler"
 folder=$(tail -1 run.out)
 [ -d "$folder" ] || folder=$(ls -d "$WORK"/runs/*/ 2>/dev/null | head -1)
 [ -n "$folder" ] && tar czf "$OUT/short-run.tar.gz" -C "$(dirname "$folder")" "$(basename "$folder")"
-
-step "profile $PRESET fp32, cudnn.benchmark on"
-PEMMA_CUDNN_BENCHMARK=1 timeout 90 $pb profile --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" \
-    --strategy full-finetune --strategy pemma-lora --strategy pemma-dora --out "$OUT/profile-fp32-cudnn-benchmark.json"
 step "done"

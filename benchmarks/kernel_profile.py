@@ -2,9 +2,10 @@
 
 Each strategy is built and trained exactly as :func:`pemma_cl.profile.profile_strategies` does it, with
 ``torch.profiler`` recording the training iterations after the first (warm-up). Per strategy it writes the wall time
-of a profiled step, the GPU kernels launched per step and their summed time (on a GPU: kernel time well under the
-wall time means the step waits on the CPU, for instance on launching many small kernels) and the profiler's table
-of the costliest operators; on a CPU only the operator table. The profiler slows the steps it records: the times of
+of a profiled step, the leaf ATen operators it dispatches (those that call no other: each launches at most a kernel
+or a few on a GPU, views none; a count that is the same on every device), the GPU kernels launched per step and
+their summed time (kernel time well under the wall time means the step waits on the CPU, for instance on launching
+many small kernels) and the profiler's table of the costliest operators. The profiler slows the steps it records: the times of
 ``pemma-bench profile`` are the ones to quote::
 
     python benchmarks/kernel_profile.py --preset paper --device cuda --strategy full-finetune \\
@@ -69,11 +70,15 @@ def profiled(entry: StrategyEntry, plugin: KernelProfile) -> StrategyEntry:
 def summarise(plugin: KernelProfile, steps: int, step_ms: float) -> tuple[dict, str]:
     """The per-step kernel counts and times of ``plugin``'s recording of ``steps`` steps, and its operator table."""
     assert plugin.profiler is not None, "the strategy trained fewer than two iterations"
-    kernels = [event for event in plugin.profiler.events() if event.device_type == DeviceType.CUDA]
+    events = plugin.profiler.events()
+    kernels = [event for event in events if event.device_type == DeviceType.CUDA]
+    operators = [event for event in events if event.name.startswith("aten::") and event.device_type == DeviceType.CPU
+                 and not any(child.name.startswith("aten::") for child in event.cpu_children)]
     averages = plugin.profiler.key_averages()
     sort_by = "self_device_time_total" if kernels else "self_cpu_time_total"
     summary = {
         "profiled_steps": steps, "profiled_step_ms": step_ms,
+        "leaf_operators_per_step": len(operators) / steps,
         "kernels_per_step": len(kernels) / steps,
         "kernel_ms_per_step": sum(event.device_time_total for event in kernels) / 1000 / steps,
         "top_kernels": [
@@ -106,7 +111,7 @@ def main() -> None:
         summary, table = summarise(plugins[row["strategy"]], row["steps"], row["train_step_ms"])
         summaries[row["strategy"]] = summary
         tables.append(f"== {row['strategy']} ({args.preset}, {args.device}, {args.precision}): "
-                      f"{summary['kernels_per_step']:.0f} kernels and {summary['kernel_ms_per_step']:.1f} ms of "
+                      f"{summary['leaf_operators_per_step']:.0f} leaf operators, {summary['kernels_per_step']:.0f} kernels and {summary['kernel_ms_per_step']:.1f} ms of "
                       f"kernel time per step, {row['train_step_ms']:.1f} ms wall (profiled)\n{table}")
         print(tables[-1].splitlines()[0])
     for path in (args.out, args.table):

@@ -313,3 +313,18 @@ def test_the_ray_driver_saves_finished_units_before_it_trains_the_next_seeds_bas
     assert saved == [(0, "pemma-lora")] and pending == {"b": (0, "full-finetune")}
     _save_finished(fake_ray, pending, work, wait=True)
     assert saved == [(0, "pemma-lora"), (0, "full-finetune")] and pending == {}
+
+
+def test_jobs_auto_runs_one_unit_at_a_time_on_cuda_and_two_on_a_cpu(monkeypatch) -> None:
+    import torch
+
+    from pemma_cl.runner import _resolve_jobs
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
+    assert _resolve_jobs(None, "auto") == _resolve_jobs(None, "cuda") == 1  # one GPU serves one unit at a time
+    assert _resolve_jobs(None, "cpu") == 2 and _resolve_jobs(3, "cuda") == 3  # a number given is kept
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _resolve_jobs(None, "auto") == 2
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert _resolve_jobs(None, "auto") == 1
