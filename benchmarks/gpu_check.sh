@@ -44,8 +44,9 @@ if os.environ.get("PEMMA_CHANNELS_LAST") == "1":
     from pemma_cl.training.template import SegmentationTemplate
     SegmentationTemplate._channels_last = property(lambda self: True)
 from pemma_cl.cli.app import main
-sys.argv[0] = "pemma-bench"
-main()
+if __name__ == "__main__":  # run's worker processes (forkserver) import this file again
+    sys.argv[0] = "pemma-bench"
+    main()
 PY
 pb="python3 $WORK/pemma_bench.py"
 
