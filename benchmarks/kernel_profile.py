@@ -2,11 +2,12 @@
 
 Each strategy is built and trained exactly as :func:`pemma_cl.profile.profile_strategies` does it, with
 ``torch.profiler`` recording the training iterations after the first (warm-up). Per strategy it writes the wall time
-of a profiled step, the leaf ATen operators it dispatches (those that call no other: each launches at most a kernel
-or a few on a GPU, views none; a count that is the same on every device), the GPU kernels launched per step and
-their summed time (kernel time well under the wall time means the step waits on the CPU, for instance on launching
-many small kernels) and the profiler's table of the costliest operators. The profiler slows the steps it records: the times of
-``pemma-bench profile`` are the ones to quote::
+of a profiled step; the leaf ATen operators it dispatches (those that call no other) and the compute operators
+(the same once views, allocations and host reads, :data:`NO_KERNEL`, are set aside: each launches about one kernel
+on a GPU), both the same at every preset, the layers being the same; the GPU kernels launched per step and their
+summed time (kernel time well under the wall time means the step waits on the CPU, for instance on launching many
+small kernels); and the profiler's table of the costliest operators. The profiler slows the steps it records: the
+times of ``pemma-bench profile`` are the ones to quote::
 
     python benchmarks/kernel_profile.py --preset paper --device cuda --strategy full-finetune \\
         --strategy pemma-lora --out results/kernels.json --table results/kernels.txt
@@ -30,6 +31,15 @@ from pemma_cl.registry import StrategyEntry, load_registry
 
 #: Operators (and kernels) listed per strategy.
 TOP = 20
+#: ATen operators that launch no kernel of their own (views, allocations, metadata, host reads), and wrappers whose
+#: work, if any, is a child operator (``to``: ``copy_``).
+NO_KERNEL = frozenset(f"aten::{name}" for name in (
+    "empty", "empty_strided", "empty_like", "view", "_unsafe_view", "as_strided", "as_strided_", "_reshape_alias",
+    "reshape", "t", "transpose", "permute", "expand", "expand_as", "slice", "select", "unsqueeze", "squeeze",
+    "alias", "detach", "resolve_conj", "resolve_neg", "resize_", "_local_scalar_dense", "item", "is_nonzero",
+    "lift_fresh", "result_type", "split", "split_with_sizes", "chunk", "unbind", "narrow", "flatten", "view_as",
+    "to", "_to_copy", "contiguous",
+))
 
 
 class KernelProfile(SupervisedPlugin):
@@ -67,6 +77,11 @@ def profiled(entry: StrategyEntry, plugin: KernelProfile) -> StrategyEntry:
                          family=entry.family, options=entry.options, task_kinds=entry.task_kinds)
 
 
+def _computes(event) -> bool:
+    """Whether ``event`` is an ATen operator that may launch a kernel (not one of :data:`NO_KERNEL`)."""
+    return event.name.startswith("aten::") and event.name not in NO_KERNEL and event.device_type == DeviceType.CPU
+
+
 def summarise(plugin: KernelProfile, steps: int, step_ms: float) -> tuple[dict, str]:
     """The per-step kernel counts and times of ``plugin``'s recording of ``steps`` steps, and its operator table."""
     assert plugin.profiler is not None, "the strategy trained fewer than two iterations"
@@ -74,11 +89,13 @@ def summarise(plugin: KernelProfile, steps: int, step_ms: float) -> tuple[dict, 
     kernels = [event for event in events if event.device_type == DeviceType.CUDA]
     operators = [event for event in events if event.name.startswith("aten::") and event.device_type == DeviceType.CPU
                  and not any(child.name.startswith("aten::") for child in event.cpu_children)]
+    computing = [event for event in events if _computes(event) and not any(map(_computes, event.cpu_children))]
     averages = plugin.profiler.key_averages()
     sort_by = "self_device_time_total" if kernels else "self_cpu_time_total"
     summary = {
         "profiled_steps": steps, "profiled_step_ms": step_ms,
         "leaf_operators_per_step": len(operators) / steps,
+        "compute_operators_per_step": len(computing) / steps,
         "kernels_per_step": len(kernels) / steps,
         "kernel_ms_per_step": sum(event.device_time_total for event in kernels) / 1000 / steps,
         "top_kernels": [
@@ -111,7 +128,9 @@ def main() -> None:
         summary, table = summarise(plugins[row["strategy"]], row["steps"], row["train_step_ms"])
         summaries[row["strategy"]] = summary
         tables.append(f"== {row['strategy']} ({args.preset}, {args.device}, {args.precision}): "
-                      f"{summary['leaf_operators_per_step']:.0f} leaf operators, {summary['kernels_per_step']:.0f} kernels and {summary['kernel_ms_per_step']:.1f} ms of "
+                      f"{summary['leaf_operators_per_step']:.0f} leaf and "
+                      f"{summary['compute_operators_per_step']:.0f} compute operators, "
+                      f"{summary['kernels_per_step']:.0f} kernels and {summary['kernel_ms_per_step']:.1f} ms of "
                       f"kernel time per step, {row['train_step_ms']:.1f} ms wall (profiled)\n{table}")
         print(tables[-1].splitlines()[0])
     for path in (args.out, args.table):
