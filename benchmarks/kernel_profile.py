@@ -1,6 +1,6 @@
 """Where a training step's time goes: PyTorch's profiler over the timed steps of ``pemma-bench profile``.
 
-Each strategy is built and trained exactly as :func:`pemma_cl.profile.profile_strategies` does it, with
+Each strategy is built and trained exactly as :func:`pemma_cl.measure.profile.profile_strategies` does it, with
 ``torch.profiler`` recording the training iterations after the first (warm-up). Per strategy it writes the wall time
 of a profiled step; the leaf ATen operators it dispatches (those that call no other) and the compute operators
 (the same once views, allocations and host reads, :data:`NO_KERNEL`, are set aside: each launches about one kernel
@@ -24,10 +24,10 @@ from avalanche.core import SupervisedPlugin
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
+from pemma_cl.core.precision import PRECISIONS
+from pemma_cl.measure.profile import profile_strategies
 from pemma_cl.models.presets import get_preset
-from pemma_cl.precision import PRECISIONS
-from pemma_cl.profile import profile_strategies
-from pemma_cl.registry import StrategyEntry, load_registry
+from pemma_cl.strategy_api.registry import StrategyEntry, load_registry
 
 #: Operators (and kernels) listed per strategy.
 TOP = 20

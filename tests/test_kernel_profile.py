@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from pemma_cl.benchmarks.kernel_profile import KernelProfile, profiled, summarise
+from pemma_cl.measure.profile import profile_strategies
 from pemma_cl.models.presets import get_preset
-from pemma_cl.profile import profile_strategies
-from pemma_cl.registry import load_registry
+from pemma_cl.strategy_api.registry import load_registry
 
 
 def test_the_profiler_records_the_timed_steps_and_not_the_warm_up() -> None:
