@@ -27,6 +27,9 @@ def test_the_wheel_lists_every_stream_and_builtin_strategy(tmp_path: Path) -> No
     streams = sorted(path.stem for path in (REPO / "benchmarks").glob("*.yaml"))
     assert {f"pemma_cl/benchmarks/{name}.yaml" for name in streams} <= set(names)
     assert "pemma_cl/strategies/pemma_lora.py" in names
+    # Every sub-package of the checkout (pyproject lists them one by one; pemma_cl.models.backbones was once missing).
+    packages = {path.relative_to(REPO).as_posix() for path in (REPO / "pemma_cl").rglob("__init__.py")}
+    assert "pemma_cl/models/backbones/__init__.py" in packages and packages <= set(names)
     assert not [n for n in names if n.split("/")[0] in ("strategies", "benchmarks")]  # no generic top-level package
 
     site = tmp_path / "site"

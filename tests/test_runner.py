@@ -338,3 +338,18 @@ def test_the_python_api_gives_the_rows_of_run(two_runs, stream_file) -> None:
         torch.set_num_threads(threads)
     got = pd.DataFrame(scorer.rows, columns=METRIC_COLUMNS)
     pd.testing.assert_frame_equal(got[list(METRIC_COLUMNS)], expected[list(METRIC_COLUMNS)], check_dtype=False)
+
+
+def test_jobs_auto_runs_one_unit_at_a_time_on_cuda_and_two_on_a_cpu(monkeypatch) -> None:
+    import torch
+
+    from pemma_cl.run.benchmark import _resolve_jobs
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
+    assert _resolve_jobs(None, "auto") == _resolve_jobs(None, "cuda") == 1  # one GPU serves one unit at a time
+    assert _resolve_jobs(None, "cpu") == 2 and _resolve_jobs(3, "cuda") == 3  # a number given is kept
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _resolve_jobs(None, "auto") == 2
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert _resolve_jobs(None, "auto") == 1
