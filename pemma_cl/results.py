@@ -13,16 +13,17 @@ import os
 import platform
 import socket
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
 from pemma_cl.errors import UserError
 
-__all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix"]
+__all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix", "write_atomically"]
 
 #: Distributions whose versions go into the manifest.
 MANIFEST_PACKAGES: tuple[str, ...] = ("torch", "monai", "avalanche-lib", "peft", "numpy", "pandas")
@@ -62,6 +63,33 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> Path:
+    """Write ``path`` through ``write(file)`` under a temporary name unique to this writer, then rename it into place.
+
+    Two processes writing the same file (two runs sharing a results folder) never write into one temporary file,
+    and a reader sees the old file or the new one, never half of one.
+
+    Raises:
+        UserError: naming ``path`` and the operating system's reason (a full disk, a quota, a read-only folder);
+            the temporary file is removed.
+    """
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        os.close(handle)
+    except OSError as exc:
+        raise UserError(f"'{path}': cannot write it: {exc.strerror or exc}") from exc
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise UserError(f"'{path}': cannot write it: {exc.strerror or exc}") from exc
+        raise
+    return path
+
+
 class FolderWriter:
     """Writes the files of one folder; paths are relative to it and their parent folders are created.
 
@@ -93,11 +121,8 @@ class FolderWriter:
 
     def write_text(self, relpath: str | Path, text: str) -> Path:
         """Writes ``text`` as UTF-8, atomically (a killed process leaves the old file or the new one)."""
-        out = self.path(relpath)
-        partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, out)
-        return out
+        data = text.encode("utf-8")
+        return write_atomically(self.path(relpath), lambda file: file.write(data))
 
     def write_csv(self, relpath: str | Path, df: pd.DataFrame) -> Path:
         """Writes ``df`` as CSV without its index."""
