@@ -11,9 +11,9 @@ import json
 import math
 import os
 import platform
+import secrets
 import socket
 import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -64,7 +64,8 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> Path:
-    """Write ``path`` through ``write(file)`` under a temporary name unique to this writer, then rename it into place.
+    """Write ``path`` through ``write(file)`` under a temporary name unique to this writer (host, pid, a random
+    token), then rename it into place.
 
     Two processes writing the same file (two runs sharing a results folder) never write into one temporary file,
     and a reader sees the old file or the new one, never half of one.
@@ -73,17 +74,13 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> Path:
         UserError: naming ``path`` and the operating system's reason (a full disk, a quota, a read-only folder);
             the temporary file is removed.
     """
+    temporary = path.with_name(f".{path.name}.{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}.partial")
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-        os.close(handle)
-    except OSError as exc:
-        raise UserError(f"'{path}': cannot write it: {exc.strerror or exc}") from exc
-    try:
-        with open(temporary, "wb") as file:
+        with open(temporary, "xb") as file:
             write(file)
         os.replace(temporary, path)
     except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise UserError(f"'{path}': cannot write it: {exc.strerror or exc}") from exc
         raise
