@@ -1,4 +1,4 @@
-"""A results folder shared by runs (micro preset, real training): two runs at once, a corrupt cached base, a full disk."""
+"""A results folder runs share (micro preset, real training): two runs at once, a corrupt cached base, a full disk."""
 
 from __future__ import annotations
 
