@@ -23,7 +23,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
 
 __all__ = ["held", "hold", "owner_of", "release"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
 from pemma_cl.locks import held, hold, owner_of, release
 
 #: A process that holds the lock argv[1] for argv[2] seconds (then releases it), saying "held" once it has it.

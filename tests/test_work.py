@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl.config import RunConfig
-from pemma_cl.stream_spec import load_stream
-from pemma_cl.errors import UserError
-from pemma_cl.work import UnitResult, WorkFolder, fingerprint
+from pemma_cl.core.errors import UserError
+from pemma_cl.run.config import RunConfig
+from pemma_cl.run.work import UnitResult, WorkFolder, fingerprint
+from pemma_cl.streams.spec import load_stream
 
 
 @pytest.fixture
@@ -65,9 +65,9 @@ def test_resume_refuses_a_folder_started_with_other_settings(config: RunConfig, 
 RUNNING = """\
 import sys, time
 from pathlib import Path
-from pemma_cl.config import RunConfig
-from pemma_cl.stream_spec import load_stream
-from pemma_cl.work import WorkFolder
+from pemma_cl.run.config import RunConfig
+from pemma_cl.streams.spec import load_stream
+from pemma_cl.run.work import WorkFolder
 config = RunConfig(stream=load_stream("paper"), strategies=("a", "b"), seeds=(0, 1), results_dir=Path(sys.argv[1]))
 print(WorkFolder.open(config).root, flush=True)
 time.sleep(120)
