@@ -135,6 +135,32 @@ def test_run_all_strategies_with_options_from_a_file_and_set(tmp_path: Path, run
     assert len(runner_calls) == 1
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_run_refuses_a_non_finite_float_option_on_the_command_line(runner_calls: list[Any], two_families,
+                                                                   value: str) -> None:
+    shown = {"1e999": "inf"}.get(value, value)
+    assert_user_error(invoke("run", "--stream", "paper", "--strategy", "reg-a", "--set", f"reg-a.lambda={value}"),
+                      f"error: --set reg-a.lambda={value}: reg-a.lambda: expected a finite number, got {shown}")
+    assert runner_calls == []
+
+
+@pytest.mark.parametrize(("yaml_value", "shown"), [(".nan", "nan"), (".inf", "inf"), ("-.inf", "-inf"),
+                                                   ("1.0e+999", "inf")])
+def test_run_refuses_a_non_finite_float_in_a_config_or_stream_file(tmp_path: Path, runner_calls: list[Any],
+                                                                   two_families, yaml_value: str, shown: str) -> None:
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"strategies:\n  reg-a: {{lambda: {yaml_value}}}\n", encoding="utf-8")
+    assert_user_error(invoke("run", "--stream", "paper", "--strategy", "reg-a", "--config", config_file),
+                      f"error: --config '{config_file}': strategies.reg-a: reg-a.lambda: expected a finite number, "
+                      f"got {shown}")
+    stream_file = tmp_path / "scaled.yaml"
+    text = (benchmarks_dir() / "paper.yaml").read_text().replace("name: paper", "name: scaled")
+    stream_file.write_text(f"{text}synthetic_scale: {yaml_value}\n", encoding="utf-8")
+    assert_user_error(invoke("run", "--stream", stream_file, "--strategy", "reg-a"),
+                      f"error: {stream_file}: synthetic_scale: expected a number in (0, 20], got {shown}")
+    assert runner_calls == []
+
+
 def test_list_without_plugins_has_no_unavailable_section() -> None:
     result = invoke("list")
     assert result.exit_code == 0

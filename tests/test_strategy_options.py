@@ -58,6 +58,11 @@ def test_set_overrides_the_config_file_which_overrides_defaults() -> None:
         ({}, ["plain.x=1"], "plain.x: unknown option; plain's options: (none)"),
         ({"knobs": {"budget": "3"}}, [], "--config 'run.yaml': strategies.knobs: knobs.budget: expected an integer, got '3'"),
         ({"knobs": {"online": 1}}, [], "knobs.online: expected true or false, got 1"),
+        ({}, ["knobs.lambda=nan"], "--set knobs.lambda=nan: knobs.lambda: expected a finite number, got nan"),
+        ({}, ["knobs.lambda=1e999"], "--set knobs.lambda=1e999: knobs.lambda: expected a finite number, got inf"),
+        ({}, ["knobs.lambda=-inf"], "knobs.lambda: expected a finite number, got -inf"),
+        ({"knobs": {"lambda": float("nan")}}, [],
+         "--config 'run.yaml': strategies.knobs: knobs.lambda: expected a finite number, got nan"),
     ],
 )
 def test_bad_options_are_one_line_errors(from_file: dict, assignments: list[str], message: str) -> None:

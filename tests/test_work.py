@@ -59,3 +59,39 @@ def test_resume_refuses_a_folder_started_with_other_settings(config: RunConfig, 
         WorkFolder.resume(work.root)
     with pytest.raises(UserError, match="is not the partial folder of an unfinished run"):
         WorkFolder.resume(tmp_path / "nothing")
+
+
+#: A run that holds the partial folder of ``config`` (results folder argv[1]) until it is killed.
+RUNNING = """\
+import sys, time
+from pathlib import Path
+from pemma_cl.run.config import RunConfig
+from pemma_cl.streams.spec import load_stream
+from pemma_cl.run.work import WorkFolder
+config = RunConfig(stream=load_stream("paper"), strategies=("a", "b"), seeds=(0, 1), results_dir=Path(sys.argv[1]))
+print(WorkFolder.open(config).root, flush=True)
+time.sleep(120)
+"""
+
+
+def test_resume_refuses_a_folder_another_run_owns_and_takes_over_a_killed_ones(config: RunConfig, capsys) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with subprocess.Popen([sys.executable, "-c", RUNNING, str(config.results_dir)], stdout=subprocess.PIPE,
+                          text=True) as running:
+        root = Path(running.stdout.readline().strip())
+        with pytest.raises(UserError) as refused:
+            WorkFolder.resume(root)
+        assert str(refused.value).startswith(f"--resume: '{root}' is in use by pid {running.pid} on host "
+                                             f"{socket.gethostname()} (since ")
+        assert str(refused.value).endswith("; wait for that run to finish, or stop it, then try again")
+        running.kill()
+    resumed = WorkFolder.resume(root)
+    try:
+        assert resumed.progress["attempts"] == 2
+        [said] = capsys.readouterr().err.splitlines()
+        assert said.startswith(f"--resume: '{root}': its lock was left by pid {running.pid} on host ")
+    finally:
+        resumed.release()

@@ -74,8 +74,9 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
                   ray_address: str | None = None, jobs: int | None = 1) -> Path:
     """Run every unfinished (seed, strategy) unit of ``work`` and publish the run folder; returns its path.
 
-    Interrupted (Ctrl-C, an error, a kill), the finished units stay in the partial folder and the same command
-    (or ``run --resume``) continues; a run that finished no unit leaves nothing behind.
+    Interrupted (Ctrl-C, an error, a kill, a full disk), the finished units stay in the partial folder and the same
+    command (or ``run --resume``) continues; a run that finished no unit leaves nothing behind. The partial folder's
+    lock (taken by :func:`open_work` or :meth:`WorkFolder.resume`) is released on the way out.
 
     Args:
         work: the run's partial folder (:func:`open_work`, or :meth:`WorkFolder.resume`).
@@ -105,15 +106,19 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
             run_units_in_processes(work, entries, jobs)
         else:
             _run_units(work, entries)
-    except BaseException:
+        return _publish(work, command, {"executor": executor, "jobs": 1 if executor == "ray" else jobs,
+                                        "threads_per_unit": _threads_per_unit(executor, jobs)})
+    except BaseException as exc:
         if work.done_count() == 0:
             work.discard()
         else:
             say(f"{work.done_count()} of {total} units finished and kept in {work.root}; run the same command "
-                 f"again, or 'pemma-bench run --resume {work.root}', to continue")
+                f"again, or 'pemma-bench run --resume {work.root}', to continue")
+        if isinstance(exc, OSError):  # a full disk, a quota, a folder made read-only while the run wrote to it
+            raise UserError(f"'{exc.filename}': {exc.strerror}" if exc.filename else str(exc)) from exc
         raise
-    return _publish(work, command, {"executor": executor, "jobs": 1 if executor == "ray" else jobs,
-                                    "threads_per_unit": _threads_per_unit(executor, jobs)})
+    finally:
+        work.release()
 
 
 def _threads_per_unit(executor: str, jobs: int) -> int:

@@ -21,8 +21,9 @@ from typing import Any
 import pandas as pd
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.core.files import write_atomically
 
-__all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix"]
+__all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix", "write_atomically"]
 
 #: Distributions whose versions go into the manifest.
 MANIFEST_PACKAGES: tuple[str, ...] = ("torch", "monai", "avalanche-lib", "peft", "numpy", "pandas")
@@ -93,11 +94,8 @@ class FolderWriter:
 
     def write_text(self, relpath: str | Path, text: str) -> Path:
         """Writes ``text`` as UTF-8, atomically (a killed process leaves the old file or the new one)."""
-        out = self.path(relpath)
-        partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, out)
-        return out
+        data = text.encode("utf-8")
+        return write_atomically(self.path(relpath), lambda file: file.write(data))
 
     def write_csv(self, relpath: str | Path, df: pd.DataFrame) -> Path:
         """Writes ``df`` as CSV without its index."""

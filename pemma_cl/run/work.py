@@ -10,6 +10,11 @@ moment it finishes, so a crash, Ctrl-C or ``kill -9`` loses at most the unit tha
         seeds/seed<S>/units/<strategy>.json      a finished unit: metric rows, costs, evaluation protocol
         seeds/seed<S>/logs/<strategy>/           the unit's Avalanche logger output, if any
 
+One process at a time owns a partial folder: it holds the folder's lock (``<results>/.locks/<folder name>.lock``,
+:mod:`pemma_cl.core.locks`) from opening the folder until the run is published or stops. The same command started
+meanwhile waits for it (then, the folder being published, starts afresh); ``run --resume`` of a folder in use
+refuses, naming its owner.
+
 The folder's name holds a fingerprint of the configuration and of the code (the suite's and the plugins'
 source), so running the same command again finds it and runs only the unfinished units; a changed setting or
 changed code starts afresh instead of mixing results of two versions. When every unit is done the runner
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.core.locks import hold, release
 from pemma_cl.run.config import RunConfig
 from pemma_cl.run.folders import FolderWriter, run_prefix
 
@@ -84,6 +90,11 @@ def fingerprint(config: RunConfig) -> str:
     return digest.hexdigest()[:12]
 
 
+def _lock_path(folder: Path) -> Path:
+    """The lock of a partial folder: outside it (the folder is renamed when published, a lock file must stay)."""
+    return folder.parent / ".locks" / f"{folder.name}.lock"
+
+
 class WorkFolder(FolderWriter):
     """The partial folder of one run (see the module docstring).
 
@@ -101,6 +112,7 @@ class WorkFolder(FolderWriter):
         command left, or a new one."""
         key = fingerprint(config)
         path = Path(config.results_dir) / f".{run_prefix(run_label(config), config.seeds)}.partial-{key}"
+        hold(_lock_path(path), f"the partial folder '{path}' of the same run")
         if not (path / PROGRESS).is_file():
             writer = FolderWriter(path)
             writer.write_json(CONFIG, config.to_dict())
@@ -113,7 +125,8 @@ class WorkFolder(FolderWriter):
         """Continue the run whose partial folder is ``path`` (``run --resume``), with its own configuration.
 
         Raises:
-            UserError: If ``path`` is not such a folder, or its settings or the code changed since it started.
+            UserError: If ``path`` is not such a folder, another process is running it, or its settings or the
+                code changed since it started.
         """
         if not (path / PROGRESS).is_file() or not (path / CONFIG).is_file():
             raise UserError(f"--resume: '{path}' is not the partial folder of an unfinished run "
@@ -122,6 +135,10 @@ class WorkFolder(FolderWriter):
             config = RunConfig.from_dict(json.loads((path / CONFIG).read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{path / CONFIG}: cannot read it: {exc}") from None
+        hold(_lock_path(path), f"--resume: '{path}'", wait=False)
+        if not (path / PROGRESS).is_file():  # published by the run that held it
+            release(_lock_path(path))
+            raise UserError(f"--resume: '{path}' was finished and published meanwhile by another run")
         return cls._attempt(path, config, fingerprint(config))
 
     @classmethod
@@ -129,6 +146,7 @@ class WorkFolder(FolderWriter):
         """A new attempt at the run in ``path``, whose configuration and code have the fingerprint ``key``."""
         progress = json.loads((path / PROGRESS).read_text(encoding="utf-8"))
         if progress.get("fingerprint") != key:
+            release(_lock_path(path))
             raise UserError(f"--resume: '{path}' was started with other settings or other code (fingerprint "
                             f"{progress.get('fingerprint')}, now {key}); its finished units cannot be mixed with "
                             "this version's: start a new run")
@@ -166,6 +184,10 @@ class WorkFolder(FolderWriter):
     def logs_dir(self, seed: int, strategy: str) -> Path:
         """Where the unit's Avalanche loggers write."""
         return self.root / f"seeds/seed{seed}/logs/{strategy}"
+
+    def release(self) -> None:
+        """Give up the ownership of the folder (after publishing it, or when the run stops)."""
+        release(_lock_path(self.root))
 
     def discard(self) -> None:
         """Remove the folder (a run that failed before any unit finished has nothing to resume)."""

@@ -10,13 +10,15 @@ A run resolves each strategy's options from, in increasing precedence, the datac
 
 An option's name is its field's name, less a trailing ``_`` (the field ``lambda_`` is the option ``lambda``).
 Fields are ``bool``, ``int``, ``float`` or ``str``; a dataclass may check values in ``__post_init__`` by raising
-``ValueError("<option>: expected ..., got ...")``. Every mistake is a one-line :class:`UserError`. The resolved
+``ValueError("<option>: expected ..., got ...")``. A float option is a finite number (NaN and infinities, such as
+``1e999``, are refused). Every mistake is a one-line :class:`UserError`. The resolved
 values (every option, defaults included) are recorded in the run's ``config.json`` and manifest.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -163,11 +165,13 @@ def _assignment(text: str) -> tuple[str, str, str]:
 
 
 def _checked(value: Any, kind: type, where: str) -> Any:
-    """``value`` as ``kind`` (an integer is accepted for a float)."""
+    """``value`` as ``kind`` (an integer is accepted for a float; NaN and infinities are not)."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if type(value) is not kind:
         raise UserError(f"{where}: expected {_kind_name(kind)}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise UserError(f"{where}: expected a finite number, got {value!r}")
     return value
 
 

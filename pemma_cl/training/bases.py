@@ -20,8 +20,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import io
 import json
-import os
 import random
 import sys
 from pathlib import Path
@@ -34,6 +34,8 @@ from avalanche.benchmarks import benchmark_from_datasets
 from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
+from pemma_cl.core.files import write_atomically
+from pemma_cl.core.locks import held
 from pemma_cl.core.precision import FP32
 from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import MODALITIES, CaseRecord
@@ -175,17 +177,43 @@ class SharedBases:
             return {k: v.shape for k, v in build_network(self.preset, len(BASE_KINDS[kind])).state_dict().items()}
 
     def _load_or_train(self, kind: str) -> dict:
+        """The cached weights, or new ones trained and cached. Under the entry's lock, so that of several processes
+        sharing the cache (runs on one results folder, workers of one run) one trains and the others wait and load."""
         path = self.cache_path(kind)
-        if path is not None and path.exists():
-            return torch.load(path, map_location="cpu", weights_only=True)
-        weights = self._train(kind)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            torch.save(weights, partial)
-            os.replace(partial, path)
-            path.with_suffix(".json").write_text(json.dumps(self.recipe(kind), indent=2) + "\n")
+        if path is None:
+            return self._train(kind)
+        with held(path.with_suffix(".lock"), f"the cached base '{path}'"):
+            weights = self._load(path)
+            if weights is None:
+                weights = self._train(kind)
+                self._store(path, kind, weights)
         return weights
+
+    def _load(self, path: Path) -> dict | None:
+        """The weights cached in ``path``; None when there are none, or (said on one line) when the entry is
+        corrupt or incomplete: no checksum beside the weights, or weights whose bytes do not match it."""
+        record = path.with_suffix(".json")
+        if not path.exists() and not record.exists():
+            return None
+        try:
+            checksum = json.loads(record.read_text(encoding="utf-8"))["weights_sha256"]
+            data = path.read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            return _corrupt(path, f"it lacks its weights or its record {record.name} with their checksum")
+        if hashlib.sha256(data).hexdigest() != checksum:
+            return _corrupt(path, f"its weights do not match the checksum in {record.name}")
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+    def _store(self, path: Path, kind: str, weights: dict) -> None:
+        """Cache ``weights`` in ``path`` and their recipe and checksum beside it (each file renamed into place)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(weights, buffer)
+        data = buffer.getvalue()
+        write_atomically(path, lambda file: file.write(data))
+        record = {**self.recipe(kind), "weights_sha256": hashlib.sha256(data).hexdigest()}
+        text = json.dumps(record, indent=2) + "\n"
+        write_atomically(path.with_suffix(".json"), lambda file: file.write(text.encode()))
 
     def _train(self, kind: str) -> dict:
         """Train a base without touching the global random state, so a run draws the same numbers
@@ -211,3 +239,8 @@ class SharedBases:
         data = avalanche_dataset(self.pretrain_cases, self.recipe(kind)["modalities"], PRETRAIN_TASK)
         strategy.train(benchmark_from_datasets(train=[data]).train_stream[0])
         return {k: v.detach().cpu().clone() for k, v in model.network.state_dict().items()}
+
+
+def _corrupt(path: Path, reason: str) -> None:
+    """Say on one line that the cache entry ``path`` cannot be used (it is trained again)."""
+    print(f"cached base '{path}' is corrupt or incomplete ({reason}); training it again", file=sys.stderr, flush=True)

@@ -37,6 +37,7 @@ missing. The patient, clinical-record and survival model is :mod:`pemma_cl.data.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -182,9 +183,9 @@ def _check_args(
         raise UserError(f"centres listed more than once: {', '.join(centres)}")
     if len(shape) != 3 or any(int(n) != n or n < 8 for n in shape):
         raise UserError(f"shape must be three integers >= 8, got {tuple(shape)}")
-    if not spacing_mm > 0 or not case_scale > 0:
+    if not 0 < spacing_mm < math.inf or not 0 < case_scale < math.inf:
         raise UserError(
-            f"spacing_mm and case_scale must be > 0, got {spacing_mm} and {case_scale}"
+            f"spacing_mm and case_scale must be finite numbers > 0, got {spacing_mm} and {case_scale}"
         )
     return tuple(int(n) for n in shape)  # type: ignore[return-value]
 

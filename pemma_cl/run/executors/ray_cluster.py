@@ -8,7 +8,8 @@ The rows equal a local run's at the same thread count (Ray gives each task one C
 to it; a local run uses every core unless ``OMP_NUM_THREADS`` says otherwise).
 
 On a cluster, the workers need the suite installed and the results folder (its ``.cache`` of bases and the
-partial folder's logs) on a shared file system; point the driver at the cluster with ``--ray-address``.
+partial folder's logs) on a shared file system; point the driver at the cluster with ``--ray-address``. Runs
+and workers sharing that folder coordinate through its locks (``docs/shared-results.md``).
 """
 
 from __future__ import annotations
