@@ -6,6 +6,7 @@ A run works in a hidden partial folder (see :mod:`pemma_cl.work`) that :func:`pu
 
 from __future__ import annotations
 
+import gzip
 import importlib.metadata
 import json
 import math
@@ -93,15 +94,23 @@ class FolderWriter:
 
     def write_text(self, relpath: str | Path, text: str) -> Path:
         """Writes ``text`` as UTF-8, atomically (a killed process leaves the old file or the new one)."""
+        return self.write_bytes(relpath, text.encode("utf-8"))
+
+    def write_bytes(self, relpath: str | Path, data: bytes) -> Path:
+        """Writes ``data``, atomically (a killed process leaves the old file or the new one)."""
         out = self.path(relpath)
         partial = out.with_name(f".{out.name}.partial")
-        partial.write_text(text, encoding="utf-8")
+        partial.write_bytes(data)
         os.replace(partial, out)
         return out
 
     def write_csv(self, relpath: str | Path, df: pd.DataFrame) -> Path:
-        """Writes ``df`` as CSV without its index."""
-        return self.write_text(relpath, df.to_csv(index=False))
+        """Writes ``df`` as CSV without its index; gzipped (with a fixed header time, so equal tables give equal
+        files) when ``relpath`` ends in ``.gz``."""
+        text = df.to_csv(index=False)
+        if Path(relpath).suffix != ".gz":
+            return self.write_text(relpath, text)
+        return self.write_bytes(relpath, gzip.compress(text.encode("utf-8"), mtime=0))
 
 
 def publish(folder: Path, root: Path, name: str) -> Path:

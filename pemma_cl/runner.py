@@ -32,6 +32,7 @@ from pemma_cl.data.sources import LoadedData, load_cases
 from pemma_cl.data.splits import split_cases
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cost import CostPlugin
+from pemma_cl.evaluation.per_case import CASES_CSV, case_frame
 from pemma_cl.evaluation.prognosis_metric import PrognosisMetric
 from pemma_cl.evaluation.prognosis_references import base_mask_predictor, prognosis_references
 from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
@@ -96,7 +97,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         options: the strategy's resolved options (option -> value; missing ones take their defaults).
     """
     seed_everything(ctx_settings["seed"])
-    metric = SegmentationMetric(stream.names, stream.centres, stream.spacings)
+    metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings)
     prognosis = PrognosisMetric(stream.names, stream.modalities, ctx_settings["seed"])
     cost = CostPlugin()
     metrics = [metric, prognosis, *loss_metrics(epoch=True)] if loggers else [metric, prognosis]
@@ -123,7 +124,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
     tag = {"seed": ctx_settings["seed"], "strategy": entry.name}
     return UnitResult([{**tag, **row} for row in metric.rows], cost.as_dict(strategy.model, strategy.plugins),
                       evaluation_protocol(strategy.plugins), [{**tag, **row} for row in prognosis.rows],
-                      prognosis.predictions)
+                      prognosis.predictions, [[*tag.values(), *row] for row in metric.case_rows])
 
 
 @dataclass
@@ -315,10 +316,11 @@ def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) -> Path:
     """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name."""
     config = work.config
-    frames, per_seed, prognosis_rows, references, predictions = [], {}, {}, {}, {}
+    frames, case_frames, per_seed, prognosis_rows, references, predictions = [], [], {}, {}, {}, {}
     for seed in config.seeds:
         units = {name: work.load_unit(seed, name) for name in config.strategies}
         metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
+        cases = case_frame([row for unit in units.values() for row in unit.cases])
         per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
                                    {n: u.evaluation for n, u in units.items()})
         prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]
@@ -326,6 +328,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         seed_summary = aggregate({seed: per_seed[seed]}, config.reference)
         seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows[seed]}, {seed: references[seed]})
         work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
+        work.write_csv(f"seeds/seed{seed}/{CASES_CSV}", cases)
         work.write_json(f"seeds/seed{seed}/summary.json", per_seed[seed])
         work.write_text(f"seeds/seed{seed}/summary.md", render_markdown([(f"seed {seed}", seed_summary)]))
         if prognosis_rows[seed]:
@@ -333,6 +336,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
             work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows[seed]))
             work.write_json(f"seeds/seed{seed}/predictions.json", predictions[seed])
         frames.append(metrics)
+        case_frames.append(cases)
     metrics = pd.concat(frames, ignore_index=True)
     summary = aggregate(per_seed, config.reference)
     summary["prognosis"] = summarize_prognosis(prognosis_rows, references)
@@ -345,6 +349,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
                "seeds": {seed: work.load_data(seed) for seed in config.seeds},
                "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
     work.write_csv("metrics.csv", metrics)
+    work.write_csv(CASES_CSV, pd.concat(case_frames, ignore_index=True))
     work.write_json("summary.json", summary)
     work.write_text("summary.md", render_markdown([(name, summary)]))
     draw_all(metrics, summary, work.root / "plots", predictions.get(config.seeds[0]))
