@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -160,6 +161,59 @@ def test_run_folder_contents(two_runs, stream_file) -> None:
         assert (folder / "plots" / name).read_bytes().startswith(b"\x89PNG")
 
 
+def _nan_equal(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def _mean(values: np.ndarray) -> float:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def test_metrics_and_summary_are_recomputed_exactly_from_the_per_case_rows(two_runs) -> None:
+    """Every Dice-derived number of metrics.csv (the R matrices of each structure, per-case means, HD95) and of
+    summary.json (final Dice, forgetting, BWT, FWT per strategy and input) from cases.csv.gz alone, to the bit."""
+    from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+    from pemma_cl.evaluation.per_case import CASE_COLUMNS, aggregated_dice, read_cases
+
+    folder = run_folder(two_runs[1][0])
+    cases = read_cases(folder)
+    assert tuple(cases.columns) == CASE_COLUMNS and cases.equals(read_cases(folder / "seeds" / "seed0"))
+    assert (cases["ref_voxels"] == cases["tp"] + cases["fn"]).all()
+    assert (cases["pred_voxels"] == cases["tp"] + cases["fp"]).all()
+    assert cases.loc[cases["trained_through"] < N_EXPERIENCES - 1, "hd95"].isna().all()  # final state only
+    metrics = pd.read_csv(folder / "metrics.csv", float_precision="round_trip").set_index(
+        ["strategy", "trained_through", "eval_experience", "input", "structure"])
+    keys = ["strategy", "trained_through", "eval_experience", "input"]
+    groups = cases.groupby(keys, sort=False)
+    assert len(groups) * 3 == len(metrics)
+    for key, group in groups:
+        per_structure = {s: group[group["structure"] == s] for s in ("GTVp", "GTVn")}
+        case_means = {s: _mean(rows["dice"].to_numpy()) for s, rows in per_structure.items()}
+        medians = {s: float(np.median(rows["hd95"].dropna())) if rows["hd95"].notna().any() else math.nan
+                   for s, rows in per_structure.items()}
+        expected = {s: (aggregated_dice(rows), case_means[s], medians[s]) for s, rows in per_structure.items()}
+        expected["aggregated"] = (aggregated_dice(group), _mean(np.array(list(case_means.values()))),
+                                  _mean(np.array(list(medians.values()))))
+        for structure, values in expected.items():
+            stored = metrics.loc[(*key, structure)]
+            assert stored["n_cases"] == group["case_id"].nunique() == len(per_structure["GTVp"])
+            for column, value in zip(("dice", "dice_case_mean", "hd95"), values):
+                assert _nan_equal(value, stored[column]), (key, structure, column, value, stored[column])
+
+    summary = json.loads((folder / "summary.json").read_text())
+    seed_summary = json.loads((folder / "seeds" / "seed0" / "summary.json").read_text())
+    for (strategy, setting), rows in cases.groupby(["strategy", "input"]):
+        R, baseline = np.full((N_EXPERIENCES, N_EXPERIENCES), math.nan), np.full(N_EXPERIENCES, math.nan)
+        for (trained, exp), cell in rows.groupby(["trained_through", "eval_experience"]):
+            (baseline if trained == -1 else R[trained])[exp] = aggregated_dice(cell)
+        recomputed = {"final_dice": final_average(R), "forgetting": forgetting(R), "bwt": backward_transfer(R),
+                      "fwt_own_start": forward_transfer(R, baseline)}
+        for metric, value in recomputed.items():
+            assert seed_summary[strategy]["inputs"][setting][metric] == value, (strategy, setting, metric)
+            assert summary["strategies"][strategy]["inputs"][setting][metric]["mean"] == value
+
+
 def test_second_run_reuses_the_cached_base_and_reproduces_the_metrics(two_runs) -> None:
     results, (first, second) = two_runs
     cached = sorted((results / ".cache").glob("base-ct-micro-seed0-*.pt"))
@@ -194,7 +248,8 @@ def test_a_killed_run_resumes_only_its_unfinished_units(two_runs, stream_file, t
     assert f"[{STRATEGIES[0]}]" not in done.stderr and f"[{STRATEGIES[1]}]" in done.stderr
     resumed, uninterrupted = run_folder(done), run_folder(two_runs[1][0])
     assert not partial.exists()
-    for name in ["metrics.csv", "seeds/seed0/metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+    for name in ["metrics.csv", "seeds/seed0/metrics.csv", "cases.csv.gz", "claims.md",
+                 *(f"plots/{p}" for p in PLOT_FILES)]:
         assert (resumed / name).read_bytes() == (uninterrupted / name).read_bytes(), name
     summaries = [json.loads((folder / "summary.json").read_text()) for folder in (resumed, uninterrupted)]
     for summary in summaries:

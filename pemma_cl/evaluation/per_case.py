@@ -54,7 +54,7 @@ def read_cases(run_dir: Path) -> pd.DataFrame:
     text_columns = [c for c in CASE_COLUMNS if c not in _INTEGER_COLUMNS + _FLOAT_COLUMNS]
     try:
         frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str), keep_default_na=False,
-                            na_values=dict.fromkeys(_FLOAT_COLUMNS, [""]))
+                            na_values=dict.fromkeys(_FLOAT_COLUMNS, [""]), float_precision="round_trip")
     except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"{path}: cannot read it as gzipped CSV: {exc}") from None
     if tuple(frame.columns) != CASE_COLUMNS:
