@@ -264,7 +264,7 @@ def test_a_ray_run_gives_the_rows_of_a_local_run(two_runs, stream_file, tmp_path
     the same metric rows, tables and plots."""
     done = pemma_bench(*run_args(stream_file, tmp_path / "results"), "--executor", "ray")
     ray_run, local_run = run_folder(done), run_folder(two_runs[1][0])
-    for name in ["metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+    for name in ["metrics.csv", "cases.csv.gz", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
         assert (ray_run / name).read_bytes() == (local_run / name).read_bytes(), name
     assert json.loads((ray_run / "manifest.json").read_text())["extra"]["executor"] == "ray"
 
@@ -321,7 +321,7 @@ def test_a_run_in_two_worker_processes_gives_the_rows_of_a_sequential_run(two_ru
     out, at least one), as the sequential run's: the same metric rows, tables and plots."""
     done = pemma_bench(*run_args(stream_file, tmp_path / "results"), "--jobs", "2")
     parallel, sequential = run_folder(done), run_folder(two_runs[1][0])
-    for name in ["metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+    for name in ["metrics.csv", "cases.csv.gz", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
         assert (parallel / name).read_bytes() == (sequential / name).read_bytes(), name
     extra = json.loads((parallel / "manifest.json").read_text())["extra"]
     assert (extra["executor"], extra["jobs"], extra["threads_per_unit"]) == ("local", 2, 1)
