@@ -232,8 +232,8 @@ def one_hot_logits(labels: torch.Tensor) -> torch.Tensor:
 
 def fake_strategy(exp: int, **fields) -> SimpleNamespace:
     fields = {"eval_settings": tuple(INPUT_SETTINGS), **fields}
-    return SimpleNamespace(clock=SimpleNamespace(train_iterations=0), experience=SimpleNamespace(current_experience=exp),
-                           task_kind="segmentation", **fields)
+    return SimpleNamespace(clock=SimpleNamespace(train_iterations=0), task_kind="segmentation",
+                           experience=SimpleNamespace(current_experience=exp), **fields)
 
 
 def test_hd95_only_at_the_final_evaluation() -> None:

@@ -36,8 +36,8 @@ def test_the_same_configuration_finds_its_folder_and_units_again(config: RunConf
     assert work.root.name.startswith(".paper-seeds0-1.partial-") and work.progress["attempts"] == 1
     assert work.done_count() == 0 and not work.is_done(0, "a")
     case = [0, "a", 1, "B", 0, "A", "CHUM", "CHUM-001", "ct", "GTVp", 3, 1, 0, 3, 4, 0.857, float("nan")]
-    unit = UnitResult(rows=[{"dice": float("nan"), "seed": 0}], costs={"train_seconds": 1.5}, evaluation="task-agnostic",
-                      cases=[case])
+    unit = UnitResult(rows=[{"dice": float("nan"), "seed": 0}], costs={"train_seconds": 1.5},
+                      evaluation="task-agnostic", cases=[case])
     work.save_unit(0, "a", unit)
 
     again = WorkFolder.open(config)
