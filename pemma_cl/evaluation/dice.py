@@ -141,9 +141,11 @@ class DiceAccumulator(PerCaseScores):
             target: reference integer labels, same shape as ``pred``.
         """
         pred, target = paired_label_maps(pred, target)
-        counts = torch.empty(pred.shape[0], len(self._labels), len(COUNTS), dtype=torch.int64)
+        batch = pred.shape[0]
+        flat_pred, flat_target = pred.reshape(batch, -1), target.reshape(batch, -1)
+        counts = torch.empty(batch, len(self._labels), len(COUNTS), dtype=torch.int64)
         for i, label in enumerate(self._labels):
-            p, g = (pred == label).flatten(1), (target == label).flatten(1)
+            p, g = flat_pred == label, flat_target == label
             tp = (p & g).sum(dim=1)
             counts[:, i] = torch.stack([tp, p.sum(dim=1) - tp, g.sum(dim=1) - tp], dim=1).cpu()
         self._counts.extend(counts.numpy())
