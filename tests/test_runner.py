@@ -171,20 +171,27 @@ def _mean(values: np.ndarray) -> float:
 
 
 def test_metrics_and_summary_are_recomputed_exactly_from_the_per_case_rows(two_runs) -> None:
-    """Every Dice-derived number of metrics.csv (the R matrices of each structure, per-case means, HD95) and of
-    summary.json (final Dice, forgetting, BWT, FWT per strategy and input) from cases.csv.gz alone, to the bit."""
+    """Every Dice-derived number of metrics.csv and summary.json from cases.csv.gz alone, to the bit."""
+    check_recomputed_from_cases(run_folder(two_runs[1][0]), N_EXPERIENCES)
+
+
+def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
+    """metrics.csv (each structure's R matrix, per-case means, HD95 medians) and summary.json (final Dice,
+    forgetting, BWT and FWT per seed, their means over seeds, and the paired differences) of the run in ``folder``,
+    recomputed from its cases.csv.gz."""
     from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+    from pemma_cl.evaluation.intervals import t_interval
     from pemma_cl.evaluation.per_case import CASE_COLUMNS, aggregated_dice, read_cases
 
-    folder = run_folder(two_runs[1][0])
     cases = read_cases(folder)
-    assert tuple(cases.columns) == CASE_COLUMNS and cases.equals(read_cases(folder / "seeds" / "seed0"))
+    seeds = json.loads((folder / "summary.json").read_text())["seeds"]
+    assert tuple(cases.columns) == CASE_COLUMNS and list(pd.unique(cases["seed"])) == seeds
+    assert cases.equals(pd.concat([read_cases(folder / "seeds" / f"seed{seed}") for seed in seeds], ignore_index=True))
     assert (cases["ref_voxels"] == cases["tp"] + cases["fn"]).all()
     assert (cases["pred_voxels"] == cases["tp"] + cases["fp"]).all()
-    assert cases.loc[cases["trained_through"] < N_EXPERIENCES - 1, "hd95"].isna().all()  # final state only
-    metrics = pd.read_csv(folder / "metrics.csv", float_precision="round_trip").set_index(
-        ["strategy", "trained_through", "eval_experience", "input", "structure"])
-    keys = ["strategy", "trained_through", "eval_experience", "input"]
+    assert cases.loc[cases["trained_through"] < n_experiences - 1, "hd95"].isna().all()  # final state only
+    keys = ["seed", "strategy", "trained_through", "eval_experience", "input"]
+    metrics = pd.read_csv(folder / "metrics.csv", float_precision="round_trip").set_index([*keys, "structure"])
     groups = cases.groupby(keys, sort=False)
     assert len(groups) * 3 == len(metrics)
     for key, group in groups:
@@ -201,17 +208,25 @@ def test_metrics_and_summary_are_recomputed_exactly_from_the_per_case_rows(two_r
             for column, value in zip(("dice", "dice_case_mean", "hd95"), values):
                 assert _nan_equal(value, stored[column]), (key, structure, column, value, stored[column])
 
-    summary = json.loads((folder / "summary.json").read_text())
-    seed_summary = json.loads((folder / "seeds" / "seed0" / "summary.json").read_text())
-    for (strategy, setting), rows in cases.groupby(["strategy", "input"]):
-        R, baseline = np.full((N_EXPERIENCES, N_EXPERIENCES), math.nan), np.full(N_EXPERIENCES, math.nan)
+    values: dict[tuple, dict[int, float]] = {}  # (strategy, input, metric) -> seed -> value
+    for (seed, strategy, setting), rows in cases.groupby(["seed", "strategy", "input"]):
+        R, baseline = np.full((n_experiences, n_experiences), math.nan), np.full(n_experiences, math.nan)
         for (trained, exp), cell in rows.groupby(["trained_through", "eval_experience"]):
             (baseline if trained == -1 else R[trained])[exp] = aggregated_dice(cell)
         recomputed = {"final_dice": final_average(R), "forgetting": forgetting(R), "bwt": backward_transfer(R),
                       "fwt_own_start": forward_transfer(R, baseline)}
+        seed_summary = json.loads((folder / "seeds" / f"seed{seed}" / "summary.json").read_text())
         for metric, value in recomputed.items():
-            assert seed_summary[strategy]["inputs"][setting][metric] == value, (strategy, setting, metric)
-            assert summary["strategies"][strategy]["inputs"][setting][metric]["mean"] == value
+            assert seed_summary[strategy]["inputs"][setting][metric] == value, (seed, strategy, setting, metric)
+            values.setdefault((strategy, setting, metric), {})[seed] = value
+    summary = json.loads((folder / "summary.json").read_text())
+    reference = summary["reference"]
+    for (strategy, setting, metric), by_seed in values.items():
+        stored = summary["strategies"][strategy]["inputs"][setting][metric]
+        assert stored == t_interval(by_seed.values()).as_dict(), (strategy, setting, metric)
+        if reference is not None and strategy != reference:
+            differences = [v - values[(reference, setting, metric)][seed] for seed, v in by_seed.items()]
+            assert summary["paired"][strategy][setting][metric] == t_interval(differences).as_dict()
 
 
 def test_second_run_reuses_the_cached_base_and_reproduces_the_metrics(two_runs) -> None:
