@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import invoke_cli
-from pemma_cl.errors import UserError
+
+from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.per_case import CASE_COLUMNS, aggregated_dice, case_frame, challenger_table, read_cases
-from pemma_cl.results import FolderWriter
+from pemma_cl.run.folders import FolderWriter
 
 
 def row(case_id: str, structure: str, tp: int, fp: int, fn: int, *, seed: int = 0, strategy: str = "a",

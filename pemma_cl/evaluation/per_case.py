@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pemma_cl.core.errors import UserError
 from pemma_cl.data.records import STRUCTURES
-from pemma_cl.errors import UserError
 from pemma_cl.evaluation.dice import COUNTS, dice_scores
 
 __all__ = ["CASES_CSV", "CASE_COLUMNS", "CASE_STRUCTURES", "aggregated_dice", "case_frame", "challenger_table",

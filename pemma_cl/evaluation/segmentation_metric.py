@@ -10,10 +10,10 @@ import numpy as np
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
+from pemma_cl.core.task_kinds import SEGMENTATION
 from pemma_cl.evaluation.dice import DiceAccumulator
 from pemma_cl.evaluation.hd95 import HausdorffAccumulator
 from pemma_cl.evaluation.per_case import CASE_STRUCTURES
-from pemma_cl.task_kinds import SEGMENTATION
 
 STRUCTURES = ("GTVp", "GTVn", "aggregated")
 
@@ -34,7 +34,7 @@ class SegmentationMetric(PluginMetric[list]):
 
     Works with :class:`pemma_cl.training.template.SegmentationTemplate`, which sets
     ``strategy.mb_input_setting`` before each evaluation forward pass; prognosis experiences give no rows. Rows use the columns of
-    :data:`pemma_cl.summary.METRIC_COLUMNS` (without ``seed`` and ``strategy``, which the runner adds);
+    :data:`pemma_cl.report.summary.METRIC_COLUMNS` (without ``seed`` and ``strategy``, which the runner adds);
     :attr:`case_rows` hold one list per (evaluated case, structure) in the order of
     :data:`pemma_cl.evaluation.per_case.CASE_COLUMNS`, less the same two. Cases are named by their position in the
     experience's evaluation mini-batches, which Avalanche's evaluation loader serves in dataset order.
@@ -43,7 +43,7 @@ class SegmentationMetric(PluginMetric[list]):
         experience_names: names of the stream's experiences, in order.
         experience_centres: centres of each experience (joined with ``+``), in order.
         experience_cases: per experience, ``(case_id, centre)`` of each evaluated case in dataset order
-            (:attr:`pemma_cl.streams.StreamData.eval_cases`).
+            (:attr:`pemma_cl.streams.build.StreamData.eval_cases`).
         experience_spacings: voxel spacing (mm, ``[z, y, x]``) of each experience's evaluated cases, for HD95;
             None: HD95 in voxels.
     """
