@@ -18,6 +18,7 @@ from pemma_cl.data.hecktor.load import load_hecktor
 from pemma_cl.data.hecktor.prepare import prepare_folder
 from pemma_cl.data.synthetic.cohort import generate_cohort
 from pemma_cl.data.synthetic.export import EXPORT_FOV_MM
+from pemma_cl.evaluation.per_case import read_cases
 
 
 def cache_of(folder: Path) -> Path:
@@ -150,5 +151,8 @@ def test_cli_runs_a_micro_stream_on_a_prepared_folder_skipping_its_bad_cases(bad
     assert (facts["n_train_cases"], facts["n_test_cases"]) == (2, 2)
     skipped = facts["skipped_cases"]
     assert sorted(skipped) == sorted(BAD_CASES) and all(BAD_CASES[c] in skipped[c] for c in BAD_CASES)
+    cases = read_cases(run_dir)  # the per-case rows name the test cases by their HECKTOR PatientID
+    assert cases["case_id"].nunique() == 2 and set(cases["case_id"]) <= {"CHUV-004", "CHUV-005", "HGJ-004", "HGJ-005"}
+    assert (cases["case_id"].str.split("-").str[0] == cases["centre"]).all()
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["on_bad_case"], config["cache"]) == ("skip", str(cache))

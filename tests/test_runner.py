@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -160,6 +161,74 @@ def test_run_folder_contents(two_runs, stream_file) -> None:
         assert (folder / "plots" / name).read_bytes().startswith(b"\x89PNG")
 
 
+def _nan_equal(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def _mean(values: np.ndarray) -> float:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def test_metrics_and_summary_are_recomputed_exactly_from_the_per_case_rows(two_runs) -> None:
+    """Every Dice-derived number of metrics.csv and summary.json from cases.csv.gz alone, to the bit."""
+    check_recomputed_from_cases(run_folder(two_runs[1][0]), N_EXPERIENCES)
+
+
+def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
+    """metrics.csv (each structure's R matrix, per-case means, HD95 medians) and summary.json (final Dice,
+    forgetting, BWT and FWT per seed, their means over seeds, and the paired differences) of the run in ``folder``,
+    recomputed from its cases.csv.gz."""
+    from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+    from pemma_cl.evaluation.intervals import t_interval
+    from pemma_cl.evaluation.per_case import CASE_COLUMNS, aggregated_dice, read_cases
+
+    cases = read_cases(folder)
+    seeds = json.loads((folder / "summary.json").read_text())["seeds"]
+    assert tuple(cases.columns) == CASE_COLUMNS and list(pd.unique(cases["seed"])) == seeds
+    assert cases.equals(pd.concat([read_cases(folder / "seeds" / f"seed{seed}") for seed in seeds], ignore_index=True))
+    assert (cases["ref_voxels"] == cases["tp"] + cases["fn"]).all()
+    assert (cases["pred_voxels"] == cases["tp"] + cases["fp"]).all()
+    assert cases.loc[cases["trained_through"] < n_experiences - 1, "hd95"].isna().all()  # final state only
+    keys = ["seed", "strategy", "trained_through", "eval_experience", "input"]
+    metrics = pd.read_csv(folder / "metrics.csv", float_precision="round_trip").set_index([*keys, "structure"])
+    groups = cases.groupby(keys, sort=False)
+    assert len(groups) * 3 == len(metrics)
+    for key, group in groups:
+        per_structure = {s: group[group["structure"] == s] for s in ("GTVp", "GTVn")}
+        case_means = {s: _mean(rows["dice"].to_numpy()) for s, rows in per_structure.items()}
+        medians = {s: float(np.median(rows["hd95"].dropna())) if rows["hd95"].notna().any() else math.nan
+                   for s, rows in per_structure.items()}
+        expected = {s: (aggregated_dice(rows), case_means[s], medians[s]) for s, rows in per_structure.items()}
+        expected["aggregated"] = (aggregated_dice(group), _mean(np.array(list(case_means.values()))),
+                                  _mean(np.array(list(medians.values()))))
+        for structure, values in expected.items():
+            stored = metrics.loc[(*key, structure)]
+            assert stored["n_cases"] == group["case_id"].nunique() == len(per_structure["GTVp"])
+            for column, value in zip(("dice", "dice_case_mean", "hd95"), values):
+                assert _nan_equal(value, stored[column]), (key, structure, column, value, stored[column])
+
+    values: dict[tuple, dict[int, float]] = {}  # (strategy, input, metric) -> seed -> value
+    for (seed, strategy, setting), rows in cases.groupby(["seed", "strategy", "input"]):
+        R, baseline = np.full((n_experiences, n_experiences), math.nan), np.full(n_experiences, math.nan)
+        for (trained, exp), cell in rows.groupby(["trained_through", "eval_experience"]):
+            (baseline if trained == -1 else R[trained])[exp] = aggregated_dice(cell)
+        recomputed = {"final_dice": final_average(R), "forgetting": forgetting(R), "bwt": backward_transfer(R),
+                      "fwt_own_start": forward_transfer(R, baseline)}
+        seed_summary = json.loads((folder / "seeds" / f"seed{seed}" / "summary.json").read_text())
+        for metric, value in recomputed.items():
+            assert seed_summary[strategy]["inputs"][setting][metric] == value, (seed, strategy, setting, metric)
+            values.setdefault((strategy, setting, metric), {})[seed] = value
+    summary = json.loads((folder / "summary.json").read_text())
+    reference = summary["reference"]
+    for (strategy, setting, metric), by_seed in values.items():
+        stored = summary["strategies"][strategy]["inputs"][setting][metric]
+        assert stored == t_interval(by_seed.values()).as_dict(), (strategy, setting, metric)
+        if reference is not None and strategy != reference:
+            differences = [v - values[(reference, setting, metric)][seed] for seed, v in by_seed.items()]
+            assert summary["paired"][strategy][setting][metric] == t_interval(differences).as_dict()
+
+
 def test_second_run_reuses_the_cached_base_and_reproduces_the_metrics(two_runs) -> None:
     results, (first, second) = two_runs
     cached = sorted((results / ".cache").glob("base-ct-micro-seed0-*.pt"))
@@ -194,7 +263,8 @@ def test_a_killed_run_resumes_only_its_unfinished_units(two_runs, stream_file, t
     assert f"[{STRATEGIES[0]}]" not in done.stderr and f"[{STRATEGIES[1]}]" in done.stderr
     resumed, uninterrupted = run_folder(done), run_folder(two_runs[1][0])
     assert not partial.exists()
-    for name in ["metrics.csv", "seeds/seed0/metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+    for name in ["metrics.csv", "seeds/seed0/metrics.csv", "cases.csv.gz", "claims.md",
+                 *(f"plots/{p}" for p in PLOT_FILES)]:
         assert (resumed / name).read_bytes() == (uninterrupted / name).read_bytes(), name
     summaries = [json.loads((folder / "summary.json").read_text()) for folder in (resumed, uninterrupted)]
     for summary in summaries:
@@ -209,7 +279,7 @@ def test_a_ray_run_gives_the_rows_of_a_local_run(two_runs, stream_file, tmp_path
     the same metric rows, tables and plots."""
     done = pemma_bench(*run_args(stream_file, tmp_path / "results"), "--executor", "ray")
     ray_run, local_run = run_folder(done), run_folder(two_runs[1][0])
-    for name in ["metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+    for name in ["metrics.csv", "cases.csv.gz", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
         assert (ray_run / name).read_bytes() == (local_run / name).read_bytes(), name
     assert json.loads((ray_run / "manifest.json").read_text())["extra"]["executor"] == "ray"
 
@@ -266,7 +336,7 @@ def test_a_run_in_two_worker_processes_gives_the_rows_of_a_sequential_run(two_ru
     out, at least one), as the sequential run's: the same metric rows, tables and plots."""
     done = pemma_bench(*run_args(stream_file, tmp_path / "results"), "--jobs", "2")
     parallel, sequential = run_folder(done), run_folder(two_runs[1][0])
-    for name in ["metrics.csv", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
+    for name in ["metrics.csv", "cases.csv.gz", "claims.md", *(f"plots/{p}" for p in PLOT_FILES)]:
         assert (parallel / name).read_bytes() == (sequential / name).read_bytes(), name
     extra = json.loads((parallel / "manifest.json").read_text())["extra"]
     assert (extra["executor"], extra["jobs"], extra["threads_per_unit"]) == ("local", 2, 1)

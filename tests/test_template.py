@@ -108,7 +108,7 @@ def make_template(model: nn.Module, metric: SegmentationMetric | None = None, **
 
 def test_evaluation_runs_every_minibatch_under_each_input_setting(stream_data) -> None:
     model = MaskRecorder()
-    metric = SegmentationMetric(stream_data.names, stream_data.centres)
+    metric = SegmentationMetric(stream_data.names, stream_data.centres, stream_data.eval_cases)
     make_template(model, metric).eval(stream_data.benchmark.test_stream)
     n_exp = len(stream_data.names)
     assert [c[0] for c in model.calls] == [False] * (3 * n_exp)
@@ -121,6 +121,16 @@ def test_evaluation_runs_every_minibatch_under_each_input_setting(stream_data) -
         (e, s, k) for e in range(n_exp) for s in INPUT_SETTINGS for k in STRUCTURES}
     assert all(r["trained_through"] == -1 and r["trained_through_name"] == "base" for r in rows)
     assert [r["centre"] for r in rows[::9]] == ["HGJ", "CHUV"]
+    # per-case rows: each experience's cases by the stream's case list, with the reference voxels of their labels
+    cases = metric.case_rows
+    assert len(cases) == sum(len(c) for c in stream_data.eval_cases) * 3 * 2
+    for exp, members in enumerate(stream_data.eval_cases):
+        data = stream_data.benchmark.test_stream[exp].dataset
+        for index, (case_id, centre) in enumerate(members):
+            label = data[index][1]
+            expected = {(centre, structure): int((label == k).sum()) for k, structure in ((1, "GTVp"), (2, "GTVn"))}
+            mine = [r for r in cases if r[2] == exp and r[5] == case_id]
+            assert len(mine) == 3 * 2 and {(r[4], r[7]): r[11] for r in mine} == expected, case_id
     for r in rows:
         assert r["n_cases"] == 1
         assert math.isnan(r["dice"]) or 0.0 <= r["dice"] <= 1.0
@@ -131,7 +141,7 @@ def test_oracle_scores_dice_one_through_the_sliding_window(tiny_cohort) -> None:
     benchmark = with_task_labels(benchmark_from_datasets(train=[avalanche_dataset(cases, ("ct", "pet"), 1)],
                                                          test=[avalanche_dataset(cases, ("ct", "pet"), 1)]))
     model = LabelOracle()
-    metric = SegmentationMetric(["HGJ"], ["HGJ"])
+    metric = SegmentationMetric(["HGJ"], ["HGJ"], [[(c.case_id, c.centre) for c in cases]])
     make_template(model, metric, roi_size=16).eval(benchmark.test_stream)
     assert model.window_shapes == {(16, 16, 16)}  # 32^3 volumes were evaluated window by window
     assert len(metric.rows) == 3 * len(STRUCTURES)
@@ -221,14 +231,15 @@ def one_hot_logits(labels: torch.Tensor) -> torch.Tensor:
 
 
 def fake_strategy(exp: int, **fields) -> SimpleNamespace:
-    return SimpleNamespace(eval_settings=tuple(INPUT_SETTINGS), clock=SimpleNamespace(train_iterations=0),
-                           experience=SimpleNamespace(current_experience=exp), task_kind="segmentation", **fields)
+    fields = {"eval_settings": tuple(INPUT_SETTINGS), **fields}
+    return SimpleNamespace(clock=SimpleNamespace(train_iterations=0), task_kind="segmentation",
+                           experience=SimpleNamespace(current_experience=exp), **fields)
 
 
 def test_hd95_only_at_the_final_evaluation() -> None:
     labels = torch.zeros(1, 1, 8, 8, 8, dtype=torch.long)
     labels[0, 0, 1:4, 1:4, 1:4] = 1
-    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ"])
+    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ"], [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ")]])
     for trained_through in (-1, 0, 1):  # before training, after A, after B (the last experience)
         if trained_through >= 0:
             metric.after_training_exp(fake_strategy(trained_through))
@@ -248,7 +259,8 @@ def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
     labels = torch.zeros(2, 1, 8, 8, 8, dtype=torch.long)
     labels[0, 0, 1:4, 1:4, 1:4] = 1
     labels[1, 0, 5:7, 5:7, 5:7] = 2
-    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ+HMR"])
+    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ+HMR"],
+                                [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ"), ("HMR-001", "HMR")]])
     metric.after_training_exp(fake_strategy(1))  # the final evaluation: the one with HD95
     strategy = fake_strategy(1)
     metric.before_eval_exp(strategy)
@@ -272,6 +284,53 @@ def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
     row = metric.rows[0]
     assert (row["trained_through"], row["trained_through_name"], row["eval_experience"],
             row["eval_experience_name"], row["centre"], row["n_cases"]) == (1, "B", 1, "B", "HGJ+HMR", 2)
+
+
+def test_per_case_rows_name_each_case_with_its_counts_dice_and_hd95() -> None:
+    labels = torch.zeros(2, 1, 8, 8, 8, dtype=torch.long)
+    labels[0, 0, 1:4, 1:4, 1:4] = 1  # 27 GTVp voxels in the first case
+    labels[1, 0, 5:7, 5:7, 5:7] = 2  # 8 GTVn voxels in the second
+    prediction = labels.clone()
+    prediction[0, 0, 1, 1:4, 1:4] = 0  # 9 GTVp voxels missed
+    prediction[1, 0, 5:7, 5:7, 5:7] = 0  # GTVn missed
+    prediction[1, 0, 0, 0, 0:2] = 1  # 2 GTVp voxels hallucinated
+    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ+HMR"],
+                                [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ"), ("HMR-001", "HMR")]])
+    strategy = fake_strategy(1, eval_settings=("ct",), mb_input_setting="ct")
+    metric.before_eval_exp(strategy)  # trained_through -1: no HD95
+    for half in (slice(0, 1), slice(1, 2)):  # two mini-batches of one case: rows follow the dataset's order
+        strategy.mb_output, strategy.mb_y = one_hot_logits(prediction[half]), labels[half]
+        metric.after_eval_forward(strategy)
+    metric.after_eval_exp(strategy)
+    rows = {(r[5], r[7]): r for r in metric.case_rows}  # (case_id, structure)
+    assert [r[:8] for r in metric.case_rows] == [
+        [-1, "base", 1, "B", centre, case, "ct", structure]
+        for centre, case in (("HGJ", "HGJ-001"), ("HMR", "HMR-001")) for structure in ("GTVp", "GTVn")]
+    assert rows[("HGJ-001", "GTVp")][8:13] == [18, 0, 9, 27, 18]  # MONAI's per-case Dice is float32
+    assert rows[("HGJ-001", "GTVp")][13] == pytest.approx(36 / 45)
+    assert rows[("HMR-001", "GTVp")][8:13] == [0, 2, 0, 0, 2] and math.isnan(rows[("HMR-001", "GTVp")][13])
+    assert rows[("HMR-001", "GTVn")][8:14] == [0, 0, 8, 8, 0, 0.0]
+    assert math.isnan(rows[("HGJ-001", "GTVn")][13]) and all(math.isnan(r[14]) for r in metric.case_rows)
+    metric.after_training_exp(fake_strategy(1))  # the final evaluation: HD95 per case
+    metric.before_eval_exp(strategy)
+    strategy.mb_output, strategy.mb_y = one_hot_logits(prediction), labels
+    metric.after_eval_forward(strategy)
+    metric.after_eval_exp(strategy)
+    final = {(r[5], r[7]): r[14] for r in metric.case_rows if r[0] == 1}
+    diagonal = (3 * 8**2) ** 0.5
+    assert final[("HMR-001", "GTVp")] == final[("HMR-001", "GTVn")] == pytest.approx(diagonal)
+    assert math.isnan(final[("HGJ-001", "GTVn")]) and 0 < final[("HGJ-001", "GTVp")] < diagonal
+
+
+def test_per_case_rows_refuse_a_case_count_other_than_the_experience_has() -> None:
+    labels = torch.zeros(2, 1, 4, 4, 4, dtype=torch.long)
+    metric = SegmentationMetric(["A"], ["CHUM"], [[("CHUM-001", "CHUM")]])
+    strategy = fake_strategy(0, eval_settings=("ct",), mb_input_setting="ct", mb_output=one_hot_logits(labels),
+                             mb_y=labels)
+    metric.before_eval_exp(strategy)
+    metric.after_eval_forward(strategy)
+    with pytest.raises(RuntimeError, match="2 cases evaluated under 'ct', 1 expected"):
+        metric.after_eval_exp(strategy)
 
 
 def test_data_of_more_tasks_than_a_mini_batch_holds_is_visited_once_per_epoch(tiny_cohort) -> None:

@@ -35,13 +35,16 @@ def test_the_same_configuration_finds_its_folder_and_units_again(config: RunConf
     work = WorkFolder.open(config)
     assert work.root.name.startswith(".paper-seeds0-1.partial-") and work.progress["attempts"] == 1
     assert work.done_count() == 0 and not work.is_done(0, "a")
-    unit = UnitResult(rows=[{"dice": float("nan"), "seed": 0}], costs={"train_seconds": 1.5}, evaluation="task-agnostic")
+    case = [0, "a", 1, "B", 0, "A", "CHUM", "CHUM-001", "ct", "GTVp", 3, 1, 0, 3, 4, 0.857, float("nan")]
+    unit = UnitResult(rows=[{"dice": float("nan"), "seed": 0}], costs={"train_seconds": 1.5},
+                      evaluation="task-agnostic", cases=[case])
     work.save_unit(0, "a", unit)
 
     again = WorkFolder.open(config)
     assert again.root == work.root and again.progress["attempts"] == 2 and again.started == work.started
     assert again.done_count() == 1 and again.is_done(0, "a") and not again.is_done(1, "a")
-    assert again.load_unit(0, "a") == UnitResult([{"dice": None, "seed": 0}], {"train_seconds": 1.5}, "task-agnostic")
+    assert again.load_unit(0, "a") == UnitResult([{"dice": None, "seed": 0}], {"train_seconds": 1.5}, "task-agnostic",
+                                                 cases=[[*case[:-1], None]])
     assert again.logs_dir(0, "a") == work.root / "seeds/seed0/logs/a"
 
     resumed = WorkFolder.resume(work.root)

@@ -1,4 +1,4 @@
-"""The ``pemma-bench`` commands that read a stored run folder: ``plot``, ``report``, ``claims``.
+"""The ``pemma-bench`` commands that read a stored run folder: ``plot``, ``report``, ``claims``, ``export-challenger``.
 
 Registered on the app by :mod:`pemma_cl.cli.app`; like every command they import pandas and matplotlib only
 when they run.
@@ -94,6 +94,37 @@ def claims(
 
     runs = [load_run(folder) for folder in run_dirs]  # every folder checked before the heavy imports below
     typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))
+
+
+@guarded
+def export_challenger(
+    run_dir: RunDirArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the table to FILE (CSV). Default: standard output.",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """Write the final state's per-case Dice (cases.csv.gz) in challengeR's long format: task, case, algorithm,
+    value; one task per input setting and structure, missing values as NA (docs/per-case.md)."""
+    if not run_dir.is_dir():
+        raise UserError(f"run folder '{run_dir}' does not exist")
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        raise UserError(f"--output '{output}': " + ("is a folder, expected a file" if output.is_dir()
+                                                    else f"folder '{output.parent}' does not exist"))
+
+    from pemma_cl.evaluation.per_case import challenger_table, read_cases
+    from pemma_cl.run.folders import FolderWriter
+
+    text = challenger_table(read_cases(run_dir)).to_csv(index=False, na_rep="NA")
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        FolderWriter(output.parent).write_text(output.name, text)
+    except OSError as exc:
+        raise UserError(f"--output '{output}': cannot write it: {exc.strerror or exc}") from None
+    typer.echo(str(output))
 
 
 def _stored_file(run_dir: Path, file_name: str) -> Path:

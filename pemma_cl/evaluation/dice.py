@@ -20,6 +20,10 @@ Two numbers are kept for each structure ``k`` (GTVp = 1, GTVn = 2, see
 ``aggregated`` in :meth:`DiceAccumulator.result` is the mean of the structures' aggregated Dice
 over the structures some reference mask contains (a structure absent from the whole set is left
 out of the mean, false positives and all); NaN only if no reference mask contains any structure.
+
+Both are kept per case as well: :meth:`DiceAccumulator.per_case_counts` holds each case's TP, FP and FN voxel
+counts per structure, from which :func:`dice_scores` gives the aggregated Dice of any set of cases (the per-case
+rows of a run, :mod:`pemma_cl.evaluation.per_case`, use it).
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ from monai.metrics import compute_dice
 
 from pemma_cl.data.records import STRUCTURES
 
-__all__ = ["DiceAccumulator", "PerCaseScores", "paired_label_maps"]
+__all__ = ["COUNTS", "DiceAccumulator", "PerCaseScores", "dice_scores", "paired_label_maps"]
+
+#: The voxel counts kept per case and structure, in the order of the last axis of
+#: :meth:`DiceAccumulator.per_case_counts`.
+COUNTS: tuple[str, ...] = ("tp", "fp", "fn")
 
 
 def _as_label_map(labels: torch.Tensor, name: str) -> torch.Tensor:
@@ -57,6 +65,24 @@ def _nanmean(values: np.ndarray) -> float:
     """Mean over the finite entries of ``values``; NaN (without a warning) if there are none."""
     finite = values[~np.isnan(values)]
     return float(finite.mean()) if finite.size else math.nan
+
+
+def dice_scores(totals: np.ndarray) -> dict[str, float]:
+    """HECKTOR's aggregated Dice from voxel counts summed over a set of cases.
+
+    Args:
+        totals: ``[n_structures, 3]`` integer sums of (TP, FP, FN) per structure, in the order of
+            :data:`~pemma_cl.data.records.STRUCTURES`' labels (GTVp, GTVn).
+
+    Returns:
+        ``{"GTVp": float, "GTVn": float, "aggregated": float}``: ``2 TP / (2 TP + FP + FN)`` per structure, NaN
+        for a structure without a reference voxel (``TP + FN == 0``); ``aggregated`` their NaN-aware mean.
+    """
+    out = {}
+    for name, (tp, fp, fn) in zip((STRUCTURES[k] for k in sorted(STRUCTURES)), totals):
+        out[name] = float(2 * tp / (2 * tp + fp + fn)) if tp + fn > 0 else math.nan
+    out["aggregated"] = _nanmean(np.array(list(out.values())))
+    return out
 
 
 class PerCaseScores:
@@ -99,9 +125,13 @@ class DiceAccumulator(PerCaseScores):
     def reset(self) -> None:
         """Forgets all cases seen so far."""
         super().reset()
-        self._intersection = np.zeros(len(self._labels), dtype=np.int64)
-        self._volume_sum = np.zeros(len(self._labels), dtype=np.int64)
-        self._reference_sum = np.zeros(len(self._labels), dtype=np.int64)
+        self._counts: list[np.ndarray] = []
+
+    def per_case_counts(self) -> np.ndarray:
+        """Voxel counts of each case, int64 ``[n_cases, n_structures, 3]``: (TP, FP, FN) of GTVp and GTVn."""
+        if not self._counts:
+            return np.empty((0, len(self._labels), len(COUNTS)), dtype=np.int64)
+        return np.stack(self._counts)
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Adds a batch of cases.
@@ -111,11 +141,14 @@ class DiceAccumulator(PerCaseScores):
             target: reference integer labels, same shape as ``pred``.
         """
         pred, target = paired_label_maps(pred, target)
+        batch = pred.shape[0]
+        flat_pred, flat_target = pred.reshape(batch, -1), target.reshape(batch, -1)
+        counts = torch.empty(batch, len(self._labels), len(COUNTS), dtype=torch.int64)
         for i, label in enumerate(self._labels):
-            p, g = pred == label, target == label
-            self._intersection[i] += int((p & g).sum())
-            self._volume_sum[i] += int(p.sum()) + int(g.sum())
-            self._reference_sum[i] += int(g.sum())
+            p, g = flat_pred == label, flat_target == label
+            tp = (p & g).sum(dim=1)
+            counts[:, i] = torch.stack([tp, p.sum(dim=1) - tp, g.sum(dim=1) - tp], dim=1).cpu()
+        self._counts.extend(counts.numpy())
         dice = compute_dice(
             pred, target, include_background=True, ignore_empty=True, num_classes=self._num_classes
         )  # [B, num_classes], channel c = label c
@@ -131,11 +164,7 @@ class DiceAccumulator(PerCaseScores):
             per-case Dice over cases whose reference contains the structure. Missing values are NaN.
         """
         per_case = self.per_case()
-        out: dict[str, float | int] = {}
-        for i, name in enumerate(self._names):
-            present = self._reference_sum[i] > 0
-            out[name] = float(2 * self._intersection[i] / self._volume_sum[i]) if present else math.nan
-        out["aggregated"] = _nanmean(np.array([out[name] for name in self._names]))
+        out: dict[str, float | int] = dict(dice_scores(self.per_case_counts().sum(axis=0)))
         for i, name in enumerate(self._names):
             out[f"{name}_case"] = _nanmean(per_case[:, i])
         out["n_cases"] = per_case.shape[0]

@@ -1,16 +1,19 @@
-"""Avalanche plugin metric: Dice and HD95 of every test experience under every input setting, as tidy rows."""
+"""Avalanche plugin metric: Dice and HD95 of every test experience under every input setting, as tidy rows, and
+each evaluated case's voxel counts, Dice and HD95 as per-case rows."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from pemma_cl.core.task_kinds import SEGMENTATION
 from pemma_cl.evaluation.dice import DiceAccumulator
 from pemma_cl.evaluation.hd95 import HausdorffAccumulator
+from pemma_cl.evaluation.per_case import CASE_STRUCTURES
 
 STRUCTURES = ("GTVp", "GTVn", "aggregated")
 
@@ -31,22 +34,30 @@ class SegmentationMetric(PluginMetric[list]):
 
     Works with :class:`pemma_cl.training.template.SegmentationTemplate`, which sets
     ``strategy.mb_input_setting`` before each evaluation forward pass; prognosis experiences give no rows. Rows use the columns of
-    :data:`pemma_cl.report.summary.METRIC_COLUMNS` (without ``strategy``, which the runner adds).
+    :data:`pemma_cl.report.summary.METRIC_COLUMNS` (without ``seed`` and ``strategy``, which the runner adds);
+    :attr:`case_rows` hold one list per (evaluated case, structure) in the order of
+    :data:`pemma_cl.evaluation.per_case.CASE_COLUMNS`, less the same two. Cases are named by their position in the
+    experience's evaluation mini-batches, which Avalanche's evaluation loader serves in dataset order.
 
     Args:
         experience_names: names of the stream's experiences, in order.
         experience_centres: centres of each experience (joined with ``+``), in order.
+        experience_cases: per experience, ``(case_id, centre)`` of each evaluated case in dataset order
+            (:attr:`pemma_cl.streams.build.StreamData.eval_cases`).
         experience_spacings: voxel spacing (mm, ``[z, y, x]``) of each experience's evaluated cases, for HD95;
             None: HD95 in voxels.
     """
 
     def __init__(self, experience_names: Sequence[str], experience_centres: Sequence[str],
+                 experience_cases: Sequence[Sequence[tuple[str, str]]],
                  experience_spacings: Sequence[tuple[float, float, float]] | None = None) -> None:
         super().__init__()
         self.names = list(experience_names)
         self.centres = list(experience_centres)
+        self.cases = [list(cases) for cases in experience_cases]
         self.spacings = list(experience_spacings) if experience_spacings is not None else [None] * len(self.names)
         self.rows: list[dict] = []
+        self.case_rows: list[list] = []
         self._trained_through = -1
         self._accumulators: dict[str, tuple[DiceAccumulator, HausdorffAccumulator | None]] = {}
 
@@ -83,6 +94,7 @@ class SegmentationMetric(PluginMetric[list]):
         trained = self._trained_through
         values = []
         for setting, (dice, hausdorff) in self._accumulators.items():
+            self._add_case_rows(exp, setting, dice, hausdorff)
             scores = dice.result()
             distances = hausdorff.result() if hausdorff is not None else dict.fromkeys(STRUCTURES, math.nan)
             case_means = _case_means(scores)
@@ -107,6 +119,22 @@ class SegmentationMetric(PluginMetric[list]):
                     name = f"{metric}/eval_phase/test_stream/Exp{exp:03d}/{setting}/{structure}"
                     values.append(MetricValue(self, name, value, strategy.clock.train_iterations))
         return values
+
+    def _add_case_rows(self, exp: int, setting: str, dice: DiceAccumulator,
+                       hausdorff: HausdorffAccumulator | None) -> None:
+        """One row per (case, structure) of the evaluation of experience ``exp`` under ``setting``."""
+        counts, case_dice = dice.per_case_counts(), dice.per_case()
+        distances = hausdorff.per_case() if hausdorff is not None else np.full(case_dice.shape, math.nan)
+        cases = self.cases[exp]
+        if len(cases) != len(counts):
+            raise RuntimeError(f"experience {exp} ({self.names[exp]}): {len(counts)} cases evaluated under "
+                               f"{setting!r}, {len(cases)} expected; per-case rows need every case once, in order")
+        trained = self._trained_through
+        head = [trained, self.names[trained] if trained >= 0 else "base", exp, self.names[exp]]
+        for (case_id, centre), case_counts, scores, hd95 in zip(cases, counts, case_dice, distances):
+            for name, (tp, fp, fn), score, distance in zip(CASE_STRUCTURES, case_counts.tolist(), scores, hd95):
+                self.case_rows.append([*head, centre, case_id, setting, name, tp, fp, fn, tp + fn, tp + fp,
+                                       float(score), float(distance)])
 
     def __str__(self) -> str:
         return "Segmentation"

@@ -18,6 +18,7 @@ import torch
 from rich.console import Console
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.evaluation.per_case import CASES_CSV, case_frame
 from pemma_cl.models.presets import get_preset
 from pemma_cl.report.claims import check_claims, claims_json, paper_trainable_shares, render_claims, stored_run
 from pemma_cl.report.plots.figures import draw_all
@@ -150,10 +151,11 @@ def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) -> Path:
     """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name."""
     config = work.config
-    frames, per_seed, prognosis_rows, references, predictions = [], {}, {}, {}, {}
+    frames, case_frames, per_seed, prognosis_rows, references, predictions = [], [], {}, {}, {}, {}
     for seed in config.seeds:
         units = {name: work.load_unit(seed, name) for name in config.strategies}
         metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
+        cases = case_frame([row for unit in units.values() for row in unit.cases])
         per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
                                    {n: u.evaluation for n, u in units.items()})
         prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]
@@ -161,6 +163,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         seed_summary = aggregate({seed: per_seed[seed]}, config.reference)
         seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows[seed]}, {seed: references[seed]})
         work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
+        work.write_csv(f"seeds/seed{seed}/{CASES_CSV}", cases)
         work.write_json(f"seeds/seed{seed}/summary.json", per_seed[seed])
         work.write_text(f"seeds/seed{seed}/summary.md", render_markdown([(f"seed {seed}", seed_summary)]))
         if prognosis_rows[seed]:
@@ -168,6 +171,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
             work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows[seed]))
             work.write_json(f"seeds/seed{seed}/predictions.json", predictions[seed])
         frames.append(metrics)
+        case_frames.append(cases)
     metrics = pd.concat(frames, ignore_index=True)
     summary = aggregate(per_seed, config.reference)
     summary["prognosis"] = summarize_prognosis(prognosis_rows, references)
@@ -180,6 +184,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
                "seeds": {seed: work.load_data(seed) for seed in config.seeds},
                "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
     work.write_csv("metrics.csv", metrics)
+    work.write_csv(CASES_CSV, pd.concat(case_frames, ignore_index=True))
     work.write_json("summary.json", summary)
     work.write_text("summary.md", render_markdown([(name, summary)]))
     draw_all(metrics, summary, work.root / "plots", predictions.get(config.seeds[0]))

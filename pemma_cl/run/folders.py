@@ -6,6 +6,7 @@ A run works in a hidden partial folder (see :mod:`pemma_cl.run.work`) that :func
 
 from __future__ import annotations
 
+import gzip
 import importlib.metadata
 import json
 import math
@@ -23,7 +24,7 @@ import pandas as pd
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.files import write_atomically
 
-__all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix", "write_atomically"]
+__all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix"]
 
 #: Distributions whose versions go into the manifest.
 MANIFEST_PACKAGES: tuple[str, ...] = ("torch", "monai", "avalanche-lib", "peft", "numpy", "pandas")
@@ -94,12 +95,19 @@ class FolderWriter:
 
     def write_text(self, relpath: str | Path, text: str) -> Path:
         """Writes ``text`` as UTF-8, atomically (a killed process leaves the old file or the new one)."""
-        data = text.encode("utf-8")
+        return self.write_bytes(relpath, text.encode("utf-8"))
+
+    def write_bytes(self, relpath: str | Path, data: bytes) -> Path:
+        """Writes ``data``, atomically (a killed process leaves the old file or the new one)."""
         return write_atomically(self.path(relpath), lambda file: file.write(data))
 
     def write_csv(self, relpath: str | Path, df: pd.DataFrame) -> Path:
-        """Writes ``df`` as CSV without its index."""
-        return self.write_text(relpath, df.to_csv(index=False))
+        """Writes ``df`` as CSV without its index; gzipped (with a fixed header time, so equal tables give equal
+        files) when ``relpath`` ends in ``.gz``."""
+        text = df.to_csv(index=False)
+        if Path(relpath).suffix != ".gz":
+            return self.write_text(relpath, text)
+        return self.write_bytes(relpath, gzip.compress(text.encode("utf-8"), mtime=0))
 
 
 def publish(folder: Path, root: Path, name: str) -> Path:

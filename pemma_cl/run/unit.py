@@ -84,7 +84,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         options: the strategy's resolved options (option -> value; missing ones take their defaults).
     """
     seed_everything(ctx_settings["seed"])
-    metric = SegmentationMetric(stream.names, stream.centres, stream.spacings)
+    metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings)
     prognosis = PrognosisMetric(stream.names, stream.modalities, ctx_settings["seed"])
     cost = CostPlugin()
     metrics = [metric, prognosis, *loss_metrics(epoch=True)] if loggers else [metric, prognosis]
@@ -111,7 +111,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
     tag = {"seed": ctx_settings["seed"], "strategy": entry.name}
     return UnitResult([{**tag, **row} for row in metric.rows], cost.as_dict(strategy.model, strategy.plugins),
                       evaluation_protocol(strategy.plugins), [{**tag, **row} for row in prognosis.rows],
-                      prognosis.predictions)
+                      prognosis.predictions, [[*tag.values(), *row] for row in metric.case_rows])
 
 
 @dataclass

@@ -7,7 +7,7 @@ moment it finishes, so a crash, Ctrl-C or ``kill -9`` loses at most the unit tha
         config.json                              the run's configuration (RunConfig.to_dict())
         progress.json                            first start time, fingerprint, attempts
         seeds/seed<S>/data.json                  what the seed's data were (for the manifest)
-        seeds/seed<S>/units/<strategy>.json      a finished unit: metric rows, costs, evaluation protocol
+        seeds/seed<S>/units/<strategy>.json      a finished unit: metric rows, per-case rows, costs, evaluation protocol
         seeds/seed<S>/logs/<strategy>/           the unit's Avalanche logger output, if any
 
 One process at a time owns a partial folder: it holds the folder's lock (``<results>/.locks/<folder name>.lock``,
@@ -58,15 +58,18 @@ class UnitResult:
     prognosis: list[dict[str, Any]] = field(default_factory=list)
     #: Per prognosis experience, the final model's risk, time and event of each test case (Kaplan-Meier plots).
     predictions: dict[str, dict[str, list]] = field(default_factory=dict)
+    #: Per-case rows, lists in the order of :data:`pemma_cl.evaluation.per_case.CASE_COLUMNS`.
+    cases: list[list[Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"evaluation": self.evaluation, "costs": self.costs, "rows": self.rows, "prognosis": self.prognosis,
-                "predictions": self.predictions}
+                "predictions": self.predictions, "cases": self.cases}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> UnitResult:
         return cls(rows=raw["rows"], costs=raw["costs"], evaluation=raw["evaluation"],
-                   prognosis=raw.get("prognosis", []), predictions=raw.get("predictions", {}))
+                   prognosis=raw.get("prognosis", []), predictions=raw.get("predictions", {}),
+                   cases=raw.get("cases", []))
 
 
 def run_label(config: RunConfig) -> str:

@@ -28,6 +28,8 @@ class StreamData:
         centres: per experience, its centres joined with ``+``.
         modalities: per experience, the modalities its training cases have.
         spacings: per experience, the voxel spacing (mm) of its evaluated cases (for HD95).
+        eval_cases: per experience, ``(case_id, centre)`` of each evaluated case, in the order of its test dataset
+            (the order its evaluation mini-batches come in; the per-case rows name each case with it).
         train_sizes: per experience, its number of training cases.
         kinds: per experience, its task kind (``segmentation`` or ``prognosis``).
         left_out: ``{case_id: reason}`` of cases a prognosis experience could not use (no RFS endpoint).
@@ -42,6 +44,7 @@ class StreamData:
     centres: list[str]
     modalities: list[tuple[str, ...]]
     spacings: list[tuple[float, float, float]]
+    eval_cases: list[list[tuple[str, str]]]
     train_sizes: list[int]
     kinds: list[str] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
@@ -109,7 +112,7 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         evaluated: the cases every experience is scored on (test or validation cases).
         evaluated_split: what ``evaluated`` is, for error messages.
     """
-    train_sets, test_sets, spacings, left_out, prognosis_cases = [], [], [], {}, None
+    train_sets, test_sets, spacings, eval_cases, left_out, prognosis_cases = [], [], [], [], {}, None
     tensors: dict = {}  # each case's tensors once, whichever experiences use it
     for i, exp in enumerate(spec.experiences):
         where = f"stream '{spec.name}' experience {i} ({exp.name})"
@@ -126,6 +129,7 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         test_sets.append(avalanche_dataset(scored, MODALITIES if exp.kind == SEGMENTATION else exp.modalities,
                                            exp.task, tensors))
         spacings.append(_spacing(scored, where))
+        eval_cases.append([(case.case_id, case.centre) for case in scored])
     pretrain_cases = _cases_of(first_cases(train, spec.pretrain.cases_per_centre), spec.pretrain.centres,
                                f"stream '{spec.name}' pretrain", "training")
     return StreamData(
@@ -136,6 +140,7 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         centres=["+".join(exp.centres) for exp in spec.experiences],
         modalities=[exp.modalities for exp in spec.experiences],
         spacings=spacings,
+        eval_cases=eval_cases,
         train_sizes=[len(data) for data in train_sets],
         kinds=list(spec.kinds),
         left_out=left_out,
