@@ -1,6 +1,6 @@
 """Avalanche's own Naive and EWC on the suite's ``centers`` stream, scored and summarised as ``pemma-bench run`` does.
 
-    python examples/avalanche_naive_ewc.py --preset tiny --seed 0
+    python examples/avalanche_naive_ewc.py --preset tiny --seed 0          # --stream names another stream
 
 Both start from the shared CT base with a zeroed PET input channel (the ``fusion`` base early fusion starts from) and
 train with the suite's DiceCE loss, AdamW and the preset's budget; the scorer evaluates each under CT, PET and CT+PET.
@@ -35,14 +35,16 @@ def train(bm: pemma_cl.Scenario, name: str) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stream", default="centers", help="a built-in stream's name or a stream file")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-dir", default="results", help="where the shared bases are cached")
     args = parser.parse_args()
-    bm = pemma_cl.centers(seed=args.seed, preset=args.preset, results_dir=args.results_dir)
+    bm = pemma_cl.scenario(args.stream, seed=args.seed, preset=args.preset, results_dir=args.results_dir)
     rows = [row for name in ("naive", "ewc") for row in train(bm, name)]
     summary = pemma_cl.summarize(rows)
-    table = pd.DataFrame([{"strategy": name, "input": inp, **{k: values[k] for k in ("final_dice", "forgetting", "bwt")}}
+    columns = ("final_dice", "forgetting", "bwt")
+    table = pd.DataFrame([{"strategy": name, "input": inp, **{k: values[k] for k in columns}}
                           for name, entry in summary.items() for inp, values in entry["inputs"].items()])
     print(table.to_string(index=False, float_format="{:.3f}".format))
 

@@ -33,6 +33,7 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
 from pemma_cl.core.task_kinds import SEGMENTATION
+from pemma_cl.evaluation.per_case import case_frame
 from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
 from pemma_cl.models.presets import Preset
 from pemma_cl.report.summary import METRIC_COLUMNS
@@ -45,7 +46,8 @@ from pemma_cl.streams.spec import StreamSpec, load_stream
 from pemma_cl.training.context import BuildContext
 from pemma_cl.training.template import INPUT_SETTINGS, SegmentationTemplate
 
-__all__ = ["Scenario", "StreamScorer", "centers", "centers_ct", "modalities", "paper", "paper_ct", "scenario", "summarize"]
+__all__ = ["Scenario", "StreamScorer", "centers", "centers_ct", "modalities", "paper", "paper_ct", "scenario",
+           "summarize"]
 
 
 class _AsSegmentationStrategy:
@@ -80,7 +82,7 @@ class StreamScorer(PluginMetric[list]):
     def __init__(self, scenario: Scenario, strategy: str, settings: Sequence[str] = tuple(INPUT_SETTINGS)) -> None:
         super().__init__()
         stream = scenario.inputs.stream
-        self._metric = SegmentationMetric(stream.names, stream.centres, stream.spacings)
+        self._metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings)
         self._tag = {"seed": scenario.seed, "strategy": strategy}
         self._settings = tuple(settings)
 
@@ -88,6 +90,11 @@ class StreamScorer(PluginMetric[list]):
     def rows(self) -> list[dict[str, Any]]:
         """The metric rows so far, with the columns of :data:`pemma_cl.report.summary.METRIC_COLUMNS`."""
         return [{**self._tag, **row} for row in self._metric.rows]
+
+    @property
+    def cases(self) -> pd.DataFrame:
+        """The per-case rows so far (the columns of ``cases.csv.gz``, :mod:`pemma_cl.evaluation.per_case`)."""
+        return case_frame([[*self._tag.values(), *row] for row in self._metric.case_rows])
 
     def reset(self) -> None:
         self._metric.reset()
@@ -203,7 +210,7 @@ class Scenario:
         return entry.build(ctx)
 
 
-def scenario(stream: str, seed: int = 0, preset: str = "tiny", data: str = "synthetic",
+def scenario(stream: str | Path, seed: int = 0, preset: str = "tiny", data: str = "synthetic",
              results_dir: str | Path = "results", device: str = "auto", eval_on: str = "test") -> Scenario:
     """The benchmark of one seed of a stream, as ``pemma-bench run --stream STREAM`` prepares it.
 
@@ -220,8 +227,8 @@ def scenario(stream: str, seed: int = 0, preset: str = "tiny", data: str = "synt
         UserError: for a bad stream, preset, data source or device (one line, as the command line says it).
     """
     # prepare_run reads the data, stream, preset and device of a run; the strategy list is the caller's own here.
-    config = RunConfig(stream=load_stream(stream), strategies=("python-api",), seeds=(seed,), preset=preset, data=data,
-                       results_dir=Path(results_dir), device=device, eval_on=eval_on)
+    config = RunConfig(stream=load_stream(str(stream)), strategies=("python-api",), seeds=(seed,), preset=preset,
+                       data=data, results_dir=Path(results_dir), device=device, eval_on=eval_on)
     return Scenario(config.stream, seed, eval_on, prepare_run(config, seed))
 
 

@@ -64,15 +64,20 @@ def test_a_foreign_strategy_is_scored_per_input_setting_with_hand_counted_dice(s
     from avalanche.training import Naive
     from avalanche.training.plugins import EvaluationPlugin
 
+    import pemma_cl
+
     model = AllPrimaryTumour()
     scorer = scenario.scorer("always-gtvp")
-    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0), criterion=nn.CrossEntropyLoss(),
-                     eval_mb_size=2, device="cpu", evaluator=EvaluationPlugin(scorer))
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                     criterion=pemma_cl.segmentation_loss(), eval_mb_size=2, device="cpu",
+                     evaluator=EvaluationPlugin(scorer))
     strategy.eval(scenario.test_stream)
 
     assert set(model.seen) == {(True, False), (False, True), (True, True)}  # CT only, PET only, CT+PET
     rows = scorer.rows
     assert {r["input"] for r in rows} == {"ct", "pet", "ctpet"} and {r["strategy"] for r in rows} == {"always-gtvp"}
+    cases = scorer.cases
+    assert len(cases) == 2 * 3 * sum(len(e.dataset) for e in scenario.test_stream)  # structures x settings x cases
     for experience in scenario.test_stream:
         labels = torch.stack([experience.dataset[i][1] for i in range(len(experience.dataset))])
         reference = int((labels == 1).sum())
@@ -102,8 +107,11 @@ def test_cases_table_names_each_case_role_and_step(scenario) -> None:
     assert len(cases) == len(scenario.inputs.train) + len(scenario.inputs.evaluated)
 
 
-def test_the_example_trains_avalanche_naive_and_ewc_on_centers(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(sys, "argv", [str(EXAMPLE), "--preset", "micro", "--results-dir", str(tmp_path)])
+def test_the_example_trains_avalanche_naive_and_ewc(scenario, monkeypatch, capsys) -> None:
+    """The example, on the two-experience micro stream (on `centers` it takes minutes of CPU even at `micro`)."""
+    stream = scenario.spec.path
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLE), "--stream", str(stream), "--preset", "micro",
+                                      "--results-dir", str(stream.parent)])
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["strategy", "input", "final_dice", "forgetting", "bwt"]

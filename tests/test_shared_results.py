@@ -15,7 +15,7 @@ import pytest
 from test_runner import ONE_THREAD, PEMMA_BENCH, STREAM_YAML
 from typer.testing import CliRunner
 
-import pemma_cl.run.folders
+import pemma_cl.core.files
 from pemma_cl.cli.app import app
 
 
@@ -88,12 +88,12 @@ def full_disk_then_resume(stream_file, tmp_path_factory) -> SimpleNamespace:
     results = tmp_path_factory.mktemp("results")
     real_open = open
 
-    def open_on_full_disk(file, mode="r", *args, **kwargs):  # pemma_cl.run.folders' open: the second unit's write fails
+    def open_on_full_disk(file, mode="r", *args, **kwargs):  # pemma_cl.core.files' open: the second unit's write fails
         handle = real_open(file, mode, *args, **kwargs)
         return FullDisk(handle) if Path(file).name.startswith(".early-fusion.json.") else handle
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pemma_cl.run.folders, "open", open_on_full_disk, raising=False)
+        patch.setattr(pemma_cl.core.files, "open", open_on_full_disk, raising=False)
         failed = invoke(run_args(stream_file, results, "full-finetune", "early-fusion"))
     [partial] = [p for p in results.iterdir() if ".partial-" in p.name]
     kept = (partial / "seeds/seed0/units/full-finetune.json").read_bytes()
