@@ -7,11 +7,13 @@ written and the folder is published under its final name.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import sys
 import tempfile
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +34,7 @@ from pemma_cl.data.sources import LoadedData, load_cases
 from pemma_cl.data.splits import split_cases
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cost import CostPlugin
+from pemma_cl.evaluation.per_case import CASES_FILE, read_cases
 from pemma_cl.evaluation.prognosis_metric import PrognosisMetric
 from pemma_cl.evaluation.prognosis_references import base_mask_predictor, prognosis_references
 from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
@@ -86,7 +89,11 @@ def check_precision(precision: str, device: torch.device) -> None:
 
 def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
                  loggers: list[BaseLogger] | None = None, options: dict[str, Any] | None = None) -> UnitResult:
-    """Evaluate, then train through every experience evaluating after each.
+    """Evaluate, then train through every experience evaluating after each, at the states the metrics need.
+
+    The base is scored on every experience (FWT's own start), the state after experience ``i`` on experiences
+    ``0 .. i + 1`` (forgetting and BWT read the lower triangle of the results matrix, FWT the cell just above its
+    diagonal), the final state on every experience; the other cells of the matrix stay NaN.
 
     Args:
         entry: the registered strategy.
@@ -117,9 +124,10 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         raise UserError(f"strategy '{entry.name}' ({entry.source}) failed to build: {type(exc).__name__}: {exc}") from exc
     test_stream = stream.benchmark.test_stream
     strategy.eval(test_stream)
-    for experience in stream.benchmark.train_stream:
+    last = len(test_stream) - 1
+    for i, experience in enumerate(stream.benchmark.train_stream):
         strategy.train(experience)
-        strategy.eval(test_stream)
+        strategy.eval(test_stream if i == last else test_stream[:i + 2])
     tag = {"seed": ctx_settings["seed"], "strategy": entry.name}
     return UnitResult([{**tag, **row} for row in metric.rows], cost.as_dict(strategy.model, strategy.plugins),
                       evaluation_protocol(strategy.plugins), [{**tag, **row} for row in prognosis.rows],
@@ -140,7 +148,8 @@ class RunInputs:
         """What the manifest records about the seed's data, and the seed's prognosis references (computed here, once
         per seed, by whichever executor runs the seed)."""
         facts = {"data": self.data.key, "skipped_cases": self.data.skipped, "n_train_cases": len(self.train),
-                 "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated)}
+                 "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated),
+                 f"n_{eval_on}_cases_per_centre": dict(Counter(case.centre for case in self.evaluated))}
         if self.stream.prognosis_cases is not None:
             facts["left_out_of_prognosis"] = self.stream.left_out
             facts["prognosis_references"] = self.prognosis_references()
@@ -172,8 +181,11 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     preset = preset or get_preset(config.preset, config.backbone)
     device = resolve_device(config.device)
     data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache,
-                      config.stream.synthetic_scale)
-    train, evaluated = split_cases(data.cases, seed).for_evaluation_on(config.eval_on)
+                      config.stream.synthetic_scale, config.stream.synthetic_shift, config.stream.test_cases_per_centre)
+    split = split_cases(data.cases, seed)
+    if data.test is not None:  # the built-in cohort's test cases are drawn apart; its own test share is not used
+        split = dataclasses.replace(split, test=data.test)
+    train, evaluated = split.for_evaluation_on(config.eval_on)
     stream = build_stream(config.stream, train, evaluated, config.eval_on)
     bases = SharedBases(preset, stream.pretrain_cases, seed, device,
                         cache_dir=Path(config.results_dir) / ".cache", data_key=data.key,
@@ -319,8 +331,10 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
     for seed in config.seeds:
         units = {name: work.load_unit(seed, name) for name in config.strategies}
         metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
+        seed_dir = work.root / f"seeds/seed{seed}"
+        cases = read_cases(seed_dir) if (seed_dir / CASES_FILE).is_file() else None
         per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
-                                   {n: u.evaluation for n, u in units.items()})
+                                   {n: u.evaluation for n, u in units.items()}, cases)
         prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]
         references[seed] = work.load_data(seed).get("prognosis_references", {})
         seed_summary = aggregate({seed: per_seed[seed]}, config.reference)
@@ -353,7 +367,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
     work.write_text("claims.md", render_claims(claims))
     (work.root / PROGRESS).unlink()
     final = publish(work.root, work.root.parent, name)
-    console = Console(file=sys.stdout, width=200)  # the widest summary table (14 columns) fits
+    console = Console(file=sys.stdout, width=215)  # the widest summary table (15 columns) fits
     for table in render_console_table([(name, summary)]):
         console.print(table)
     console.print(f"Paper's claims against this run ({final / 'claims.md'}):")

@@ -65,7 +65,7 @@ def test_stream_is_loaded_from_a_path_with_modalities_in_channel_order(tmp_path:
 def test_unknown_stream_lists_valid_names() -> None:
     with pytest.raises(UserError) as info:
         load_stream("nope")
-    assert str(info.value).startswith("unknown stream 'nope'; valid streams: centers, centers-ct, modalities, modalities-paper, paper, paper-ct")
+    assert str(info.value).startswith("unknown stream 'nope'; valid streams: centers, centers-ct, centers-noshift, modalities, modalities-paper, paper, paper-ct")
 
 
 def test_missing_stream_file(tmp_path: Path) -> None:

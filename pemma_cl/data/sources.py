@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pemma_cl.data.records import CaseRecord
-from pemma_cl.data.synthetic import generate_cohort
+from pemma_cl.data.synthetic import generate_cohort, generate_test_cohort
 from pemma_cl.errors import UserError
 
 #: Share of HECKTOR 2022's per-centre case counts the built-in synthetic cohort has (97 cases).
 SYNTHETIC_CASE_SCALE = 0.18
+#: Test cases per centre of the built-in cohort, generated apart from its training cohort (a stream's
+#: ``test_cases_per_centre`` overrides it); see docs/forgetting.md for how it was chosen.
+SYNTHETIC_TEST_CASES_PER_CENTRE = 25
 
 
 @dataclass
@@ -21,15 +24,19 @@ class LoadedData:
         cases: the usable case records.
         key: identifies the data (part of cache keys and of the manifest).
         skipped: ``{case_id: reason}`` of cases left out (``--on-bad-case skip``); recorded in the manifest.
+        test: the test cases when the source draws them apart from ``cases`` (the built-in cohort); None: the
+            test cases are a share of ``cases`` (:func:`pemma_cl.data.splits.split_cases`).
     """
 
     cases: list[CaseRecord]
     key: str
     skipped: dict[str, str] = field(default_factory=dict)
+    test: list[CaseRecord] | None = None
 
 
 def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse",
-               cache: Path | None = None, synthetic_scale: float | None = None) -> LoadedData:
+               cache: Path | None = None, synthetic_scale: float | None = None, synthetic_shift: bool = True,
+               test_cases_per_centre: int | None = None) -> LoadedData:
     """Case records of a data source.
 
     Args:
@@ -41,11 +48,18 @@ def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse",
         cache: the HECKTOR folder's prepared cache; ``None``: its default cache.
         synthetic_scale: the synthetic cohort's size as a multiple of HECKTOR 2022's per-centre counts (a stream's
             ``synthetic_scale``); None: :data:`SYNTHETIC_CASE_SCALE`. Case k of a centre is the same at every scale.
+        synthetic_shift: the synthetic centres differ (False: a cohort without centre differences).
+        test_cases_per_centre: the synthetic cohort's test cases per centre, drawn apart from its training cohort;
+            None: :data:`SYNTHETIC_TEST_CASES_PER_CENTRE`. Real data keep their own test cases.
     """
     if data == "synthetic":
         scale = synthetic_scale or SYNTHETIC_CASE_SCALE
-        key = f"synthetic-v1:size{img_size}:scale{scale}:seed{seed}"
-        return LoadedData(generate_cohort(seed=seed, shape=(img_size,) * 3, case_scale=scale), key)
+        n_test = test_cases_per_centre or SYNTHETIC_TEST_CASES_PER_CENTRE
+        shape = (img_size,) * 3
+        # The training cohort's key (and so the bases' cache keys) is the same whatever the test set.
+        key = f"synthetic-v1:size{img_size}:scale{scale}:seed{seed}" + ("" if synthetic_shift else ":noshift")
+        return LoadedData(generate_cohort(seed=seed, shape=shape, case_scale=scale, shift=synthetic_shift), key,
+                          test=generate_test_cohort(seed=seed, shape=shape, per_centre=n_test, shift=synthetic_shift))
     kind, colon, folder = data.partition(":")
     if kind == "hecktor" and colon and folder:
         from pemma_cl.data.hecktor import load_hecktor  # imports this module (LoadedData)
