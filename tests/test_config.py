@@ -229,7 +229,7 @@ def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
     stream = load_stream("modalities")
     assert stream.kinds == ("segmentation", "prognosis", "prognosis", "prognosis")
     assert [e.modalities for e in stream.experiences] == [("ct", "pet"), ("ct",), ("ct", "pet"), ("ct", "pet", "ehr")]
-    assert stream.synthetic_scale == 3.0 and stream.pretrain.cases_per_centre == 10
+    assert stream.synthetic_scale == 3.0 and stream.pretrain.cases_per_centre == 10 and stream.test_cases_per_centre == 45
     assert stream.experiences[0].cases_per_centre == 35 and stream.experiences[1].cases_per_centre is None
     assert load_stream("paper").kinds == ("segmentation",) * 3  # kind defaults to segmentation
 
