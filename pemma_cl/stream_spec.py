@@ -97,7 +97,8 @@ class StreamSpec:
                                              e.get("kind", SEGMENTATION), e.get("cases_per_centre"))
                               for e in stream["experiences"]),
             path=Path(stream["path"]), synthetic_scale=stream.get("synthetic_scale"),
-            synthetic_shift=stream.get("synthetic_shift", True), test_cases_per_centre=stream.get("test_cases_per_centre"))
+            synthetic_shift=stream.get("synthetic_shift", True),
+            test_cases_per_centre=stream.get("test_cases_per_centre"))
 
 
 def benchmarks_dir() -> Path:

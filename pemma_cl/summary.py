@@ -27,8 +27,13 @@ import numpy as np
 import pandas as pd
 
 from pemma_cl.errors import UserError
-from pemma_cl.evaluation.cl_metrics import (backward_transfer, crossfit_forgetting_mean, final_average, forgetting,
-                                            forward_transfer)
+from pemma_cl.evaluation.cl_metrics import (
+    backward_transfer,
+    crossfit_forgetting_mean,
+    final_average,
+    forgetting,
+    forward_transfer,
+)
 from pemma_cl.training.protocol import OFFLINE
 
 __all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "NOTE", "r_matrix", "summarize"]

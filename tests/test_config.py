@@ -229,7 +229,8 @@ def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
     stream = load_stream("modalities")
     assert stream.kinds == ("segmentation", "prognosis", "prognosis", "prognosis")
     assert [e.modalities for e in stream.experiences] == [("ct", "pet"), ("ct",), ("ct", "pet"), ("ct", "pet", "ehr")]
-    assert stream.synthetic_scale == 3.0 and stream.pretrain.cases_per_centre == 10 and stream.test_cases_per_centre == 45
+    assert stream.synthetic_scale == 3.0 and stream.pretrain.cases_per_centre == 10
+    assert stream.test_cases_per_centre == 45
     assert stream.experiences[0].cases_per_centre == 35 and stream.experiences[1].cases_per_centre is None
     assert load_stream("paper").kinds == ("segmentation",) * 3  # kind defaults to segmentation
 
@@ -245,7 +246,8 @@ def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
      r"experiences\[1\]\.cases_per_centre: expected an integer of at least 2, got 1"),
     (lambda raw: raw.update(synthetic_scale="big"), r"synthetic_scale: expected a number in \(0, 20\], got 'big'"),
     (lambda raw: raw.update(synthetic_shift="no"), r"synthetic_shift: expected true or false, got 'no'"),
-    (lambda raw: raw.update(test_cases_per_centre=1), r"test_cases_per_centre: expected an integer of at least 2, got 1"),
+    (lambda raw: raw.update(test_cases_per_centre=1),
+     r"test_cases_per_centre: expected an integer of at least 2, got 1"),
     (lambda raw: raw["pretrain"].update(cases=3),
      r"pretrain: unknown key 'cases'; expected keys: \[centres, modalities, cases_per_centre\]"),
 ])

@@ -34,7 +34,8 @@ Centres differ (``CENTRE_PARAMS``) in CT noise and calibration, PET calibration,
 tumour size, nodal prevalence, patient position, HPV prevalence and which clinical fields are
 missing; with ``shift=False`` every centre draws from :data:`NO_SHIFT_PARAMS` instead (only the case
 counts differ), a cohort in which nothing changes from centre to centre. :func:`generate_test_cohort`
-draws a centre's test cases apart from its training cohort (other generators, ids like ``CHUM-T001``). The patient, clinical-record and survival model is :mod:`pemma_cl.data.synthetic_patient`.
+draws a centre's test cases apart from its training cohort (other generators, ids like ``CHUM-T001``).
+The patient, clinical-record and survival model is :mod:`pemma_cl.data.synthetic_patient`.
 """
 
 from __future__ import annotations
