@@ -313,3 +313,22 @@ def test_the_ray_driver_saves_finished_units_before_it_trains_the_next_seeds_bas
     assert saved == [(0, "pemma-lora")] and pending == {"b": (0, "full-finetune")}
     _save_finished(fake_ray, pending, work, wait=True)
     assert saved == [(0, "pemma-lora"), (0, "full-finetune")] and pending == {}
+
+
+def test_a_unit_scores_only_the_states_the_metrics_need(tiny_cohort, micro_stream_spec, ctx_settings) -> None:
+    """Three experiences: the base and the final state score every experience, the state after experience ``i``
+    experiences ``0 .. i + 1``; so the state after the first never scores the third (the matrix's top-right cell)."""
+    from dataclasses import replace
+
+    from pemma_cl.data.splits import split_cases
+    from pemma_cl.registry import load_registry
+    from pemma_cl.runner import run_strategy
+    from pemma_cl.stream_spec import ExperienceSpec
+    from pemma_cl.streams import build_stream
+
+    third = ExperienceSpec(name="HMR", centres=("HMR",), modalities=("ct", "pet"), task=3)
+    spec = replace(micro_stream_spec, experiences=(*micro_stream_spec.experiences, third))
+    stream = build_stream(spec, *split_cases(tiny_cohort, 0).for_evaluation_on("test"))
+    unit = run_strategy(load_registry().get("full-finetune"), stream, {**ctx_settings, "task_labels": [1, 2, 3]})
+    scored = {(row["trained_through"], row["eval_experience"]) for row in unit.rows}
+    assert scored == {(i, j) for i in range(-1, 3) for j in range(3)} - {(0, 2)}
