@@ -34,7 +34,7 @@ from pemma_cl.data.sources import LoadedData, load_cases
 from pemma_cl.data.splits import split_cases
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cost import CostPlugin
-from pemma_cl.evaluation.per_case import CASES_FILE, read_cases
+from pemma_cl.evaluation.per_case import CASES_CSV, read_cases
 from pemma_cl.evaluation.prognosis_metric import PrognosisMetric
 from pemma_cl.evaluation.prognosis_references import base_mask_predictor, prognosis_references
 from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
@@ -332,7 +332,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         units = {name: work.load_unit(seed, name) for name in config.strategies}
         metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
         seed_dir = work.root / f"seeds/seed{seed}"
-        cases = read_cases(seed_dir) if (seed_dir / CASES_FILE).is_file() else None
+        cases = read_cases(seed_dir) if (seed_dir / CASES_CSV).is_file() else None
         per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
                                    {n: u.evaluation for n, u in units.items()}, cases)
         prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]

@@ -15,10 +15,10 @@ import pandas as pd
 
 from pemma_cl.errors import UserError
 
-__all__ = ["CASES_FILE", "CASE_COLUMNS", "aggregated_dice", "read_cases"]
+__all__ = ["CASES_CSV", "CASE_COLUMNS", "aggregated_dice", "read_cases"]
 
 #: File name of the per-case rows in a run folder (and in each ``seeds/seedN/``).
-CASES_FILE = "cases.csv.gz"
+CASES_CSV = "cases.csv.gz"
 #: Columns of the per-case rows, in order.
 CASE_COLUMNS: tuple[str, ...] = (
     "seed", "strategy", "trained_through", "trained_through_name", "eval_experience", "eval_experience_name",
@@ -32,7 +32,7 @@ def read_cases(run_dir: Path) -> pd.DataFrame:
     Raises:
         UserError: the file is missing or lacks a column of :data:`CASE_COLUMNS`.
     """
-    path = Path(run_dir) / CASES_FILE
+    path = Path(run_dir) / CASES_CSV
     if not path.is_file():
         raise UserError(f"{path}: no such file; expected the per-case rows of a run")
     cases = pd.read_csv(path, dtype={"case_id": str, "centre": str})
