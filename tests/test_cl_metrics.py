@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from pemma_cl.benchmarks.forgetting_calibration import calibrate
 
+from pemma_cl.benchmarks.forgetting_calibration import calibrate
 from pemma_cl.evaluation.cl_metrics import (
     backward_transfer,
     crossfit_forgetting,

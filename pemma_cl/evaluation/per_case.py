@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
 
 __all__ = ["CASES_CSV", "CASE_COLUMNS", "aggregated_dice", "read_cases"]
 
