@@ -17,7 +17,7 @@ from avalanche.training.plugins import EvaluationPlugin
 import pemma_cl
 
 
-def train(bm: pemma_cl.Scenario, name: str) -> list[dict]:
+def train(bm: pemma_cl.Scenario, name: str) -> tuple[list[dict], pd.DataFrame]:
     """Train one Avalanche strategy through the stream, evaluating before and after each experience."""
     scorer = bm.scorer(name)
     model = bm.base("fusion")
@@ -27,10 +27,10 @@ def train(bm: pemma_cl.Scenario, name: str) -> list[dict]:
               "evaluator": EvaluationPlugin(scorer)}
     strategy = EWC(ewc_lambda=1.0, **common) if name == "ewc" else Naive(**common)
     strategy.eval(bm.test_stream)
-    for experience in bm.train_stream:
+    for i, experience in enumerate(bm.train_stream):
         strategy.train(experience)
-        strategy.eval(bm.test_stream)
-    return scorer.rows
+        strategy.eval(bm.scored_after(i))  # the states the metrics need, as pemma-bench run scores them
+    return scorer.rows, scorer.cases
 
 
 def main() -> None:
@@ -41,8 +41,9 @@ def main() -> None:
     parser.add_argument("--results-dir", default="results", help="where the shared bases are cached")
     args = parser.parse_args()
     bm = pemma_cl.scenario(args.stream, seed=args.seed, preset=args.preset, results_dir=args.results_dir)
-    rows = [row for name in ("naive", "ewc") for row in train(bm, name)]
-    summary = pemma_cl.summarize(rows)
+    results = [train(bm, name) for name in ("naive", "ewc")]
+    summary = pemma_cl.summarize([row for rows, _ in results for row in rows],
+                                 cases=pd.concat([cases for _, cases in results], ignore_index=True))
     columns = ("final_dice", "forgetting", "bwt")
     table = pd.DataFrame([{"strategy": name, "input": inp, **{k: values[k] for k in columns}}
                           for name, entry in summary.items() for inp, values in entry["inputs"].items()])

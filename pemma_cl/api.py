@@ -12,10 +12,10 @@ Example (``examples/avalanche_naive_ewc.py`` runs it with Avalanche's own Naive 
     strategy = Naive(model=bm.base("fusion"), optimizer=..., criterion=pemma_cl.segmentation_loss(),
                      evaluator=EvaluationPlugin(scorer), device=bm.device)
     strategy.eval(bm.test_stream)
-    for experience in bm.train_stream:
+    for i, experience in enumerate(bm.train_stream):
         strategy.train(experience)
-        strategy.eval(bm.test_stream)
-    print(pemma_cl.summarize(scorer.rows))
+        strategy.eval(bm.scored_after(i))
+    print(pemma_cl.summarize(scorer.rows, cases=scorer.cases))
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pemma_cl.models.presets import Preset
 from pemma_cl.report.summary import METRIC_COLUMNS
 from pemma_cl.report.summary import summarize as summarize_table
 from pemma_cl.run.config import RunConfig
-from pemma_cl.run.unit import RunInputs, prepare_run, seed_everything
+from pemma_cl.run.unit import RunInputs, prepare_run, scored_after, seed_everything
 from pemma_cl.strategy_api.options import instantiate
 from pemma_cl.strategy_api.registry import load_registry
 from pemma_cl.streams.spec import StreamSpec, load_stream
@@ -164,6 +164,11 @@ class Scenario:
     def test_stream(self):
         return self.benchmark.test_stream
 
+    def scored_after(self, i: int):
+        """The test experiences ``pemma-bench run`` scores after training experience ``i`` (those the metrics need:
+        ``0 .. i + 1``, all after the last)."""
+        return scored_after(self.test_stream, i)
+
     @property
     def device(self) -> torch.device:
         return self.inputs.ctx_settings["device"]
@@ -249,7 +254,7 @@ modalities = _stream_factory("modalities")
 
 
 def summarize(rows: Sequence[dict[str, Any]] | pd.DataFrame, costs: dict[str, dict[str, Any]] | None = None,
-              evaluation: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+              evaluation: dict[str, str] | None = None, cases: pd.DataFrame | None = None) -> dict[str, dict[str, Any]]:
     """The continual-learning summary of one seed's metric rows (final Dice, forgetting, BWT, FWT per strategy and
     input setting), as ``summary.json`` holds it per seed.
 
@@ -257,6 +262,8 @@ def summarize(rows: Sequence[dict[str, Any]] | pd.DataFrame, costs: dict[str, di
         rows: :attr:`StreamScorer.rows` of one or more strategies (or a run's ``metrics.csv`` of one seed).
         costs: per strategy, cost fields to carry along.
         evaluation: per strategy, how it was evaluated (``task-agnostic``, ...).
+        cases: the per-case rows (:attr:`StreamScorer.cases`, concatenated): with them forgetting is the cross-fitted
+            estimate, without them only the max-based one (``forgetting_max``) is defined.
     """
     table = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=METRIC_COLUMNS)
-    return summarize_table(table, costs or {}, evaluation)
+    return summarize_table(table, costs or {}, evaluation, cases)

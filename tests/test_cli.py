@@ -268,7 +268,7 @@ def test_unknown_stream_fails_before_anything_is_created(tmp_path: Path, runner_
     result = invoke(
         "run", "--stream", "nope", "--results-dir", results, "--plugin", EXAMPLE, "--strategy", "example-plugin"
     )
-    assert_user_error(result, "error: unknown stream 'nope'; valid streams: centers, centers-ct, modalities, modalities-paper, paper, paper-ct")
+    assert_user_error(result, "error: unknown stream 'nope'; valid streams: centers, centers-ct, centers-noshift, modalities, modalities-paper, paper, paper-ct")
     assert not results.exists()
     assert runner_calls == []
 

@@ -65,7 +65,7 @@ def test_stream_is_loaded_from_a_path_with_modalities_in_channel_order(tmp_path:
 def test_unknown_stream_lists_valid_names() -> None:
     with pytest.raises(UserError) as info:
         load_stream("nope")
-    assert str(info.value).startswith("unknown stream 'nope'; valid streams: centers, centers-ct, modalities, modalities-paper, paper, paper-ct")
+    assert str(info.value).startswith("unknown stream 'nope'; valid streams: centers, centers-ct, centers-noshift, modalities, modalities-paper, paper, paper-ct")
 
 
 def test_missing_stream_file(tmp_path: Path) -> None:
@@ -230,6 +230,7 @@ def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
     assert stream.kinds == ("segmentation", "prognosis", "prognosis", "prognosis")
     assert [e.modalities for e in stream.experiences] == [("ct", "pet"), ("ct",), ("ct", "pet"), ("ct", "pet", "ehr")]
     assert stream.synthetic_scale == 3.0 and stream.pretrain.cases_per_centre == 10
+    assert stream.test_cases_per_centre == 45
     assert stream.experiences[0].cases_per_centre == 35 and stream.experiences[1].cases_per_centre is None
     assert load_stream("paper").kinds == ("segmentation",) * 3  # kind defaults to segmentation
 
@@ -244,12 +245,23 @@ def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
     (lambda raw: raw["experiences"][1].update(cases_per_centre=1),
      r"experiences\[1\]\.cases_per_centre: expected an integer of at least 2, got 1"),
     (lambda raw: raw.update(synthetic_scale="big"), r"synthetic_scale: expected a number in \(0, 20\], got 'big'"),
+    (lambda raw: raw.update(synthetic_shift="no"), r"synthetic_shift: expected true or false, got 'no'"),
+    (lambda raw: raw.update(test_cases_per_centre=1),
+     r"test_cases_per_centre: expected an integer of at least 2, got 1"),
     (lambda raw: raw["pretrain"].update(cases=3),
      r"pretrain: unknown key 'cases'; expected keys: \[centres, modalities, cases_per_centre\]"),
 ])
 def test_prognosis_fields_of_a_stream_file_are_checked(tmp_path: Path, mutate, message: str) -> None:
     with pytest.raises(UserError, match=message):
         load_stream(str(write_stream(tmp_path, mutate)))
+
+
+def test_the_no_shift_stream_turns_off_the_centre_differences(tmp_path: Path) -> None:
+    stream = load_stream("centers-noshift")
+    assert stream.synthetic_shift is False and load_stream("centers").synthetic_shift is True
+    assert stream.experiences == load_stream("centers").experiences and stream.test_cases_per_centre is None
+    config = RunConfig(stream=stream, strategies=("full-finetune",), results_dir=tmp_path)
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_a_prognosis_stream_survives_config_json(tmp_path: Path) -> None:

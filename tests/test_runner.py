@@ -401,13 +401,16 @@ def test_the_python_api_gives_the_rows_of_run(two_runs, stream_file) -> None:
         scorer = bm.scorer("full-finetune")
         strategy = bm.strategy("full-finetune", scorer)
         strategy.eval(bm.test_stream)
-        for experience in bm.train_stream:
+        for i, experience in enumerate(bm.train_stream):
             strategy.train(experience)
-            strategy.eval(bm.test_stream)
+            strategy.eval(bm.scored_after(i))
     finally:
         torch.set_num_threads(threads)
     got = pd.DataFrame(scorer.rows, columns=METRIC_COLUMNS)
     pd.testing.assert_frame_equal(got[list(METRIC_COLUMNS)], expected[list(METRIC_COLUMNS)], check_dtype=False)
+    cases = pd.read_csv(run_folder(runs[0]) / "cases.csv.gz", keep_default_na=False, na_values=[""])
+    cases = cases[cases["strategy"] == "full-finetune"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(scorer.cases.reset_index(drop=True), cases, check_dtype=False)
 
 
 def test_jobs_auto_runs_one_unit_at_a_time_on_cuda_and_two_on_a_cpu(monkeypatch) -> None:
@@ -423,3 +426,22 @@ def test_jobs_auto_runs_one_unit_at_a_time_on_cuda_and_two_on_a_cpu(monkeypatch)
     assert _resolve_jobs(None, "auto") == 2
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert _resolve_jobs(None, "auto") == 1
+
+
+def test_a_unit_scores_only_the_states_the_metrics_need(tiny_cohort, micro_stream_spec, ctx_settings) -> None:
+    """Three experiences: the base and the final state score every experience, the state after experience ``i``
+    experiences ``0 .. i + 1``; so the state after the first never scores the third (the matrix's top-right cell)."""
+    from dataclasses import replace
+
+    from pemma_cl.data.splits import split_cases
+    from pemma_cl.run.unit import run_strategy
+    from pemma_cl.strategy_api.registry import load_registry
+    from pemma_cl.streams.build import build_stream
+    from pemma_cl.streams.spec import ExperienceSpec
+
+    third = ExperienceSpec(name="HMR", centres=("HMR",), modalities=("ct", "pet"), task=3)
+    spec = replace(micro_stream_spec, experiences=(*micro_stream_spec.experiences, third))
+    stream = build_stream(spec, *split_cases(tiny_cohort, 0).for_evaluation_on("test"))
+    unit = run_strategy(load_registry().get("full-finetune"), stream, {**ctx_settings, "task_labels": [1, 2, 3]})
+    scored = {(row["trained_through"], row["eval_experience"]) for row in unit.rows}
+    assert scored == {(i, j) for i in range(-1, 3) for j in range(3)} - {(0, 2)}

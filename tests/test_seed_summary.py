@@ -61,7 +61,7 @@ def test_render_reads_which_differences_the_seeds_separate() -> None:
     assert "**Mean over seeds 0, 1, 2; ± half-width of the 95% interval**" in text
     assert "| A | task-agnostic | – | – | 0.533 ± " in text
     assert f"| A | – | – | +0.100 ± {T_975_2 * 0.02 / math.sqrt(3):.3f} * |" in text
-    assert "Student-t" in text and "max-based (Chaudhry" in text
+    assert "Student-t" in text and "Forgetting is cross-fitted" in text and "max-based form (Chaudhry" in text
     one_seed = render_markdown([("run", aggregate({0: PER_SEED[0]}, "early-fusion"))])
     assert "**Seed 0**" in one_seed and "±" not in one_seed
     assert "| A | – | – | +0.100 | +0.000 |" in one_seed  # a paired difference without an interval, and no star

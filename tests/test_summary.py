@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.evaluation.per_case import CASE_COLUMNS
 from pemma_cl.report.summary import METRIC_COLUMNS, r_matrix, summarize
 
 NAMES = {-1: "init", 0: "CHUM", 1: "CHUP"}
@@ -89,15 +90,33 @@ def test_summarize_exact_numbers(metrics: pd.DataFrame) -> None:
     assert list(naive["inputs"]) == ["ct", "pet", "ctpet"]
     # naive ctpet: final mean(0.5, 0.9); forgetting 0.8 - 0.5; BWT 0.5 - 0.8; FWT 0.4 - 0.2
     # final HD95: mean over the last row of 10 * (1 - R): 10 * (1 - 0.7)
-    assert naive["inputs"]["ctpet"] == pytest.approx({"final_dice": 0.7, "forgetting": 0.3, "bwt": -0.3,
-                                                      "fwt_own_start": 0.2, "final_hd95": 3.0})
-    assert naive["inputs"]["ct"] == pytest.approx({"final_dice": 0.5, "forgetting": 0.3, "bwt": -0.3,
-                                                   "fwt_own_start": 0.0, "final_hd95": 5.0})
+    assert naive["inputs"]["ctpet"] == pytest.approx({"final_dice": 0.7, "forgetting": 0.3, "forgetting_max": 0.3,
+                                                      "bwt": -0.3, "fwt_own_start": 0.2, "final_hd95": 3.0})
+    assert naive["inputs"]["ct"] == pytest.approx({"final_dice": 0.5, "forgetting": 0.3, "forgetting_max": 0.3,
+                                                   "bwt": -0.3, "fwt_own_start": 0.0, "final_hd95": 5.0})
     assert replay["inputs"]["ctpet"] == pytest.approx(
-        {"final_dice": 0.7, "forgetting": 0.05, "bwt": -0.05, "fwt_own_start": 0.1, "final_hd95": 3.0}
+        {"final_dice": 0.7, "forgetting": 0.05, "forgetting_max": 0.05, "bwt": -0.05, "fwt_own_start": 0.1,
+         "final_hd95": 3.0}
     )
     assert replay["inputs"]["pet"]["final_dice"] == pytest.approx(0.625)
     assert naive["costs"] == COSTS["naive"] and replay["costs"] == COSTS["replay"]
     no_baseline = summarize(metrics[metrics["trained_through"] >= 0], {})
     assert no_baseline["naive"]["inputs"]["ctpet"]["fwt_own_start"] is None
     assert no_baseline["naive"]["costs"] == {} and no_baseline["naive"]["evaluation"] is None
+
+
+def test_summarize_reads_forgetting_from_the_per_case_rows_when_given(metrics: pd.DataFrame) -> None:
+    # Experience 0's two cases: a falls from Dice 1 to 2/3, b stays at 16/18. With one step before the last, each
+    # half's peak is step 0: the halves read 1/3 and 0, so cross-fitted forgetting is 1/6 for every strategy and
+    # input; the max-based form keeps reading the metric table (0.3 for naive CT+PET).
+    counts = {(0, "a"): (10, 0), (1, "a"): (5, 5), (0, "b"): (8, 2), (1, "b"): (8, 2)}
+    cases = pd.DataFrame([
+        {**dict.fromkeys(CASE_COLUMNS), "seed": 0, "strategy": strategy, "trained_through": step, "eval_experience": 0,
+         "centre": "CHUM", "case_id": case, "input": inp, "structure": "GTVp", "tp": tp, "fp": 0, "fn": fn}
+        for strategy, inp in MATRICES for (step, case), (tp, fn) in counts.items()])
+    summary = summarize(metrics, COSTS, EVALUATION, cases)
+    assert summary["naive"]["inputs"]["ctpet"]["forgetting"] == pytest.approx(1 / 6)
+    assert summary["naive"]["inputs"]["ctpet"]["forgetting_max"] == pytest.approx(0.3)
+    assert summary["replay"]["inputs"]["pet"]["bwt"] == pytest.approx(0.55 - 0.6)
+    with pytest.raises(UserError, match="per-case rows lack strategy='replay'"):
+        summarize(metrics, COSTS, EVALUATION, cases[cases["strategy"] == "naive"])

@@ -8,7 +8,8 @@ from scipy import ndimage
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.data.records import CENTRES
-from pemma_cl.data.synthetic.cohort import CENTRE_PARAMS, generate_cohort
+from pemma_cl.data.sources import load_cases
+from pemma_cl.data.synthetic.cohort import CENTRE_PARAMS, generate_cohort, generate_test_cohort
 
 SHAPE = (24, 24, 24)
 CLINICAL_KEYS = {"age", "gender", "weight", "tobacco", "alcohol", "performance_status",
@@ -183,3 +184,36 @@ def test_unknown_centre_is_a_one_line_user_error():
         generate_cohort(centres=["CHUM", "XYZ"])
     message = str(info.value)
     assert "XYZ" in message and all(c in message for c in CENTRES) and "\n" not in message
+
+
+def test_test_cohort_is_drawn_apart_from_the_training_cohort():
+    train = generate_cohort(seed=3, shape=(16,) * 3, case_scale=0.05, centres=["HMR", "CHUV"])
+    test = generate_test_cohort(seed=3, shape=(16,) * 3, per_centre=4, centres=["HMR", "CHUV"])
+    assert [c.case_id for c in test] == [f"{centre}-T{k:03d}" for centre in ("HMR", "CHUV") for k in range(1, 5)]
+    assert all(not np.array_equal(a.ct, b.ct) for a in test for b in train)  # other generators, other patients
+    for a, b in zip(test, generate_test_cohort(seed=3, shape=(16,) * 3, per_centre=4, centres=["HMR", "CHUV"])):
+        _assert_same(a, b)
+    with pytest.raises(UserError, match="per_centre must be a positive integer, got 0"):
+        generate_test_cohort(per_centre=0)
+
+
+def test_without_shift_every_centre_has_one_acquisition():
+    def corner_stats(cases):
+        air = [_corner_air(c.ct) for c in cases]
+        return np.mean([a.mean() for a in air]), np.mean([a.std() for a in air])
+
+    shifted = generate_test_cohort(seed=0, shape=SHAPE, per_centre=6, centres=["HMR"])
+    same = generate_test_cohort(seed=0, shape=SHAPE, per_centre=6, centres=["HMR"], shift=False)
+    chum = generate_test_cohort(seed=0, shape=SHAPE, per_centre=6, centres=["CHUM"])
+    (air_hmr, noise_hmr), (air_same, noise_same), (air_chum, noise_chum) = map(corner_stats, (shifted, same, chum))
+    assert air_hmr > air_chum + 10.0 and noise_hmr > noise_chum * 1.4  # HMR's offset and noise by default
+    assert abs(air_same - air_chum) < 3.0 and abs(noise_same - noise_chum) < 0.15 * noise_chum  # CHUM's without
+
+
+def test_load_cases_gives_the_built_in_test_cohort_and_keys_the_no_shift_cohort_apart():
+    data = load_cases("synthetic", 16, seed=0, synthetic_scale=0.01, test_cases_per_centre=3)
+    assert data.test is not None and len(data.test) == 3 * len(CENTRES)
+    assert {c.case_id for c in data.test}.isdisjoint(c.case_id for c in data.cases)
+    noshift = load_cases("synthetic", 16, seed=0, synthetic_scale=0.01, synthetic_shift=False,
+                         test_cases_per_centre=3)
+    assert noshift.key == data.key + ":noshift"

@@ -49,8 +49,11 @@ class LoadedData:
         cases: the usable case records.
         key: identifies the data (part of cache keys and of the manifest).
         skipped: ``{case_id: reason}`` of cases left out (``--on-bad-case skip``); recorded in the manifest.
+        test: the test cases when the source draws them apart from ``cases`` (the built-in cohort); None: the
+            test cases are a share of ``cases`` (:func:`pemma_cl.data.splits.split_cases`).
     """
 
     cases: list[CaseRecord]
     key: str
     skipped: dict[str, str] = field(default_factory=dict)
+    test: list[CaseRecord] | None = None

@@ -4,6 +4,10 @@ Convention: ``R[i, j]`` is the score on the test set of experience ``j`` after t
 experience ``i`` (``R`` is square, ``T x T``). NaN entries (not evaluated / undefined) are skipped
 by NaN-aware means; a mean over no finite value is NaN. With a single experience (``T == 1``)
 there is nothing to forget or transfer and forgetting, BWT and FWT are 0.0.
+
+:func:`crossfit_forgetting` works on per-case rows instead of ``R`` (see its docstring): max-based forgetting
+reads a maximum over noisy scores, so it is above the true forgetting even when nothing is forgotten; the
+cross-fitted form chooses the peak on one half of the cases and scores it on the other.
 """
 
 from __future__ import annotations
@@ -11,9 +15,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
+
+from pemma_cl.evaluation.per_case import aggregated_dice
 
 __all__ = [
     "backward_transfer",
+    "crossfit_forgetting",
+    "crossfit_forgetting_mean",
     "final_average",
     "forgetting",
     "forgetting_per_experience",
@@ -108,3 +117,63 @@ def forward_transfer(R: np.ndarray, baseline: np.ndarray) -> float:
         return 0.0
     j = np.arange(1, T)
     return _nanmean(R[j - 1, j] - baseline[j])
+
+
+def crossfit_forgetting(cases: pd.DataFrame, seed: int = 0) -> dict[int, float]:
+    """Cross-fitted max-based forgetting of each test experience, free of the max's selection bias.
+
+    For test experience ``j`` (every one scored before the last step ``L``, the highest ``trained_through``), its
+    cases are split in two halves by a generator seeded with ``[seed, j]``, stratified by centre (each centre's
+    cases shuffled, then dealt alternately over all centres). On half A the step ``l*`` in ``j .. L-1`` where
+    ``j`` scored best is chosen; on half B the forgetting ``D_B(l*) - D_B(L)`` is read (``D`` the aggregated Dice
+    of :func:`~pemma_cl.evaluation.per_case.aggregated_dice`); then the halves swap roles and the two readings are
+    averaged. The noise of the half that scores is independent of the choice, so a model whose true scores do not
+    change reads about 0 (max-based forgetting reads the expected maximum of the noise instead).
+
+    Args:
+        cases: per-case rows (:data:`~pemma_cl.evaluation.per_case.CASE_COLUMNS`) of one strategy, seed and input
+            setting; rows with ``trained_through == -1`` (the base) are not used.
+        seed: seeds the halves.
+
+    Returns:
+        ``{j: forgetting}`` for every experience ``j < L`` with rows; NaN where a half has no case or no Dice.
+    """
+    cases = cases[cases["trained_through"] >= 0]
+    if cases.empty:
+        return {}
+    last = int(cases["trained_through"].max())
+    out: dict[int, float] = {}
+    for j in sorted(int(e) for e in cases["eval_experience"].unique() if e < last):
+        rows = cases[(cases["eval_experience"] == j) & (cases["trained_through"] >= j)]
+        halves = _halves(rows[["case_id", "centre"]].drop_duplicates(), np.random.default_rng([seed, j]))
+        scores = [_dice_by_step(rows[rows["case_id"].isin(half)]) for half in halves]
+        out[j] = _nanmean(np.array([_held_out_drop(scores[a], scores[1 - a], last) for a in (0, 1)]))
+    return out
+
+
+def crossfit_forgetting_mean(cases: pd.DataFrame, seed: int = 0) -> float:
+    """Mean of :func:`crossfit_forgetting` over the experiences (NaN-aware); 0.0 with a single step, like
+    :func:`forgetting`."""
+    per_experience = crossfit_forgetting(cases, seed)
+    return _nanmean(np.array(list(per_experience.values()))) if per_experience else 0.0
+
+
+def _halves(members: pd.DataFrame, rng: np.random.Generator) -> tuple[set[str], set[str]]:
+    """Two halves of the case ids in ``members`` (columns ``case_id``, ``centre``), stratified by centre."""
+    dealt: list[str] = []
+    for _, group in members.sort_values("case_id").groupby("centre", sort=True):
+        dealt += list(rng.permutation(group["case_id"].to_numpy()))
+    return set(dealt[0::2]), set(dealt[1::2])
+
+
+def _dice_by_step(rows: pd.DataFrame) -> pd.Series:
+    """Aggregated Dice of ``rows`` at each ``trained_through`` step (index)."""
+    return rows.groupby("trained_through").apply(aggregated_dice, include_groups=False)
+
+
+def _held_out_drop(choose: pd.Series, score: pd.Series, last: int) -> float:
+    """``score[l*] - score[last]`` with ``l*`` the step before ``last`` where ``choose`` peaks; NaN if undefined."""
+    earlier = choose[choose.index < last].dropna()
+    if earlier.empty or last not in score.index:
+        return math.nan
+    return float(score.get(earlier.idxmax(), math.nan) - score[last])

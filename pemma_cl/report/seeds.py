@@ -34,6 +34,7 @@ __all__ = ["aggregate", "check_run_summary", "render_console_table", "render_mar
 MAIN_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
     *((f"Final Dice {INPUT_LABELS[i]}", i, "final_dice", 3) for i in INPUTS),
     *((f"Forgetting {INPUT_LABELS[i]}", i, "forgetting", 3) for i in INPUTS),
+    ("Forgetting (max) CT+PET", "ctpet", "forgetting_max", 3),
     ("BWT CT+PET", "ctpet", "bwt", 3),
     ("HD95 CT+PET (mm)", "ctpet", "final_hd95", 1),
 )

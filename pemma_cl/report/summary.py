@@ -28,7 +28,13 @@ import pandas as pd
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.protocol import OFFLINE
-from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+from pemma_cl.evaluation.cl_metrics import (
+    backward_transfer,
+    crossfit_forgetting_mean,
+    final_average,
+    forgetting,
+    forward_transfer,
+)
 
 __all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "NOTE", "r_matrix", "summarize"]
 
@@ -49,7 +55,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "n_cases",
 )
 #: Per strategy and input setting, what :func:`summarize` reports.
-METRICS: tuple[str, ...] = ("final_dice", "forgetting", "bwt", "fwt_own_start", "final_hd95")
+METRICS: tuple[str, ...] = ("final_dice", "forgetting", "forgetting_max", "bwt", "fwt_own_start", "final_hd95")
 #: Input settings in display order.
 INPUTS: tuple[str, ...] = ("ct", "pet", "ctpet")
 #: Display names of the input settings.
@@ -59,9 +65,15 @@ INPUT_LABELS: dict[str, str] = {"ct": "CT", "pet": "PET", "ctpet": "CT+PET"}
 NOTE: str = (
     "Dice: HECKTOR's aggregated Dice per structure (2 sum TP / sum(|P|+|G|) over an experience's cases); "
     "'aggregated' is the mean over GTVp and GTVn, leaving out a structure no reference mask of that "
-    "experience contains. Final Dice: mean over all experiences after the last one. Forgetting is max-based "
-    "(Chaudhry et al., 2018): best Dice an experience had from the step it was trained until the one before "
-    "last, minus its final Dice, averaged over all but the last experience (higher = more forgetting). BWT is "
+    "experience contains. Final Dice: the mean over experiences (centres) of each experience's aggregated Dice "
+    "after the last one, not the Dice of all test cases pooled: every centre weighs the same whatever its number "
+    "of test cases. Forgetting is cross-fitted max-based forgetting (docs/forgetting.md): per experience, its test "
+    "cases split in two halves stratified by centre, the step where it peaked (from the step it was trained "
+    "until the one before last) chosen on one half and its drop to the final Dice read on the other, both ways "
+    "averaged, then averaged over all but the last experience (higher = more forgetting; about 0 when nothing is "
+    "forgotten). Forgetting (max) is the classic max-based form (Chaudhry et al., 2018) on all cases: best Dice "
+    "minus final Dice, biased upward by noise (the maximum of noisy scores); a run without per-case rows "
+    "(cases.csv.gz) reports it in both columns. BWT is "
     "GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after training on "
     "that experience, averaged (negative = forgetting). FWT (vs own start): Dice on an experience just before "
     "it is trained minus the same strategy's Dice on it before any training (not GEM's random-model "
@@ -128,7 +140,7 @@ def r_matrix(
 
 
 def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
-              evaluation: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+              evaluation: dict[str, str] | None = None, cases: pd.DataFrame | None = None) -> dict[str, dict[str, Any]]:
     """Continual-learning metrics of every strategy on the aggregated Dice.
 
     Args:
@@ -137,11 +149,14 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
             ``trainable_pct``, ``bytes_per_task``, ``train_seconds``), copied as given.
         evaluation: per strategy, how it was evaluated (``task-agnostic`` or ``task-aware (task label
             given)``); strategies not named are recorded as ``None`` (unknown).
+        cases: the seed's per-case rows (:data:`pemma_cl.evaluation.per_case.CASE_COLUMNS`); given, ``forgetting``
+            is :func:`~pemma_cl.evaluation.cl_metrics.crossfit_forgetting_mean` (halves seeded with the rows'
+            seed); None: ``forgetting`` is the max-based form, like ``forgetting_max``.
 
     Returns:
-        ``{strategy: {"evaluation": str | None, "inputs": {input: {"final_dice", "forgetting", "bwt",
-        "fwt_own_start", "final_hd95"}}, "costs": {...}}}`` with strategies in order of first appearance and inputs in the
-        order of :data:`INPUTS` (only those present). ``fwt_own_start`` is None when the table has no
+        ``{strategy: {"evaluation": str | None, "inputs": {input: {"final_dice", "forgetting", "forgetting_max",
+        "bwt", "fwt_own_start", "final_hd95"}}, "costs": {...}}}`` with strategies in order of first appearance and
+        inputs in the order of :data:`INPUTS` (only those present). ``fwt_own_start`` is None when the table has no
         ``trained_through == -1`` rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions. An offline
         reference (``joint``) has only ``final_dice`` and ``final_hd95``: its other metrics are None (undefined).
     """
@@ -159,7 +174,8 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
             R, baseline = r_matrix(df, strategy, inp)
             inputs[inp] = {
                 "final_dice": final_average(R),
-                "forgetting": forgetting(R) if continual else None,
+                "forgetting": _forgetting(R, cases, strategy, inp) if continual else None,
+                "forgetting_max": forgetting(R) if continual else None,
                 "bwt": backward_transfer(R) if continual else None,
                 "fwt_own_start": None if baseline is None or not continual else forward_transfer(R, baseline),
                 "final_hd95": final_average(r_matrix(df, strategy, inp, value="hd95")[0]),
@@ -167,3 +183,14 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
         summary[str(strategy)] = {"evaluation": evaluation.get(strategy), "inputs": inputs,
                                   "costs": dict(costs.get(strategy, {}))}
     return summary
+
+
+def _forgetting(R: np.ndarray, cases: pd.DataFrame | None, strategy: str, inp: str) -> float:
+    """Cross-fitted forgetting from the per-case rows of ``strategy`` and ``inp``; max-based without rows."""
+    if cases is None:
+        return forgetting(R)
+    rows = cases[(cases["strategy"] == strategy) & (cases["input"] == inp)]
+    if rows.empty:
+        raise UserError(f"per-case rows lack strategy={strategy!r}, input={inp!r}; expected the rows of every "
+                        "strategy and input setting of the metric table")
+    return crossfit_forgetting_mean(rows, seed=int(rows["seed"].iloc[0]))

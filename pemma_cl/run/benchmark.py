@@ -157,7 +157,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
         cases = case_frame([row for unit in units.values() for row in unit.cases])
         per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
-                                   {n: u.evaluation for n, u in units.items()})
+                                   {n: u.evaluation for n, u in units.items()}, cases)
         prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]
         references[seed] = work.load_data(seed).get("prognosis_references", {})
         seed_summary = aggregate({seed: per_seed[seed]}, config.reference)

@@ -7,10 +7,12 @@ Every executor runs units through this module: the local one in the driver, work
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import sys
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,8 @@ def check_precision(precision: str, device: torch.device) -> None:
 
 def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
                  loggers: list[BaseLogger] | None = None, options: dict[str, Any] | None = None) -> UnitResult:
-    """Evaluate, then train through every experience evaluating after each.
+    """Evaluate, then train through every experience evaluating after each, at the states the metrics need
+    (:func:`scored_after`).
 
     Args:
         entry: the registered strategy.
@@ -105,13 +108,20 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         raise UserError(f"strategy '{entry.name}' ({entry.source}) failed to build: {type(exc).__name__}: {exc}") from exc
     test_stream = stream.benchmark.test_stream
     strategy.eval(test_stream)
-    for experience in stream.benchmark.train_stream:
+    for i, experience in enumerate(stream.benchmark.train_stream):
         strategy.train(experience)
-        strategy.eval(test_stream)
+        strategy.eval(scored_after(test_stream, i))
     tag = {"seed": ctx_settings["seed"], "strategy": entry.name}
     return UnitResult([{**tag, **row} for row in metric.rows], cost.as_dict(strategy.model, strategy.plugins),
                       evaluation_protocol(strategy.plugins), [{**tag, **row} for row in prognosis.rows],
                       prognosis.predictions, [[*tag.values(), *row] for row in metric.case_rows])
+
+
+def scored_after(test_stream, i: int):
+    """The test experiences scored after training experience ``i``: ``0 .. i + 1`` (forgetting and BWT read the lower
+    triangle of the results matrix, FWT the cell just above its diagonal), every one after the last; the base is
+    scored on every experience (FWT's own start). The other cells of the matrix stay NaN."""
+    return test_stream if i == len(test_stream) - 1 else test_stream[:i + 2]
 
 
 @dataclass
@@ -128,7 +138,8 @@ class RunInputs:
         """What the manifest records about the seed's data, and the seed's prognosis references (computed here, once
         per seed, by whichever executor runs the seed)."""
         facts = {"data": self.data.key, "skipped_cases": self.data.skipped, "n_train_cases": len(self.train),
-                 "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated)}
+                 "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated),
+                 f"n_{eval_on}_cases_per_centre": dict(Counter(case.centre for case in self.evaluated))}
         if self.stream.prognosis_cases is not None:
             facts["left_out_of_prognosis"] = self.stream.left_out
             facts["prognosis_references"] = self.prognosis_references()
@@ -160,8 +171,11 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     preset = preset or get_preset(config.preset, config.backbone)
     device = resolve_device(config.device)
     data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache,
-                      config.stream.synthetic_scale)
-    train, evaluated = split_cases(data.cases, seed).for_evaluation_on(config.eval_on)
+                      config.stream.synthetic_scale, config.stream.synthetic_shift, config.stream.test_cases_per_centre)
+    split = split_cases(data.cases, seed)
+    if data.test is not None:  # the built-in cohort's test cases are drawn apart; its own test share is not used
+        split = dataclasses.replace(split, test=data.test)
+    train, evaluated = split.for_evaluation_on(config.eval_on)
     stream = build_stream(config.stream, train, evaluated, config.eval_on)
     bases = SharedBases(preset, stream.pretrain_cases, seed, device,
                         cache_dir=Path(config.results_dir) / ".cache", data_key=data.key,

@@ -13,7 +13,11 @@ from its modalities, which may then include ``ehr``, the clinical record); ``cas
 or an experience (use only N cases of each of its centres, the first by case id of the split's parts: 20% of N
 evaluated, the rest trained on; the pretrain's first N training cases; to keep a segmentation step cheap on a
 large cohort); the stream's ``synthetic_scale`` (the size of the built-in synthetic cohort this
-stream needs, as a multiple of HECKTOR 2022's per-centre counts; real data are used as they are).
+stream needs, as a multiple of HECKTOR 2022's per-centre counts; real data are used as they are),
+``synthetic_shift`` (``false``: every centre of the built-in cohort has the same population and acquisition, so
+nothing changes between centres: the calibration of forgetting, docs/forgetting.md) and
+``test_cases_per_centre`` (the built-in cohort's test cases per centre, generated apart from its training cohort;
+default :data:`pemma_cl.data.sources.SYNTHETIC_TEST_CASES_PER_CENTRE`; real data keep their own test cases).
 
 Every mistake in such a file raises a one-line :class:`~pemma_cl.core.errors.UserError` naming the file,
 the field and what was expected.
@@ -36,7 +40,7 @@ _STREAM_KEYS = ("name", "description", "pretrain", "experiences")
 _PRETRAIN_KEYS = ("centres", "modalities")
 _EXPERIENCE_KEYS = ("name", "centres", "modalities", "task")
 #: Keys a stream file may leave out (their defaults are those of the dataclasses below).
-_OPTIONAL_STREAM_KEYS = ("synthetic_scale",)
+_OPTIONAL_STREAM_KEYS = ("synthetic_scale", "synthetic_shift", "test_cases_per_centre")
 _OPTIONAL_SUBSET_KEYS = ("cases_per_centre",)
 _OPTIONAL_EXPERIENCE_KEYS = ("kind", "cases_per_centre")
 
@@ -74,6 +78,8 @@ class StreamSpec:
     experiences: tuple[ExperienceSpec, ...]
     path: Path
     synthetic_scale: float | None = None
+    synthetic_shift: bool = True
+    test_cases_per_centre: int | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -90,7 +96,9 @@ class StreamSpec:
             experiences=tuple(ExperienceSpec(e["name"], tuple(e["centres"]), tuple(e["modalities"]), e["task"],
                                              e.get("kind", SEGMENTATION), e.get("cases_per_centre"))
                               for e in stream["experiences"]),
-            path=Path(stream["path"]), synthetic_scale=stream.get("synthetic_scale"))
+            path=Path(stream["path"]), synthetic_scale=stream.get("synthetic_scale"),
+            synthetic_shift=stream.get("synthetic_shift", True),
+            test_cases_per_centre=stream.get("test_cases_per_centre"))
 
 
 def benchmarks_dir() -> Path:
@@ -171,6 +179,8 @@ def _read_stream(path: Path) -> StreamSpec:
         experiences=specs,
         path=path,
         synthetic_scale=_optional_scale(raw.get("synthetic_scale"), label),
+        synthetic_shift=_flag(raw.get("synthetic_shift", True), label, "synthetic_shift"),
+        test_cases_per_centre=_optional_count(raw.get("test_cases_per_centre"), label, "test_cases_per_centre"),
     )
 
 
@@ -198,6 +208,12 @@ def _experience(raw: Any, label: str, field: str) -> ExperienceSpec:
 def _optional_count(raw: Any, label: str, field: str) -> int | None:
     if raw is not None and (not is_int(raw) or raw < 2):
         raise UserError(f"{label}: {field}: expected an integer of at least 2, got {raw!r}")
+    return raw
+
+
+def _flag(raw: Any, label: str, field: str) -> bool:
+    if not isinstance(raw, bool):
+        raise UserError(f"{label}: {field}: expected true or false, got {raw!r}")
     return raw
 
 

@@ -32,7 +32,10 @@ survival comes before the per-voxel noise, so a case keeps its anatomy across gr
 
 Centres differ (``CENTRE_PARAMS``) in CT noise and calibration, PET calibration, blur and noise,
 tumour size, nodal prevalence, patient position, HPV prevalence and which clinical fields are
-missing. The patient, clinical-record and survival model is :mod:`pemma_cl.data.synthetic.patient`.
+missing; with ``shift=False`` every centre draws from :data:`NO_SHIFT_PARAMS` instead (only the case
+counts differ), a cohort in which nothing changes from centre to centre. :func:`generate_test_cohort`
+draws a centre's test cases apart from its training cohort (other generators, ids like ``CHUM-T001``).
+The patient, clinical-record and survival model is :mod:`pemma_cl.data.synthetic.patient`.
 """
 
 from __future__ import annotations
@@ -125,6 +128,10 @@ CENTRE_PARAMS: dict[str, CentreParams] = {
     ),
 }
 
+#: The one population and acquisition of every centre of a cohort without centre differences (``shift=False``):
+#: CHUM's, the reference centre (no calibration offset, no position shift).
+NO_SHIFT_PARAMS: CentreParams = CENTRE_PARAMS["CHUM"]
+
 _HU = {"air": -1000.0, "soft": 40.0, "fat": -100.0, "bone": 700.0, "brain": 35.0, "csf": 10.0,
        "parotid": -15.0, "submandibular": 15.0, "tonsil": 45.0}
 
@@ -141,6 +148,7 @@ def generate_cohort(
     spacing_mm: float = 4.0,
     case_scale: float = 0.2,
     centres: Sequence[str] = CENTRES,
+    shift: bool = True,
 ) -> list[CaseRecord]:
     """Generate the synthetic HECKTOR-like cohort, centre by centre.
 
@@ -152,6 +160,7 @@ def generate_cohort(
         spacing_mm: Isotropic voxel spacing recorded on the cases (mm).
         case_scale: Multiplier on HECKTOR 2022 training counts per centre (rounded, minimum 5).
         centres: Centres to generate, from ``CENTRES``.
+        shift: Centres differ as in ``CENTRE_PARAMS``; False: every centre is :data:`NO_SHIFT_PARAMS`.
 
     Returns:
         The cases, grouped by centre in the order of ``centres``, ids like ``CHUM-001``.
@@ -160,11 +169,30 @@ def generate_cohort(
         UserError: On an unknown or repeated centre or a non-positive size parameter.
     """
     shape = _check_args(shape, spacing_mm, case_scale, centres)
-    cases = []
-    for centre in centres:
-        for number in range(1, cohort_size(centre, case_scale) + 1):
-            cases.append(_generate_case(seed, centre, number, shape, float(spacing_mm)))
-    return cases
+    return [_generate_case([seed, CENTRES.index(centre), number], f"{centre}-{number:03d}", centre, shape,
+                           float(spacing_mm), shift)
+            for centre in centres for number in range(1, cohort_size(centre, case_scale) + 1)]
+
+
+def generate_test_cohort(
+    seed: int = 0,
+    shape: tuple[int, int, int] = (32, 32, 32),
+    spacing_mm: float = 4.0,
+    per_centre: int = 25,
+    centres: Sequence[str] = CENTRES,
+    shift: bool = True,
+) -> list[CaseRecord]:
+    """``per_centre`` test cases of each centre, drawn apart from :func:`generate_cohort`'s cases.
+
+    Case ``k`` of centre ``c`` uses ``np.random.default_rng([seed, CENTRES.index(c), k, 1])`` (no training case
+    uses a generator of four entries) and is ``CHUM-T001``-like; otherwise as :func:`generate_cohort`.
+    """
+    shape = _check_args(shape, spacing_mm, 1.0, centres)
+    if int(per_centre) != per_centre or per_centre < 1:
+        raise UserError(f"per_centre must be a positive integer, got {per_centre!r}")
+    return [_generate_case([seed, CENTRES.index(centre), number, 1], f"{centre}-T{number:03d}", centre, shape,
+                           float(spacing_mm), shift)
+            for centre in centres for number in range(1, int(per_centre) + 1)]
 
 
 def cohort_size(centre: str, case_scale: float) -> int:
@@ -191,11 +219,11 @@ def _check_args(
 
 
 def _generate_case(
-    seed: int, centre: str, number: int, shape: tuple[int, int, int], spacing_mm: float
+    key: list[int], case_id: str, centre: str, shape: tuple[int, int, int], spacing_mm: float, shift: bool
 ) -> CaseRecord:
-    """One case: clinical draws, anatomy, tumours, survival, then images with noise."""
-    p = CENTRE_PARAMS[centre]
-    rng = np.random.default_rng([seed, CENTRES.index(centre), number])
+    """One case (generator seeded with ``key``): clinical draws, anatomy, tumours, survival, then images."""
+    p = CENTRE_PARAMS[centre] if shift else NO_SHIFT_PARAMS
+    rng = np.random.default_rng(key)
     latent = draw_patient(rng, p.hpv_rate)
     grid = _grid(shape)
     hu, suv, label, burden = _draw_anatomy(rng, grid, p, latent)
@@ -204,7 +232,7 @@ def _generate_case(
     rfs_days, relapse = draw_survival(rng, latent)
     ct, pet = _acquire(rng, hu, suv, p, shape)
     return CaseRecord(
-        case_id=f"{centre}-{number:03d}",
+        case_id=case_id,
         centre=centre,
         ct=ct,
         pet=pet,
