@@ -149,7 +149,7 @@ def test_run_folder_contents(two_runs, stream_file) -> None:
     assert not (folder / "progress.json").exists() and not (sub_run / "logs").exists()  # no --logger, no logs
 
     claims = json.loads((folder / "claims.json").read_text())
-    dice_claim = [c for c in claims if c["claim"].startswith("Dice comparable")]
+    dice_claim = [c for c in claims if c["claim"].startswith("Dice comparable") and not c["contrast"]]
     assert [c["strategy"] for c in dice_claim] == ["pemma-lora"] and dice_claim[0]["verdict"] == "not tested here"
     assert "early-fusion" in dice_claim[0]["why"]  # this run has no early fusion to compare with
     assert "| Claim (paper) |" in (folder / "claims.md").read_text()

@@ -4,7 +4,7 @@ Importing this module, ``--help`` and ``list`` must stay fast: torch, MONAI, Ava
 matplotlib are imported only inside the commands that train or plot. A :class:`~pemma_cl.errors.UserError`
 raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2
 (:func:`pemma_cl.cli.common.guarded`). The measuring commands ``params`` and ``profile`` live in
-:mod:`pemma_cl.cli.measure`, the commands that read a stored run (``plot``, ``report``, ``claims``) in
+:mod:`pemma_cl.cli.measure`, the commands that read a stored run (``plot``, ``report``, ``claims``, ``plan``) in
 :mod:`pemma_cl.cli.stored`.
 """
 
@@ -353,6 +353,7 @@ def prepare(
 app.command()(stored.plot)
 app.command()(stored.report)
 app.command()(stored.claims)
+app.command()(stored.plan)
 app.command()(measure.params)
 app.command()(measure.profile)
 

@@ -1,4 +1,4 @@
-"""The ``pemma-bench`` commands that read a stored run folder: ``plot``, ``report``, ``claims``.
+"""The ``pemma-bench`` commands that read a stored run folder: ``plot``, ``report``, ``claims``, ``plan``.
 
 Registered on the app by :mod:`pemma_cl.cli.app`; like every command they import pandas and matplotlib only
 when they run.
@@ -94,6 +94,21 @@ def claims(
 
     runs = [load_run(folder) for folder in run_dirs]  # every folder checked before the heavy imports below
     typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))
+
+
+@guarded
+def plan(
+    run_dir: RunDirArgument,
+    half_width: Annotated[
+        float, typer.Option("--half-width", metavar="W", help="Wanted half-width of each primary contrast's 95% "
+                            "interval over seeds.")
+    ] = 0.03,
+) -> None:
+    """From a pilot run of 3 seeds or more: each primary contrast's between-seed and case-level variance, and the
+    seeds it needs (for the half-width, and to decide at its margin)."""
+    from pemma_cl.plan import plan_run, render_plan
+
+    typer.echo(render_plan(plan_run(run_dir, half_width), half_width).rstrip("\n"))
 
 
 def _stored_file(run_dir: Path, file_name: str) -> Path:
