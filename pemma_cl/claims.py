@@ -256,7 +256,8 @@ def _no_forgetting(runs: list[StoredRun], kind: str, claim: str, settings: tuple
             elif any(v is None for v in values.values()):
                 rows.append(ClaimRow(claim, strategy, run.stream, measured, NOT_TESTED, "forgetting undefined"))
             else:
-                reading = _all_readings([_reading(values[s], intervals[s], lambda f: f <= SEED_SPREAD) for s in settings])
+                reading = _all_readings([_reading(values[s], intervals[s], lambda f: f <= SEED_SPREAD)
+                                         for s in settings])
                 why = (f"task-agnostic (one shared adapter set); max-based forgetting (biased upward by noise); "
                        f"threshold: every forgetting <= {SEED_SPREAD}")
                 rows.append(_secondary(claim, strategy, run.stream, measured, reading, why))

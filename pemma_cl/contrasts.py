@@ -17,19 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from pemma_cl.errors import UserError
+from pemma_cl.evaluation.case_bootstrap import CaseBootstrap, case_bootstrap
 from pemma_cl.stream_spec import benchmarks_dir
 from pemma_cl.summary import INPUTS
 
-__all__ = ["DIRECTIONS", "METRICS", "PrimaryContrast", "case_value", "load_primary_contrasts", "seed_cases",
-           "seed_values"]
+__all__ = ["DIRECTIONS", "METRICS", "PrimaryContrast", "case_value", "contrast_bootstrap", "contrast_rows",
+           "load_primary_contrasts", "seed_cases", "seed_values", "weighted_final_dice"]
 
 #: The file, relative to the folder of the stream files.
 PRIMARY_FILE = Path("contrasts") / "primary.yaml"
 #: The per-case rows of a run folder and of each ``seeds/seedN/`` (see :mod:`pemma_cl.evaluation.per_case`).
 CASES_FILE = "cases.csv.gz"
+#: Case resamples of a final-Dice contrast (all at once) and of a forgetting one (each re-runs the estimator).
+FINAL_DICE_RESAMPLES, FORGETTING_RESAMPLES = 1000, 30
 METRICS: tuple[str, ...] = ("final_dice", "forgetting")
 DIRECTIONS: tuple[str, ...] = ("non_inferior", "below")
 STRUCTURES: tuple[str, ...] = ("aggregated", "GTVp", "GTVn")
@@ -150,6 +154,48 @@ def contrast_rows(cases: Any, contrast: PrimaryContrast) -> Any:
         last = rows.groupby("strategy")["trained_through"].transform("max")
         rows = rows[rows["trained_through"] == last]
     return rows
+
+
+def contrast_bootstrap(cases: Any, contrast: PrimaryContrast, seed: int = 0) -> CaseBootstrap | None:
+    """The case-level bootstrap of the contrast on one seed's per-case rows (paired, stratified by centre; see
+    :mod:`pemma_cl.evaluation.case_bootstrap`): final Dice with :data:`FINAL_DICE_RESAMPLES` resamples at once,
+    forgetting with :data:`FORGETTING_RESAMPLES`, each re-running the cross-fitted estimator."""
+    rows = contrast_rows(cases, contrast)
+    if contrast.metric == "final_dice":
+        return case_bootstrap(rows, lambda r: case_value(r, contrast, seed), seed, FINAL_DICE_RESAMPLES,
+                              lambda units, weights: weighted_final_dice(rows, contrast, units, weights))
+    return case_bootstrap(rows, lambda r: case_value(r, contrast, seed), seed, FORGETTING_RESAMPLES)
+
+
+def weighted_final_dice(rows: Any, contrast: PrimaryContrast, units: Any, weights: np.ndarray) -> np.ndarray:
+    """The final-Dice contrast of every resample at once: each row of ``weights`` says how often each case of
+    ``units`` is drawn, and the aggregated Dice of an experience is that of the weighted sums of TP, FP and FN
+    (what :func:`~pemma_cl.evaluation.per_case.aggregated_dice` gives on the drawn rows)."""
+    def one(strategy: str) -> np.ndarray:
+        mine = rows[rows["strategy"] == strategy]
+        where = pd.MultiIndex.from_frame(units).get_indexer(pd.MultiIndex.from_frame(mine[["centre", "case_id"]]))
+        groups = mine.groupby(["eval_experience", "structure"]).ngroup().to_numpy()
+        experience = mine.groupby(["eval_experience", "structure"])["eval_experience"].first().to_numpy()
+        sums = {}
+        for column in ("tp", "fp", "fn"):
+            counts = np.zeros((groups.max() + 1, len(units)))
+            np.add.at(counts, (groups, where), mine[column].to_numpy(dtype=float))
+            sums[column] = weights @ counts.T  # resamples x (experience, structure)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dice = np.where(sums["tp"] + sums["fn"] > 0,
+                            2 * sums["tp"] / (2 * sums["tp"] + sums["fp"] + sums["fn"]), np.nan)
+            per_experience = np.stack([_nanmean(dice[:, experience == e]) for e in np.unique(experience)], axis=1)
+            return _nanmean(per_experience)
+
+    value = one(contrast.strategy)
+    return value if contrast.reference is None else value - one(contrast.reference)
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Row means over the finite entries (NaN, without a warning, for a row with none)."""
+    finite = ~np.isnan(values)
+    return np.where(finite.any(axis=1), np.where(finite, values, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1),
+                    np.nan)
 
 
 def _strategy_value(cases: Any, strategy: str, contrast: PrimaryContrast, seed: int) -> float:

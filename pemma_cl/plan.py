@@ -21,9 +21,8 @@ import numpy as np
 from scipy import stats
 
 from pemma_cl.claims import load_run
-from pemma_cl.contrasts import PrimaryContrast, case_value, contrast_rows, load_primary_contrasts, seed_cases, seed_values
+from pemma_cl.contrasts import PrimaryContrast, contrast_bootstrap, load_primary_contrasts, seed_cases, seed_values
 from pemma_cl.errors import UserError
-from pemma_cl.evaluation.case_bootstrap import case_bootstrap
 from pemma_cl.verdicts import FAMILYWISE_ERROR, MIN_SEEDS, NO_CASES
 
 __all__ = ["PILOT_SEEDS", "ContrastPlan", "plan_run", "render_plan", "seeds_to_decide", "seeds_for_half_width"]
@@ -108,8 +107,7 @@ def _plan(run_dir: Path, contrast: PrimaryContrast, half_width: float, alpha: fl
     case_variances = []
     for seed in values:
         cases = seed_cases(run_dir, seed)
-        found = None if cases is None else case_bootstrap(
-            contrast_rows(cases, contrast), lambda rows, seed=seed: case_value(rows, contrast, seed), seed=seed)
+        found = None if cases is None else contrast_bootstrap(cases, contrast, seed)
         case_variances.append(None if found is None else found.se ** 2)
     case_variance = None if None in case_variances else float(np.mean(case_variances))
     sd = math.sqrt(seed_variance)
@@ -134,8 +132,8 @@ def render_plan(plans: list[ContrastPlan], half_width: float) -> str:
                  "–" if plan.beyond_cases is None else f"{plan.beyond_cases:.5f}",
                  _count(plan.for_half_width), _count(plan.to_decide)]
         lines.append("| " + " | ".join(cells) + " |")
-    note = (f"Seed-to-seed variance: of the seeds' values (each from its own cases); case sampling: the mean case-level "
-            f"bootstrap variance; seeds for ±{half_width:g}: for a 95% interval over seeds that narrow; seeds to "
+    note = (f"Seed-to-seed variance: of the seeds' values (each from its own cases); case sampling: the mean "
+            f"case-level bootstrap variance; seeds for ±{half_width:g}: for a 95% interval over seeds that narrow; seeds to "
             f"decide: for {POWER:.0%} power at Holm's strictest level given the pilot's distance from the boundary "
             f"(at least {MIN_SEEDS}); both at the pilot's test-set size.")
     return "\n".join(lines) + "\n\n" + note + "\n"

@@ -23,8 +23,8 @@ import numpy as np
 from scipy import stats
 
 from pemma_cl.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
-from pemma_cl.contrasts import PrimaryContrast, case_value, contrast_rows, seed_cases, seed_values
-from pemma_cl.evaluation.case_bootstrap import CaseBootstrap, case_bootstrap
+from pemma_cl.contrasts import PrimaryContrast, contrast_bootstrap, seed_cases, seed_values
+from pemma_cl.evaluation.case_bootstrap import CaseBootstrap
 from pemma_cl.evaluation.intervals import CONFIDENCE, t_interval
 
 __all__ = ["FAMILYWISE_ERROR", "MIN_SEEDS", "ONE_SEED", "holm", "primary_rows"]
@@ -92,8 +92,7 @@ def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast) -> Outcome:
         return Outcome(contrast, values, run.stream)
     [seed] = values
     cases = seed_cases(run.folder, seed)
-    case = None if cases is None else case_bootstrap(contrast_rows(cases, contrast),
-                                                     lambda rows: case_value(rows, contrast, seed), seed=seed)
+    case = None if cases is None else contrast_bootstrap(cases, contrast, seed)
     return Outcome(contrast, values, run.stream, case=case)
 
 

@@ -55,7 +55,8 @@ def verdicts(rows, claim_start: str) -> dict[str, str]:
 def test_dice_against_early_fusion(ctpet_run: Path) -> None:
     rows = check_claims([load_run(ctpet_run)], SHARES)
     assert verdicts(rows, "Dice comparable") == {"pemma-lora": MEETS, "pemma-lora-shared": MISSES}
-    meets = next(r for r in rows if not r.contrast and r.strategy == "pemma-lora" and r.claim.startswith("Dice comparable"))
+    meets = next(r for r in rows
+                 if not r.contrast and r.strategy == "pemma-lora" and r.claim.startswith("Dice comparable"))
     assert "0.600 vs early-fusion 0.610 (-0.010)" in meets.measured and "7.2% trainable" in meets.measured
     too_big = check_claims([load_run(ctpet_run)], {"lora": 25.0, "dora": 25.0})
     assert verdicts(too_big, "Dice comparable")["pemma-lora"] == MISSES
@@ -65,7 +66,8 @@ def test_forgetting_claims_need_a_task_agnostic_pemma(ctpet_run: Path) -> None:
     rows = check_claims([load_run(ctpet_run)], SHARES)
     assert verdicts(rows, "Continual learning of new centres with CT+PET") == {
         "pemma-lora": NOT_TESTED, "pemma-lora-shared": MEETS}
-    aware = next(r for r in rows if not r.contrast and r.strategy == "pemma-lora" and r.claim.startswith("Continual learning"))
+    aware = next(r for r in rows
+                 if not r.contrast and r.strategy == "pemma-lora" and r.claim.startswith("Continual learning"))
     assert "by construction" in aware.why
 
 

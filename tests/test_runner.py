@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,20 @@ def test_run_exits_zero_and_prints_the_run_folder_last(two_runs) -> None:
     estimates = [line for line in runs[0].stderr.splitlines() if "first step" in line]
     assert [line.split("]")[0] + "]" for line in estimates] == ["[base ct]", *(f"[{s}]" for s in STRATEGIES)]
     assert all("takes about" in line for line in estimates)
+
+
+def test_a_one_seed_run_prints_no_verdict_and_plan_refuses_it(two_runs) -> None:
+    from typer.testing import CliRunner
+
+    from pemma_cl.cli.app import app
+
+    done = two_runs[1][0]
+    claims = done.stdout.split("Paper's claims against this run")[1]
+    assert "| Claim (paper) |" in claims and re.search(r"\bheld\b", claims) is None  # no held / not held
+    planned = CliRunner().invoke(app, ["plan", str(run_folder(done))])
+    assert planned.exit_code == 2 and planned.stdout == ""
+    assert planned.stderr.count("\n") == 1
+    assert "a plan needs a pilot run of at least 3 seeds, this one has 1" in planned.stderr
 
 
 def test_run_folder_contents(two_runs, stream_file) -> None:

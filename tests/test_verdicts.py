@@ -4,19 +4,25 @@ with per-case rows (every count chosen so that each Dice is known by hand)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from typer.testing import CliRunner
 
 from pemma_cl.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, SECONDARY, check_claims, load_run, render_claims
-from pemma_cl.contrasts import PrimaryContrast, load_primary_contrasts, seed_values
+from pemma_cl.cli.app import app
+from pemma_cl.contrasts import (PrimaryContrast, case_value, contrast_bootstrap, load_primary_contrasts, seed_values,
+                                weighted_final_dice)
 from pemma_cl.errors import UserError
+from pemma_cl.evaluation.case_bootstrap import case_units, resample_cases, stratified_weights
 from pemma_cl.evaluation.per_case import CASE_COLUMNS
 from pemma_cl.plan import plan_run, render_plan
 from pemma_cl.seed_summary import aggregate
+from pemma_cl.stream_spec import list_streams
 from pemma_cl.verdicts import MIN_SEEDS, ONE_SEED, holm, primary_rows
 
 SHARES = {"lora": 7.2, "dora": 7.3}
@@ -35,7 +41,8 @@ def case_rows(seed: int, strategy: str, dice: dict[tuple[int, int], list[float]]
         for k, value in enumerate(per_case):
             tp = round(100 * value)
             for structure in ("GTVp", "GTVn"):
-                rows.append({"seed": seed, "strategy": strategy, "trained_through": step, "trained_through_name": f"E{step}",
+                rows.append({"seed": seed, "strategy": strategy, "trained_through": step,
+                             "trained_through_name": f"E{step}",
                              "eval_experience": exp, "eval_experience_name": f"E{exp}", "centre": CENTRES[exp],
                              "case_id": f"{CENTRES[exp]}-{k}", "input": "ctpet", "structure": structure, "tp": tp,
                              "fp": 100 - tp, "fn": 100 - tp, "ref_voxels": 100, "pred_voxels": 100, "dice": tp / 100,
@@ -87,6 +94,7 @@ def test_the_declared_file_has_the_claims_primary_contrasts() -> None:
     assert (forget.stream, forget.strategy, forget.metric, forget.input, forget.margin, forget.direction) == (
         "centers", "pemma-lora-shared", "forgetting", "ct", 0.03, "below")
     assert dice.holds(-0.029) and not dice.holds(-0.031) and forget.holds(0.029) and not forget.holds(0.031)
+    assert "primary" not in {s.name for s in list_streams()}  # the subfolder is not a stream
 
 
 @pytest.mark.parametrize("text, message", [
@@ -127,6 +135,9 @@ def test_one_seed_gives_a_paired_case_level_interval_and_no_verdict(tmp_path: Pa
     [dice] = primary_rows([run], [DICE])
     assert dice.verdict == ONE_SEED and "+0.050; 95% case-level interval [+0.050, +0.050]" in dice.measured
     assert "case sampling only" in dice.measured
+    unpaired = contrast_bootstrap(pd.DataFrame(rows, columns=CASE_COLUMNS), replace(DICE, reference=None))
+    # pemma-lora alone: (0.25 + 0.95 + 0.45 + 0.75) / 4 = 0.6 and (0.35 + 0.85) / 2 = 0.6; its cases spread widely
+    assert unpaired.value == pytest.approx(0.6) and unpaired.se > 0.05
     table = render_claims(check_claims([run], SHARES))
     assert "held" not in table.replace("not tested here", "")
 
@@ -177,6 +188,14 @@ def test_plan_from_a_three_seed_pilot(tmp_path: Path) -> None:
                   if (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * 0.1 / n ** 0.5 <= 0.13)
     assert dice.to_decide == decide
     assert f"| dice | 3 | +0.100 (-0.030) | 0.01000 | 0.00000 | 0.01000 | {n} | {decide} |" in render_plan([dice], 0.03)
+    # the command, with the declared contrasts (six: Holm's strictest level 5% / 6) and a wider half-width
+    done = CliRunner().invoke(app, ["plan", str(run), "--half-width", "0.05"])
+    assert done.exit_code == 0, done.output
+    wide = next(n for n in range(2, 1000) if stats.t.ppf(0.975, n - 1) * 0.1 / n ** 0.5 <= 0.05)
+    decide = next(n for n in range(MIN_SEEDS, 1000)
+                  if (stats.t.ppf(1 - 0.05 / 12, n - 1) + stats.t.ppf(0.8, n - 1)) * 0.1 / n ** 0.5 <= 0.13)
+    assert f"| dice-vs-early-fusion | 3 | +0.100 (-0.030) | 0.01000 | 0.00000 | 0.01000 | {wide} | {decide} |" \
+        in done.stdout
 
 
 def test_plan_refuses_fewer_than_three_seeds_and_other_streams(tmp_path: Path) -> None:
@@ -188,3 +207,17 @@ def test_plan_refuses_fewer_than_three_seeds_and_other_streams(tmp_path: Path) -
         plan_run(pilot, 0.03, [PrimaryContrast(**{**DICE.__dict__, "stream": "paper"})])
     with pytest.raises(UserError, match="--half-width"):
         plan_run(pilot, 0.0, [DICE])
+
+
+def test_the_fast_final_dice_bootstrap_equals_recomputing_on_the_drawn_rows() -> None:
+    rng = np.random.default_rng(3)
+    rows = [*case_rows(0, "early-fusion", final(list(rng.uniform(0, 1, 5)), list(rng.uniform(0, 1, 3)))),
+            *case_rows(0, "pemma-lora", final(list(rng.uniform(0, 1, 5)), list(rng.uniform(0, 1, 3))))]
+    cases = pd.DataFrame(rows, columns=CASE_COLUMNS)
+    cases.loc[cases["structure"] == "GTVn", ["tp", "fn"]] = 0  # GTVn without reference voxels: left out
+    units = case_units(cases)
+    weights = stratified_weights(units, 20, np.random.default_rng(0))
+    assert (weights.sum(axis=1) == 8).all() and (weights[:, :5].sum(axis=1) == 5).all()  # per centre, its count
+    slow = [case_value(resample_cases(cases, units, row), DICE) for row in weights]
+    assert weighted_final_dice(cases, DICE, units, weights) == pytest.approx(slow)
+    assert weighted_final_dice(cases, DICE, units, np.ones((1, len(units)))) == pytest.approx([case_value(cases, DICE)])

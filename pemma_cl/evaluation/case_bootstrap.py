@@ -43,22 +43,42 @@ class CaseBootstrap:
         return self.value - half, self.value + half
 
 
-def resample_cases(cases: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """The rows of the cases of each centre drawn with replacement (ids of the k-th draw suffixed ``#k``)."""
-    units = cases[["centre", "case_id"]].drop_duplicates().sort_values(["centre", "case_id"])
-    drawn = []
-    for _, group in units.groupby("centre", sort=True):
-        drawn.append(group.iloc[rng.integers(0, len(group), len(group))])
-    picks = pd.concat(drawn, ignore_index=True)
-    picks["draw"] = np.arange(len(picks))
+def stratified_weights(units: pd.DataFrame, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each case is drawn in each resample (``n_resamples x len(units)``): the cases of each centre
+    (``units``: one row per ``centre``, ``case_id``) drawn with replacement, as many as the centre has."""
+    weights = np.zeros((n_resamples, len(units)), dtype=np.int64)
+    for _, members in units.groupby("centre", sort=True).indices.items():
+        weights[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), n_resamples)
+    return weights
+
+
+def resample_cases(cases: pd.DataFrame, units: pd.DataFrame, weights: np.ndarray) -> pd.DataFrame:
+    """The rows of each case repeated as often as ``weights`` (one resample) says, the k-th copy's id suffixed
+    ``#k``."""
+    picks = units.iloc[np.repeat(np.arange(len(units)), weights)].reset_index(drop=True)
+    picks["copy"] = picks.groupby(["centre", "case_id"]).cumcount()
     out = cases.merge(picks, on=["centre", "case_id"])
-    out["case_id"] = out["case_id"].astype(str) + "#" + out.pop("draw").astype(str)
+    out["case_id"] = out["case_id"].astype(str) + "#" + out.pop("copy").astype(str)
     return out
 
 
+def case_units(cases: pd.DataFrame) -> pd.DataFrame:
+    """The cases of ``cases`` (columns ``centre``, ``case_id``), sorted: the resampling units."""
+    return cases[["centre", "case_id"]].drop_duplicates().sort_values(["centre", "case_id"]).reset_index(drop=True)
+
+
 def case_bootstrap(cases: pd.DataFrame, value: Callable[[pd.DataFrame], float], seed: int = 0,
-                   n_resamples: int = N_RESAMPLES) -> CaseBootstrap | None:
+                   n_resamples: int = N_RESAMPLES,
+                   weighted: Callable[[pd.DataFrame, np.ndarray], np.ndarray] | None = None) -> CaseBootstrap | None:
     """``value(cases)`` and its standard error over ``n_resamples`` case resamples (generator seeded with ``seed``).
+
+    Args:
+        cases: per-case rows (at least ``centre`` and ``case_id``).
+        value: the value of a set of rows.
+        seed: seeds the draws.
+        n_resamples: how many resamples.
+        weighted: optional fast form of ``value``: ``weighted(units, weights)`` gives the value of every resample at
+            once from the case weights of :func:`stratified_weights` (``units`` from :func:`case_units`).
 
     Returns:
         None where the value is undefined (NaN) or fewer than two resamples give a finite value.
@@ -66,8 +86,12 @@ def case_bootstrap(cases: pd.DataFrame, value: Callable[[pd.DataFrame], float], 
     point = value(cases)
     if math.isnan(point):
         return None
-    rng = np.random.default_rng(seed)
-    draws = np.array([value(resample_cases(cases, rng)) for _ in range(n_resamples)])
+    units = case_units(cases)
+    weights = stratified_weights(units, n_resamples, np.random.default_rng(seed))
+    if weighted is not None:
+        draws = weighted(units, weights)
+    else:
+        draws = np.array([value(resample_cases(cases, units, row)) for row in weights])
     draws = draws[~np.isnan(draws)]
     if draws.size < 2:
         return None
