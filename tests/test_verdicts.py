@@ -88,7 +88,7 @@ def seed_rows(seed: int, gap: float, forgetting: float = 0.0) -> list[dict]:
 
 def test_the_declared_file_has_the_claims_primary_contrasts() -> None:
     contrasts = {c.name: c for c in load_primary_contrasts()}
-    dice, forget = contrasts["dice-vs-early-fusion"], contrasts["no-forgetting-centres-ctpet"]
+    dice, forget = contrasts["dice-vs-early-fusion"], contrasts["no-forgetting-centres"]
     assert (dice.stream, dice.strategy, dice.reference, dice.metric, dice.input, dice.margin, dice.direction) == (
         "centers", "pemma-lora", "early-fusion", "final_dice", "ctpet", 0.03, "non_inferior")
     assert (forget.stream, forget.strategy, forget.metric, forget.input, forget.margin, forget.direction) == (
@@ -167,7 +167,7 @@ def test_runs_without_per_case_rows_are_still_read(tmp_path: Path) -> None:
                                                 2: seed_rows(2, 0.02)}, with_cases=False))
     rows = check_claims([run], SHARES)
     dice = next(r for r in rows if r.contrast == "dice-vs-early-fusion")
-    forget = next(r for r in rows if r.contrast == "no-forgetting-centres-ctpet")
+    forget = next(r for r in rows if r.contrast == "no-forgetting-centres")
     assert dice.verdict == "3 seeds: indicative" and "mean +0.020 over 3 seeds" in dice.measured
     assert forget.verdict == NOT_TESTED and "no per-case rows: case-level intervals unavailable" in forget.why
     assert {r.verdict for r in rows if not r.contrast} <= {SECONDARY, NOT_TESTED}
