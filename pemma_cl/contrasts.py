@@ -123,15 +123,14 @@ def _contrast(path: Path, k: int, entry: Any) -> PrimaryContrast:
 def seed_cases(run_dir: Path, seed: int) -> Any | None:
     """The per-case rows of one seed (a :class:`pandas.DataFrame`: ``seeds/seedN/cases.csv.gz``, else that seed's
     rows of the run's own file), or None where the run has none (runs written before they existed)."""
-    from pemma_cl.evaluation.per_case import read_cases
-
     seed_dir = run_dir / "seeds" / f"seed{seed}"
-    if (seed_dir / CASES_FILE).is_file():
-        return read_cases(seed_dir)
-    if (run_dir / CASES_FILE).is_file():
-        cases = read_cases(run_dir)
-        return cases[cases["seed"] == seed]
-    return None
+    folder = next((f for f in (seed_dir, run_dir) if (f / CASES_FILE).is_file()), None)
+    if folder is None:
+        return None
+    from pemma_cl.evaluation.per_case import read_cases  # only where there are per-case rows to read
+
+    cases = read_cases(folder)
+    return cases if folder == seed_dir else cases[cases["seed"] == seed]
 
 
 def case_value(cases: Any, contrast: PrimaryContrast, seed: int = 0) -> float:
