@@ -20,9 +20,15 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from pemma_cl.claims import load_run
-from pemma_cl.contrasts import PrimaryContrast, contrast_bootstrap, load_primary_contrasts, seed_cases, seed_values
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
+from pemma_cl.report.claims import load_run
+from pemma_cl.report.contrasts import (
+    PrimaryContrast,
+    contrast_bootstrap,
+    load_primary_contrasts,
+    seed_cases,
+    seed_values,
+)
 from pemma_cl.verdicts import FAMILYWISE_ERROR, MIN_SEEDS, NO_CASES
 
 __all__ = ["PILOT_SEEDS", "ContrastPlan", "plan_run", "render_plan", "seeds_to_decide", "seeds_for_half_width"]

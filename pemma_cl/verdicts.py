@@ -1,4 +1,4 @@
-"""Verdicts on the primary contrasts (:mod:`pemma_cl.contrasts`): the only rows of the claims table that can read
+"""Verdicts on the primary contrasts (:mod:`pemma_cl.report.contrasts`): the only rows of the claims table that can read
 ``held`` or ``not held``.
 
 * **One seed**: the contrast's value with its case-level bootstrap interval (:mod:`pemma_cl.evaluation.case_bootstrap`,
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from pemma_cl.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
-from pemma_cl.contrasts import PrimaryContrast, contrast_bootstrap, seed_cases, seed_values
 from pemma_cl.evaluation.case_bootstrap import CaseBootstrap
 from pemma_cl.evaluation.intervals import CONFIDENCE, t_interval
+from pemma_cl.report.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
+from pemma_cl.report.contrasts import PrimaryContrast, contrast_bootstrap, seed_cases, seed_values
 
 __all__ = ["FAMILYWISE_ERROR", "MIN_SEEDS", "ONE_SEED", "holm", "primary_rows"]
 

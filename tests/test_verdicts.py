@@ -13,16 +13,31 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from pemma_cl.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, SECONDARY, check_claims, load_run, render_claims
 from pemma_cl.cli.app import app
-from pemma_cl.contrasts import (PrimaryContrast, case_value, contrast_bootstrap, load_primary_contrasts, seed_values,
-                                weighted_final_dice)
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.case_bootstrap import case_units, resample_cases, stratified_weights
 from pemma_cl.evaluation.per_case import CASE_COLUMNS
 from pemma_cl.plan import plan_run, render_plan
-from pemma_cl.seed_summary import aggregate
-from pemma_cl.stream_spec import list_streams
+from pemma_cl.report.claims import (
+    HELD,
+    INCONCLUSIVE,
+    NOT_HELD,
+    NOT_TESTED,
+    SECONDARY,
+    check_claims,
+    load_run,
+    render_claims,
+)
+from pemma_cl.report.contrasts import (
+    PrimaryContrast,
+    case_value,
+    contrast_bootstrap,
+    load_primary_contrasts,
+    seed_values,
+    weighted_final_dice,
+)
+from pemma_cl.report.seeds import aggregate
+from pemma_cl.streams.spec import list_streams
 from pemma_cl.verdicts import MIN_SEEDS, ONE_SEED, holm, primary_rows
 
 SHARES = {"lora": 7.2, "dora": 7.3}
