@@ -1,4 +1,5 @@
-"""The claims table from hand-made stored runs: each verdict and why, and bad run folders."""
+"""The claims table from hand-made stored runs: each secondary row's reading and why, and bad run folders (the
+primary rows' verdicts: tests/test_verdicts.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.report.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, check_claims, load_run, render_claims
+from pemma_cl.report.claims import MEETS, MISSES, NOT_TESTED, STRADDLES, check_claims, load_run, render_claims
 from pemma_cl.report.seeds import aggregate
 
 SHARES = {"lora": 7.2, "dora": 7.3}
@@ -47,47 +48,52 @@ def single_run(tmp_path: Path) -> Path:
 
 
 def verdicts(rows, claim_start: str) -> dict[str, str]:
-    return {r.strategy: r.verdict for r in rows if r.claim.startswith(claim_start)}
+    """Secondary rows of a claim: strategy -> reading (or ``not tested here``)."""
+    return {r.strategy: r.reading or r.verdict for r in rows if r.claim.startswith(claim_start) and not r.contrast}
 
 
 def test_dice_against_early_fusion(ctpet_run: Path) -> None:
     rows = check_claims([load_run(ctpet_run)], SHARES)
-    assert verdicts(rows, "Dice comparable") == {"pemma-lora": HELD, "pemma-lora-shared": NOT_HELD}
-    held = next(r for r in rows if r.strategy == "pemma-lora" and r.claim.startswith("Dice comparable"))
-    assert "0.600 vs early-fusion 0.610 (-0.010)" in held.measured and "7.2% trainable" in held.measured
+    assert verdicts(rows, "Dice comparable") == {"pemma-lora": MEETS, "pemma-lora-shared": MISSES}
+    meets = next(r for r in rows
+                 if not r.contrast and r.strategy == "pemma-lora" and r.claim.startswith("Dice comparable"))
+    assert "0.600 vs early-fusion 0.610 (-0.010)" in meets.measured and "7.2% trainable" in meets.measured
     too_big = check_claims([load_run(ctpet_run)], {"lora": 25.0, "dora": 25.0})
-    assert verdicts(too_big, "Dice comparable")["pemma-lora"] == NOT_HELD
+    assert verdicts(too_big, "Dice comparable")["pemma-lora"] == MISSES
 
 
 def test_forgetting_claims_need_a_task_agnostic_pemma(ctpet_run: Path) -> None:
     rows = check_claims([load_run(ctpet_run)], SHARES)
     assert verdicts(rows, "Continual learning of new centres with CT+PET") == {
-        "pemma-lora": NOT_TESTED, "pemma-lora-shared": HELD}
-    aware = next(r for r in rows if r.strategy == "pemma-lora" and r.claim.startswith("Continual learning"))
+        "pemma-lora": NOT_TESTED, "pemma-lora-shared": MEETS}
+    aware = next(r for r in rows
+                 if not r.contrast and r.strategy == "pemma-lora" and r.claim.startswith("Continual learning"))
     assert "by construction" in aware.why
 
 
 def test_single_modality_claims(single_run: Path) -> None:
     rows = check_claims([load_run(single_run)], SHARES)
-    # 0.64 / 0.50 = +28%: held; 0.60 / 0.50 = +20%: not held.
-    assert verdicts(rows, "+28% PET Dice") == {"pemma-lora-shared": HELD, "pemma-dora-shared": NOT_HELD}
-    assert "+28%" in next(r.measured for r in rows if r.claim.startswith("+28%") and r.strategy == "pemma-lora-shared")
+    # 0.64 / 0.50 = +28%: meets; 0.60 / 0.50 = +20%: misses.
+    assert verdicts(rows, "+28% PET Dice") == {"pemma-lora-shared": MEETS, "pemma-dora-shared": MISSES}
+    assert "+28%" in next(r.measured for r in rows if r.claim.startswith("+28%") and r.strategy == "pemma-lora-shared"
+                          and not r.contrast)
     # PET forgetting 0.05 is beyond the 0.03 spread; DoRA forgot nothing.
-    assert verdicts(rows, "No forgetting of PET") == {"pemma-lora-shared": NOT_HELD, "pemma-dora-shared": HELD}
+    assert verdicts(rows, "No forgetting of PET") == {"pemma-lora-shared": MISSES, "pemma-dora-shared": MEETS}
     assert verdicts(rows, "Continual learning of new centres with CT only") == {
-        "pemma-lora-shared": HELD, "pemma-dora-shared": HELD}
+        "pemma-lora-shared": MEETS, "pemma-dora-shared": MEETS}
 
 
 def test_claims_without_evidence_say_what_run_they_need(ctpet_run: Path, single_run: Path) -> None:
     only_ctpet = check_claims([load_run(ctpet_run)], SHARES)
-    missing = [r for r in only_ctpet if r.claim.startswith(("+28%", "No forgetting of PET"))]
+    missing = [r for r in only_ctpet if r.claim.startswith(("+28%", "No forgetting of PET")) and not r.contrast]
     assert missing and all(r.verdict == NOT_TESTED and "paper-ct" in r.why for r in missing)
     both = check_claims([load_run(ctpet_run), load_run(single_run)], SHARES)
-    assert {r.verdict for r in both if r.claim.startswith("+28%")} == {HELD, NOT_HELD}
+    assert {r.reading for r in both if r.claim.startswith("+28%") and not r.contrast} == {MEETS, MISSES}
     c_index = [r for r in both if r.claim.startswith("C-index")]
     assert len(c_index) == 2 and all(r.verdict == NOT_TESTED and "prognosis" in r.why for r in c_index)
     text = render_claims(both)
-    assert text.count("\n| ") == len(both) + 2 and "**held**" in text and "**not tested here**" in text
+    assert text.count("\n| ") == len(both) + 2 and "secondary (meets the threshold)" in text
+    assert "**not tested here**" in text and "held" not in text.replace("not tested here", "")
 
 
 def test_bad_run_folders_are_one_line_errors(tmp_path: Path, ctpet_run: Path) -> None:
@@ -137,9 +143,9 @@ def test_several_seeds_judge_by_the_interval(tmp_path: Path) -> None:
                                [seed(0.00, -0.05, -0.10), seed(0.01, -0.06, 0.10), seed(0.02, -0.07, 0.00)]))
     rows = check_claims([run], SHARES)
     # paired gaps: lora [0.00, 0.02] (held), dora [-0.07, -0.05] (not held), lora-shared [-0.1, 0.1] (straddles -0.03)
-    assert verdicts(rows, "Dice comparable") == {"pemma-lora": HELD, "pemma-dora": NOT_HELD,
-                                                 "pemma-lora-shared": INCONCLUSIVE}
-    assert "paired 95% interval [" in [r for r in rows if r.strategy == "pemma-dora"][0].measured
+    assert verdicts(rows, "Dice comparable") == {"pemma-lora": MEETS, "pemma-dora": MISSES,
+                                                 "pemma-lora-shared": STRADDLES}
+    assert "paired 95% interval [" in [r for r in rows if r.strategy == "pemma-dora" and not r.contrast][0].measured
     # forgetting of the shared set: 0.02 + [-0.1, 0.1, 0.0]: mean 0.02 <= 0.03, but the interval reaches far above
     assert verdicts(rows, "Continual learning of new centres with CT+PET") == {
-        "pemma-lora": NOT_TESTED, "pemma-dora": NOT_TESTED, "pemma-lora-shared": INCONCLUSIVE}
+        "pemma-lora": NOT_TESTED, "pemma-dora": NOT_TESTED, "pemma-lora-shared": STRADDLES}

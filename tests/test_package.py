@@ -1,4 +1,5 @@
-"""The suite as a real package: a wheel (not an editable install) carries the streams and built-in strategies."""
+"""The suite as a real package: a wheel (not an editable install) carries the streams, the primary contrasts and the
+built-in strategies."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def test_the_wheel_lists_every_stream_and_builtin_strategy(tmp_path: Path) -> No
     names = zipfile.ZipFile(wheel).namelist()
     streams = sorted(path.stem for path in (REPO / "benchmarks").glob("*.yaml"))
     assert {f"pemma_cl/benchmarks/{name}.yaml" for name in streams} <= set(names)
+    assert "pemma_cl/benchmarks/contrasts/primary.yaml" in names  # the declared primary contrasts
     assert "pemma_cl/strategies/pemma_lora.py" in names
     # Every sub-package of the checkout (pyproject lists them one by one; pemma_cl.models.backbones was once missing).
     packages = {path.relative_to(REPO).as_posix() for path in (REPO / "pemma_cl").rglob("__init__.py")}

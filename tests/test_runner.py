@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +105,20 @@ def test_run_exits_zero_and_prints_the_run_folder_last(two_runs) -> None:
     assert all("takes about" in line for line in estimates)
 
 
+def test_a_one_seed_run_prints_no_verdict_and_plan_refuses_it(two_runs) -> None:
+    from typer.testing import CliRunner
+
+    from pemma_cl.cli.app import app
+
+    done = two_runs[1][0]
+    claims = done.stdout.split("Paper's claims against this run")[1]
+    assert "| Claim (paper) |" in claims and re.search(r"\bheld\b", claims) is None  # no held / not held
+    planned = CliRunner().invoke(app, ["plan", str(run_folder(done))])
+    assert planned.exit_code == 2 and planned.stdout == ""
+    assert planned.stderr.count("\n") == 1
+    assert "a plan needs a pilot run of at least 3 seeds, this one has 1" in planned.stderr
+
+
 def test_run_folder_contents(two_runs, stream_file) -> None:
     folder = run_folder(two_runs[1][0])  # the pemma-bench process
     config = json.loads((folder / "config.json").read_text())
@@ -150,7 +165,7 @@ def test_run_folder_contents(two_runs, stream_file) -> None:
     assert not (folder / "progress.json").exists() and not (sub_run / "logs").exists()  # no --logger, no logs
 
     claims = json.loads((folder / "claims.json").read_text())
-    dice_claim = [c for c in claims if c["claim"].startswith("Dice comparable")]
+    dice_claim = [c for c in claims if c["claim"].startswith("Dice comparable") and not c["contrast"]]
     assert [c["strategy"] for c in dice_claim] == ["pemma-lora"] and dice_claim[0]["verdict"] == "not tested here"
     assert "early-fusion" in dice_claim[0]["why"]  # this run has no early fusion to compare with
     assert "| Claim (paper) |" in (folder / "claims.md").read_text()

@@ -5,7 +5,7 @@ matplotlib are imported only inside the commands that train or plot. A :class:`~
 raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2
 (:func:`pemma_cl.cli.common.guarded`). The measuring commands ``params`` and ``profile`` live in
 :mod:`pemma_cl.cli.measure`, the commands that read a stored run (``plot``, ``report``, ``claims``,
-``export-challenger``) in :mod:`pemma_cl.cli.stored`.
+``export-challenger``, ``plan``) in :mod:`pemma_cl.cli.stored`.
 """
 
 from __future__ import annotations
@@ -362,6 +362,7 @@ app.command()(stored.plot)
 app.command()(stored.report)
 app.command()(stored.claims)
 app.command("export-challenger")(stored.export_challenger)
+app.command()(stored.plan)
 app.command()(measure.params)
 app.command()(measure.profile)
 

@@ -1,4 +1,5 @@
-"""The ``pemma-bench`` commands that read a stored run folder: ``plot``, ``report``, ``claims``, ``export-challenger``.
+"""The ``pemma-bench`` commands that read a stored run folder: ``plot``, ``report``, ``claims``,
+``export-challenger``, ``plan``.
 
 Registered on the app by :mod:`pemma_cl.cli.app`; like every command they import pandas and matplotlib only
 when they run.
@@ -125,6 +126,21 @@ def export_challenger(
     except OSError as exc:
         raise UserError(f"--output '{output}': cannot write it: {exc.strerror or exc}") from None
     typer.echo(str(output))
+
+
+@guarded
+def plan(
+    run_dir: RunDirArgument,
+    half_width: Annotated[
+        float, typer.Option("--half-width", metavar="W", help="Wanted half-width of each primary contrast's 95% "
+                            "interval over seeds.")
+    ] = 0.03,
+) -> None:
+    """From a pilot run of 3 seeds or more: each primary contrast's between-seed and case-level variance, and the
+    seeds it needs (for the half-width, and to decide at its margin)."""
+    from pemma_cl.report.plan import plan_run, render_plan
+
+    typer.echo(render_plan(plan_run(run_dir, half_width), half_width).rstrip("\n"))
 
 
 def _stored_file(run_dir: Path, file_name: str) -> Path:

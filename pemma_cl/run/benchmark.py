@@ -188,7 +188,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
     work.write_json("summary.json", summary)
     work.write_text("summary.md", render_markdown([(name, summary)]))
     draw_all(metrics, summary, work.root / "plots", predictions.get(config.seeds[0]))
-    claims = check_claims([stored_run(Path(name), config.to_dict(), summary)], paper_trainable_shares())
+    claims = check_claims([stored_run(work.root, config.to_dict(), summary)], paper_trainable_shares())
     work.write_json("claims.json", claims_json(claims))
     work.write_text("claims.md", render_claims(claims))
     (work.root / PROGRESS).unlink()

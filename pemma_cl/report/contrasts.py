@@ -1,0 +1,260 @@
+"""The primary contrasts (``benchmarks/contrasts/primary.yaml``) and each seed's value of one.
+
+Each paper claim names one primary contrast, declared in the file before the runs that judge it: a stream, a
+strategy (and the reference it is paired with), a metric, an input setting, a structure, a margin and a direction.
+Only these get held / not held (Holm-adjusted across them, :mod:`pemma_cl.report.verdicts`). A seed's value of a contrast
+comes from that seed's own rows: its per-case rows (``cases.csv.gz``) where the run has them, else, for final Dice
+only, its summary (runs written before per-case rows existed; forgetting then has no value, since the cross-fitted
+estimator needs the cases).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from pemma_cl.core.errors import UserError
+from pemma_cl.evaluation.case_bootstrap import CaseBootstrap, case_bootstrap
+from pemma_cl.report.summary import INPUTS
+from pemma_cl.streams.spec import benchmarks_dir
+
+__all__ = ["DIRECTIONS", "METRICS", "PrimaryContrast", "case_value", "contrast_bootstrap", "contrast_rows",
+           "load_primary_contrasts", "seed_cases", "seed_values", "weighted_final_dice"]
+
+#: The file, relative to the folder of the stream files.
+PRIMARY_FILE = Path("contrasts") / "primary.yaml"
+#: The per-case rows of a run folder and of each ``seeds/seedN/`` (see :mod:`pemma_cl.evaluation.per_case`).
+CASES_FILE = "cases.csv.gz"
+#: Case resamples of a final-Dice contrast (all at once) and of a forgetting one (each re-runs the estimator).
+FINAL_DICE_RESAMPLES, FORGETTING_RESAMPLES = 1000, 30
+METRICS: tuple[str, ...] = ("final_dice", "forgetting")
+DIRECTIONS: tuple[str, ...] = ("non_inferior", "below")
+STRUCTURES: tuple[str, ...] = ("aggregated", "GTVp", "GTVn")
+
+
+@dataclass(frozen=True)
+class PrimaryContrast:
+    """One declared contrast; ``non_inferior``: held when (strategy - reference) > -margin; ``below``: held when the
+    value < margin."""
+
+    name: str
+    claim: str
+    stream: str
+    strategy: str
+    reference: str | None
+    metric: str
+    input: str
+    structure: str
+    margin: float
+    direction: str
+
+    @property
+    def boundary(self) -> float:
+        """The value the claim must be beyond: ``-margin`` (non_inferior) or ``margin`` (below)."""
+        return -self.margin if self.direction == "non_inferior" else self.margin
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` is on the claim's side of :attr:`boundary`."""
+        return value > self.boundary if self.direction == "non_inferior" else value < self.boundary
+
+    def describe(self) -> str:
+        """E.g. ``pemma-lora - early-fusion, final_dice ctpet (aggregated) > -0.030``."""
+        what = self.strategy if self.reference is None else f"{self.strategy} - {self.reference}"
+        side = ">" if self.direction == "non_inferior" else "<"
+        return f"{what}, {self.metric} {self.input} ({self.structure}) {side} {self.boundary:+.3f}"
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {"metric": METRICS, "input": INPUTS, "structure": STRUCTURES,
+                                        "direction": DIRECTIONS}
+
+
+def load_primary_contrasts(path: Path | None = None) -> list[PrimaryContrast]:
+    """The contrasts of ``path`` (default: the suite's ``benchmarks/contrasts/primary.yaml``).
+
+    Raises:
+        UserError: one line naming the file, the contrast and the field, if the file is not a list of contrasts.
+    """
+    path = path or benchmarks_dir() / PRIMARY_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{path}: cannot read it as YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, list) or not raw:
+        raise UserError(f"{path}: expected a non-empty list of contrasts")
+    contrasts = [_contrast(path, k, entry) for k, entry in enumerate(raw)]
+    names = [c.name for c in contrasts]
+    if len(set(names)) != len(names):
+        raise UserError(f"{path}: contrast names must be unique, got {', '.join(names)}")
+    return contrasts
+
+
+def _contrast(path: Path, k: int, entry: Any) -> PrimaryContrast:
+    where = f"{path}: contrast {k + 1}"
+    if not isinstance(entry, dict):
+        raise UserError(f"{where}: expected a mapping of {', '.join(f.name for f in fields(PrimaryContrast))}")
+    entry = {"structure": "aggregated", **entry}
+    names = [f.name for f in fields(PrimaryContrast)]
+    unknown, missing = sorted(set(entry) - set(names)), [n for n in names if n not in entry]
+    if unknown or missing:
+        raise UserError(f"{where}: " + "; ".join(filter(None, [unknown and f"unknown field(s) {', '.join(unknown)}",
+                                                               missing and f"missing field(s) {', '.join(missing)}"])))
+    for name in ("name", "claim", "stream", "strategy"):
+        if not isinstance(entry[name], str) or not entry[name]:
+            raise UserError(f"{where}: field '{name}': expected a non-empty string, got {entry[name]!r}")
+    for name, choices in _CHOICES.items():
+        if entry[name] not in choices:
+            raise UserError(f"{where}: field '{name}': expected one of [{', '.join(choices)}], got {entry[name]!r}")
+    if isinstance(entry["margin"], bool) or not isinstance(entry["margin"], (int, float)):
+        raise UserError(f"{where}: field 'margin': expected a number, got {entry['margin']!r}")
+    if entry["reference"] is not None and not isinstance(entry["reference"], str):
+        raise UserError(f"{where}: field 'reference': expected a strategy name or null, got {entry['reference']!r}")
+    if entry["direction"] == "non_inferior" and entry["reference"] is None:
+        raise UserError(f"{where}: field 'reference': direction non_inferior needs a reference strategy")
+    return PrimaryContrast(**{**entry, "margin": float(entry["margin"])})
+
+
+def seed_cases(run_dir: Path, seed: int) -> Any | None:
+    """The per-case rows of one seed (a :class:`pandas.DataFrame`: ``seeds/seedN/cases.csv.gz``, else that seed's
+    rows of the run's own file), or None where the run has none (runs written before they existed)."""
+    seed_dir = run_dir / "seeds" / f"seed{seed}"
+    folder = next((f for f in (seed_dir, run_dir) if (f / CASES_FILE).is_file()), None)
+    if folder is None:
+        return None
+    from pemma_cl.evaluation.per_case import read_cases  # only where there are per-case rows to read
+
+    cases = read_cases(folder)
+    return cases if folder == seed_dir else cases[cases["seed"] == seed]
+
+
+def case_value(cases: Any, contrast: PrimaryContrast, seed: int = 0) -> float:
+    """The contrast's value from per-case rows of one seed (every strategy's): strategy minus reference where there
+    is one. Final Dice: the mean over test experiences of the aggregated Dice after the last step; forgetting: the
+    mean over experiences of the cross-fitted forgetting (halves seeded with ``seed``). NaN where undefined."""
+    value = _strategy_value(cases, contrast.strategy, contrast, seed)
+    if contrast.reference is not None:
+        value -= _strategy_value(cases, contrast.reference, contrast, seed)
+    return value
+
+
+def contrast_rows(cases: Any, contrast: PrimaryContrast) -> Any:
+    """The rows a contrast reads: its strategies, input setting and structure(s); for final Dice the last step only."""
+    keep = (cases["input"] == contrast.input) & cases["strategy"].isin([contrast.strategy, contrast.reference])
+    if contrast.structure != "aggregated":
+        keep &= cases["structure"] == contrast.structure
+    rows = cases[keep]
+    if contrast.metric == "final_dice" and not rows.empty:
+        last = rows.groupby("strategy")["trained_through"].transform("max")
+        rows = rows[rows["trained_through"] == last]
+    return rows
+
+
+def contrast_bootstrap(cases: Any, contrast: PrimaryContrast, seed: int = 0) -> CaseBootstrap | None:
+    """The case-level bootstrap of the contrast on one seed's per-case rows (paired, stratified by centre; see
+    :mod:`pemma_cl.evaluation.case_bootstrap`): final Dice with :data:`FINAL_DICE_RESAMPLES` resamples at once,
+    forgetting with :data:`FORGETTING_RESAMPLES`, each re-running the cross-fitted estimator."""
+    rows = contrast_rows(cases, contrast)
+    if contrast.metric == "final_dice":
+        return case_bootstrap(rows, lambda r: case_value(r, contrast, seed), seed, FINAL_DICE_RESAMPLES,
+                              lambda units, weights: weighted_final_dice(rows, contrast, units, weights))
+    return case_bootstrap(rows, lambda r: case_value(r, contrast, seed), seed, FORGETTING_RESAMPLES)
+
+
+def weighted_final_dice(rows: Any, contrast: PrimaryContrast, units: Any, weights: np.ndarray) -> np.ndarray:
+    """The final-Dice contrast of every resample at once: each row of ``weights`` says how often each case of
+    ``units`` is drawn, and the aggregated Dice of an experience is that of the weighted sums of TP, FP and FN
+    (what :func:`~pemma_cl.evaluation.per_case.aggregated_dice` gives on the drawn rows)."""
+    def one(strategy: str) -> np.ndarray:
+        mine = rows[rows["strategy"] == strategy]
+        where = pd.MultiIndex.from_frame(units).get_indexer(pd.MultiIndex.from_frame(mine[["centre", "case_id"]]))
+        groups = mine.groupby(["eval_experience", "structure"]).ngroup().to_numpy()
+        experience = mine.groupby(["eval_experience", "structure"])["eval_experience"].first().to_numpy()
+        sums = {}
+        for column in ("tp", "fp", "fn"):
+            counts = np.zeros((groups.max() + 1, len(units)))
+            np.add.at(counts, (groups, where), mine[column].to_numpy(dtype=float))
+            sums[column] = weights @ counts.T  # resamples x (experience, structure)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dice = np.where(sums["tp"] + sums["fn"] > 0,
+                            2 * sums["tp"] / (2 * sums["tp"] + sums["fp"] + sums["fn"]), np.nan)
+            per_experience = np.stack([_nanmean(dice[:, experience == e]) for e in np.unique(experience)], axis=1)
+            return _nanmean(per_experience)
+
+    value = one(contrast.strategy)
+    return value if contrast.reference is None else value - one(contrast.reference)
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Row means over the finite entries (NaN, without a warning, for a row with none)."""
+    finite = ~np.isnan(values)
+    return np.where(finite.any(axis=1), np.where(finite, values, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1),
+                    np.nan)
+
+
+def _strategy_value(cases: Any, strategy: str, contrast: PrimaryContrast, seed: int) -> float:
+    from pemma_cl.evaluation.cl_metrics import crossfit_forgetting
+    from pemma_cl.evaluation.per_case import aggregated_dice
+
+    rows = contrast_rows(cases, contrast)
+    rows = rows[rows["strategy"] == strategy]
+    if rows.empty:
+        return math.nan
+    if contrast.metric == "final_dice":
+        per_experience = [aggregated_dice(group) for _, group in rows.groupby("eval_experience")]
+    else:
+        per_experience = list(crossfit_forgetting(rows, seed).values())
+    finite = [v for v in per_experience if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def seed_values(run_dir: Path, contrast: PrimaryContrast) -> dict[int, float]:
+    """Each seed's value of ``contrast`` in a stored run, computed from that seed's own rows (seeds without a
+    finite value left out; forgetting needs per-case rows, so a run without them gives ``{}``).
+
+    Raises:
+        UserError: the run's ``summary.json`` (or a seed's) is missing or unreadable.
+    """
+    summary = _json(run_dir / "summary.json")
+    values = {}
+    for seed in summary.get("seeds") or []:
+        cases = seed_cases(run_dir, seed)
+        if cases is not None:
+            values[seed] = case_value(cases, contrast, seed)
+        elif contrast.metric == "final_dice" and contrast.structure == "aggregated":
+            values[seed] = _summary_value(run_dir, summary, seed, contrast)
+    return {seed: value for seed, value in values.items() if not math.isnan(value)}
+
+
+def _summary_value(run_dir: Path, summary: dict[str, Any], seed: int, contrast: PrimaryContrast) -> float:
+    """Final Dice of a seed from its ``seeds/seedN/summary.json`` (a one-seed run: the run's own summary)."""
+    seed_file = run_dir / "seeds" / f"seed{seed}" / "summary.json"
+    if seed_file.is_file():
+        strategies, pick = _json(seed_file), (lambda entry: entry)
+    else:
+        if len(summary["seeds"]) != 1:
+            raise UserError(f"{seed_file}: not found; expected the seed's summary beside the run's")
+        strategies, pick = summary["strategies"], (lambda entry: (entry or {}).get("mean"))
+
+    def one(name: str) -> float:
+        value = pick(strategies.get(name, {}).get("inputs", {}).get(contrast.input, {}).get("final_dice"))
+        return math.nan if value is None else float(value)
+
+    return one(contrast.strategy) - (0.0 if contrast.reference is None else one(contrast.reference))
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; expected a run folder written by 'pemma-bench run'") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it as JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return content

@@ -1,0 +1,149 @@
+"""How many seeds a primary contrast needs, from a pilot run of three seeds or more (``pemma-bench plan``).
+
+For each primary contrast of the run's stream: the variance of the seeds' values (each from its own cases), the
+part of it that case sampling explains (the mean over seeds of the case-level bootstrap variance, from the per-case
+rows), the rest (between seeds beyond case sampling), and two seed counts at the pilot's test-set size:
+
+* for a paired 95% interval over seeds of half-width ``W``: the least ``n`` with ``t(0.975, n-1) · s / sqrt(n) <= W``;
+* for deciding at the margin, given the pilot's effect ``d = |mean - boundary|``: the least ``n`` (at least
+  :data:`~pemma_cl.report.verdicts.MIN_SEEDS`) with ``(t(1 - a/2, n-1) + t(0.8, n-1)) · s / sqrt(n) <= d``, i.e. 80% power
+  at Holm's strictest level ``a = 5% / K`` (K declared contrasts); the pilot's effect is itself noisy, so this is a
+  rough guide, not a promise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from pemma_cl.core.errors import UserError
+from pemma_cl.report.claims import load_run
+from pemma_cl.report.contrasts import (
+    PrimaryContrast,
+    contrast_bootstrap,
+    load_primary_contrasts,
+    seed_cases,
+    seed_values,
+)
+from pemma_cl.report.verdicts import FAMILYWISE_ERROR, MIN_SEEDS, NO_CASES
+
+__all__ = ["PILOT_SEEDS", "ContrastPlan", "plan_run", "render_plan", "seeds_to_decide", "seeds_for_half_width"]
+
+#: Seeds a pilot run needs at least.
+PILOT_SEEDS = 3
+#: Seed counts are searched up to this; beyond it a plan says so.
+MAX_SEEDS = 1000
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class ContrastPlan:
+    """The variance components of one contrast in a pilot run and the seeds it needs."""
+
+    contrast: PrimaryContrast
+    values: dict[int, float]
+    seed_variance: float
+    case_variance: float | None
+    for_half_width: int | None
+    to_decide: int | None
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.values.values())))
+
+    @property
+    def beyond_cases(self) -> float | None:
+        """Seed-to-seed variance left once case sampling is taken out (floored at 0)."""
+        return None if self.case_variance is None else max(self.seed_variance - self.case_variance, 0.0)
+
+
+def _least_n(needed, start: int) -> int | None:
+    """The least ``n`` in ``start..MAX_SEEDS`` with ``needed(n)`` (vectorised over ``n``), or None."""
+    n = np.arange(start, MAX_SEEDS + 1)
+    hits = np.flatnonzero(needed(n))
+    return int(n[hits[0]]) if hits.size else None
+
+
+def seeds_for_half_width(sd: float, half_width: float) -> int | None:
+    """Least number of seeds whose 95% t-interval has half-width ``<= half_width`` at standard deviation ``sd``."""
+    return _least_n(lambda n: stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n) <= half_width, 2)
+
+
+def seeds_to_decide(sd: float, effect: float, alpha: float) -> int | None:
+    """Least number of seeds (at least MIN_SEEDS) for power :data:`POWER` at two-sided level ``alpha`` against a
+    true distance ``effect`` from the boundary; None if ``effect`` is 0 or more than :data:`MAX_SEEDS` are needed."""
+    if effect == 0:
+        return None
+    return _least_n(lambda n: (stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(POWER, n - 1)) * sd / np.sqrt(n)
+                    <= abs(effect), MIN_SEEDS)
+
+
+def plan_run(run_dir: Path, half_width: float, contrasts: list[PrimaryContrast] | None = None) -> list[ContrastPlan]:
+    """The plan of every primary contrast of the run's stream.
+
+    Raises:
+        UserError: the folder is not a run, has fewer than :data:`PILOT_SEEDS` seeds, or its stream has no primary
+            contrast.
+    """
+    if half_width <= 0:
+        raise UserError(f"--half-width: expected a positive number, got {half_width}")
+    run = load_run(run_dir)
+    seeds = run.summary.get("seeds") or []
+    if len(seeds) < PILOT_SEEDS:
+        raise UserError(f"{run_dir}: a plan needs a pilot run of at least {PILOT_SEEDS} seeds, this one has "
+                        f"{len(seeds)} (run it with --seeds 0,1,2)")
+    declared = contrasts if contrasts is not None else load_primary_contrasts()
+    mine = [c for c in declared if c.stream == run.stream]
+    if not mine:
+        raise UserError(f"{run_dir}: stream {run.stream!r} has no primary contrast (declared for: "
+                        f"{', '.join(sorted({c.stream for c in declared}))})")
+    alpha = FAMILYWISE_ERROR / len(declared)
+    return [_plan(run_dir, c, half_width, alpha) for c in mine]
+
+
+def _plan(run_dir: Path, contrast: PrimaryContrast, half_width: float, alpha: float) -> ContrastPlan:
+    values = seed_values(run_dir, contrast)
+    if len(values) < 2:
+        return ContrastPlan(contrast, values, math.nan, None, None, None)
+    seed_variance = float(np.var(list(values.values()), ddof=1))
+    case_variances = []
+    for seed in values:
+        cases = seed_cases(run_dir, seed)
+        found = None if cases is None else contrast_bootstrap(cases, contrast, seed)
+        case_variances.append(None if found is None else found.se ** 2)
+    case_variance = None if None in case_variances else float(np.mean(case_variances))
+    sd = math.sqrt(seed_variance)
+    effect = float(np.mean(list(values.values()))) - contrast.boundary
+    return ContrastPlan(contrast, values, seed_variance, case_variance, seeds_for_half_width(sd, half_width),
+                        seeds_to_decide(sd, effect, alpha))
+
+
+def render_plan(plans: list[ContrastPlan], half_width: float) -> str:
+    """The plan as a markdown table, with what each column means under it."""
+    header = ["Contrast", "Seeds", "Mean (boundary)", "Seed-to-seed variance", "of which case sampling",
+              "beyond case sampling", f"Seeds for ±{half_width:g}", "Seeds to decide"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] * len(header)) + "|"]
+    for plan in plans:
+        c = plan.contrast
+        if len(plan.values) < 2:
+            lines.append(f"| {c.name} | {len(plan.values)} | – | undefined (no value per seed: per-case rows "
+                         "needed for forgetting) | – | – | – | – |")
+            continue
+        cells = [c.name, str(len(plan.values)), f"{plan.mean:+.3f} ({c.boundary:+.3f})", f"{plan.seed_variance:.5f}",
+                 NO_CASES if plan.case_variance is None else f"{plan.case_variance:.5f}",
+                 "–" if plan.beyond_cases is None else f"{plan.beyond_cases:.5f}",
+                 _count(plan.for_half_width), _count(plan.to_decide)]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (f"Seed-to-seed variance: of the seeds' values (each from its own cases); case sampling: the mean "
+            f"case-level bootstrap variance; seeds for ±{half_width:g}: for a 95% interval over seeds that narrow; seeds to "
+            f"decide: for {POWER:.0%} power at Holm's strictest level given the pilot's distance from the boundary "
+            f"(at least {MIN_SEEDS}); both at the pilot's test-set size.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def _count(n: int | None) -> str:
+    return f"more than {MAX_SEEDS}" if n is None else str(n)

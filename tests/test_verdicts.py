@@ -1,0 +1,238 @@
+"""Primary contrasts, their verdicts (one seed, few seeds, Holm) and ``pemma-bench plan``, on hand-made run folders
+with per-case rows (every count chosen so that each Dice is known by hand)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from pemma_cl.cli.app import app
+from pemma_cl.core.errors import UserError
+from pemma_cl.evaluation.case_bootstrap import case_units, resample_cases, stratified_weights
+from pemma_cl.evaluation.per_case import CASE_COLUMNS
+from pemma_cl.report.claims import (
+    HELD,
+    INCONCLUSIVE,
+    NOT_HELD,
+    NOT_TESTED,
+    SECONDARY,
+    check_claims,
+    load_run,
+    render_claims,
+)
+from pemma_cl.report.contrasts import (
+    PrimaryContrast,
+    case_value,
+    contrast_bootstrap,
+    load_primary_contrasts,
+    seed_values,
+    weighted_final_dice,
+)
+from pemma_cl.report.plan import plan_run, render_plan
+from pemma_cl.report.seeds import aggregate
+from pemma_cl.report.verdicts import MIN_SEEDS, ONE_SEED, holm, primary_rows
+from pemma_cl.streams.spec import list_streams
+
+SHARES = {"lora": 7.2, "dora": 7.3}
+CENTRES = ("C0", "C1")
+DICE = PrimaryContrast("dice", "Dice comparable to early fusion with ~8% trainable parameters", "centers",
+                       "pemma-lora", "early-fusion", "final_dice", "ctpet", "aggregated", 0.03, "non_inferior")
+FORGET = PrimaryContrast("forget", "Continual learning of new centres with CT+PET, without forgetting", "centers",
+                         "pemma-lora-shared", None, "forgetting", "ctpet", "aggregated", 0.03, "below")
+
+
+def case_rows(seed: int, strategy: str, dice: dict[tuple[int, int], list[float]]) -> list[dict]:
+    """Rows of one strategy: ``dice[(step, experience)]`` lists each case's Dice (the same for GTVp and GTVn, tp = 100
+    Dice, fp = fn = 100 - tp: a case's Dice is tp / 100, and the aggregated Dice of equal-sized cases their mean)."""
+    rows = []
+    for (step, exp), per_case in dice.items():
+        for k, value in enumerate(per_case):
+            tp = round(100 * value)
+            for structure in ("GTVp", "GTVn"):
+                rows.append({"seed": seed, "strategy": strategy, "trained_through": step,
+                             "trained_through_name": f"E{step}",
+                             "eval_experience": exp, "eval_experience_name": f"E{exp}", "centre": CENTRES[exp],
+                             "case_id": f"{CENTRES[exp]}-{k}", "input": "ctpet", "structure": structure, "tp": tp,
+                             "fp": 100 - tp, "fn": 100 - tp, "ref_voxels": 100, "pred_voxels": 100, "dice": tp / 100,
+                             "hd95": np.nan})
+    return rows
+
+
+def final(e0: list[float], e1: list[float], before: float | None = None) -> dict[tuple[int, int], list[float]]:
+    """Scores after the last of two steps (and, with ``before``, every case of experience 0 after step 0)."""
+    out = {(1, 0): e0, (1, 1): e1}
+    if before is not None:
+        out[(0, 0)] = [before] * len(e0)
+    return out
+
+
+def write_run(folder: Path, seeds: dict[int, list[dict]], with_cases: bool = True) -> Path:
+    """A run of stream ``centers`` (two CT+PET experiences): per seed its case rows, summary and cases file."""
+    folder.mkdir(parents=True)
+    experiences = [{"name": f"E{i}", "modalities": ["ct", "pet"]} for i in range(2)]
+    (folder / "config.json").write_text(json.dumps({"stream": {"name": "centers", "experiences": experiences}}))
+    per_seed = {}
+    for seed, rows in seeds.items():
+        cases = pd.DataFrame(rows, columns=CASE_COLUMNS)
+        last = cases[cases["trained_through"] == 1]
+        per_seed[seed] = {name: {"evaluation": "task-agnostic", "costs": {}, "inputs": {"ctpet": {
+            "final_dice": group.groupby("eval_experience")["dice"].mean().mean(), "forgetting": 0.0}}}
+            for name, group in last.groupby("strategy", sort=False)}
+        seed_dir = folder / "seeds" / f"seed{seed}"
+        seed_dir.mkdir(parents=True)
+        (seed_dir / "summary.json").write_text(json.dumps(per_seed[seed]))
+        if with_cases:
+            cases.to_csv(seed_dir / "cases.csv.gz", index=False)
+    (folder / "summary.json").write_text(json.dumps(aggregate(per_seed, "early-fusion")))
+    return folder
+
+
+def seed_rows(seed: int, gap: float, forgetting: float = 0.0) -> list[dict]:
+    """Early fusion 0.60 on every case; pemma-lora ``gap`` above it; pemma-lora-shared forgets ``forgetting``."""
+    return [*case_rows(seed, "early-fusion", final([0.6] * 4, [0.6] * 2)),
+            *case_rows(seed, "pemma-lora", final([0.6 + gap] * 4, [0.6 + gap] * 2)),
+            *case_rows(seed, "pemma-lora-shared", final([0.5] * 4, [0.5] * 2, before=0.5 + forgetting))]
+
+
+def test_the_declared_file_has_the_claims_primary_contrasts() -> None:
+    contrasts = {c.name: c for c in load_primary_contrasts()}
+    dice, forget = contrasts["dice-vs-early-fusion"], contrasts["no-forgetting-centres"]
+    assert (dice.stream, dice.strategy, dice.reference, dice.metric, dice.input, dice.margin, dice.direction) == (
+        "centers", "pemma-lora", "early-fusion", "final_dice", "ctpet", 0.03, "non_inferior")
+    assert (forget.stream, forget.strategy, forget.metric, forget.input, forget.margin, forget.direction) == (
+        "centers", "pemma-lora-shared", "forgetting", "ct", 0.03, "below")
+    assert dice.holds(-0.029) and not dice.holds(-0.031) and forget.holds(0.029) and not forget.holds(0.031)
+    assert "primary" not in {s.name for s in list_streams()}  # the subfolder is not a stream
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- {name: a}", "contrast 1: missing field(s) claim"),
+    ("- {name: a, claim: c, stream: s, strategy: x, reference: null, metric: dice, input: ct, margin: 0.03, "
+     "direction: below}", "field 'metric': expected one of [final_dice, forgetting], got 'dice'"),
+    ("- {name: a, claim: c, stream: s, strategy: x, reference: null, metric: final_dice, input: ct, margin: 0.03, "
+     "direction: non_inferior}", "direction non_inferior needs a reference"),
+    ("{}", "expected a non-empty list of contrasts"),
+])
+def test_a_bad_contrasts_file_is_one_line_naming_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "primary.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=str(path)) as caught:
+        load_primary_contrasts(path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_holm_by_hand() -> None:
+    # m = 4 (the untested one counts): 4 * 0.01 = 0.04; 3 * 0.03 = 0.09; 2 * 0.04 = 0.08 -> kept at 0.09
+    assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.04, 0.09, None, 0.09])
+    assert holm([0.5, 0.5]) == [1.0, 1.0]
+
+
+def test_seed_values_come_from_each_seeds_cases(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", {0: seed_rows(0, 0.01, 0.2), 1: seed_rows(1, -0.05, 0.0)})
+    assert seed_values(run, DICE) == pytest.approx({0: 0.01, 1: -0.05})
+    # every case of experience 0 fell from 0.7 to 0.5: cross-fitted forgetting 0.2 on it, and there is one such
+    assert seed_values(run, FORGET) == pytest.approx({0: 0.2, 1: 0.0})
+
+
+def test_one_seed_gives_a_paired_case_level_interval_and_no_verdict(tmp_path: Path) -> None:
+    # pemma-lora is early fusion + 0.05 on every case: the paired difference does not move with the cases drawn;
+    # pemma-lora-shared's cases differ, so its value does.
+    rows = [*case_rows(0, "early-fusion", final([0.2, 0.9, 0.4, 0.7], [0.3, 0.8])),
+            *case_rows(0, "pemma-lora", final([0.25, 0.95, 0.45, 0.75], [0.35, 0.85]))]
+    run = load_run(write_run(tmp_path / "run", {0: rows}))
+    [dice] = primary_rows([run], [DICE])
+    assert dice.verdict == ONE_SEED and "+0.050; 95% case-level interval [+0.050, +0.050]" in dice.measured
+    assert "case sampling only" in dice.measured
+    unpaired = contrast_bootstrap(pd.DataFrame(rows, columns=CASE_COLUMNS), replace(DICE, reference=None))
+    # pemma-lora alone: (0.25 + 0.95 + 0.45 + 0.75) / 4 = 0.6 and (0.35 + 0.85) / 2 = 0.6; its cases spread widely
+    assert unpaired.value == pytest.approx(0.6) and unpaired.se > 0.05
+    table = render_claims(check_claims([run], SHARES))
+    assert "held" not in table.replace("not tested here", "")
+
+
+def test_verdicts_need_min_seeds_and_are_holm_adjusted(tmp_path: Path) -> None:
+    gaps = [0.01, 0.02, 0.00, 0.03, 0.01]  # mean +0.014, far above -0.03 (whole hundredths: exact counts)
+    seeds = {s: seed_rows(s, gap, forgetting=0.10 + gap) for s, gap in enumerate(gaps)}
+    few = load_run(write_run(tmp_path / "few", dict(list(seeds.items())[:MIN_SEEDS - 1])))
+    rows = primary_rows([few], [DICE, FORGET])
+    assert [r.verdict for r in rows] == [f"{MIN_SEEDS - 1} seeds: indicative"] * 2
+    enough = load_run(write_run(tmp_path / "enough", seeds))
+    dice, forget = primary_rows([enough], [DICE, FORGET])
+    p_dice = stats.ttest_1samp(gaps, -0.03).pvalue
+    p_forget = stats.ttest_1samp([0.1 + g for g in gaps], 0.03).pvalue
+    assert (dice.verdict, forget.verdict) == (HELD, NOT_HELD)
+    assert f"Holm-adjusted {min(1, 2 * min(p_dice, p_forget)):.3g}" in (dice if p_dice < p_forget else forget).measured
+    # in a family of 1000 declared contrasts (the others untested, p = 1) the same evidence no longer decides Dice
+    family = [DICE, FORGET, *(PrimaryContrast(f"x{k}", "c", "paper", "s", None, "forgetting", "ct", "aggregated",
+                                              0.03, "below") for k in range(998))]
+    assert p_forget < p_dice and 999 * p_dice >= 0.05  # so Holm multiplies Dice's p by 999
+    verdicts = {r.contrast: r.verdict for r in primary_rows([enough], family)}
+    assert verdicts["dice"] == INCONCLUSIVE and verdicts["x0"] == NOT_TESTED
+    assert verdicts["forget"] == (NOT_HELD if 1000 * p_forget < 0.05 else INCONCLUSIVE)
+
+def test_runs_without_per_case_rows_are_still_read(tmp_path: Path) -> None:
+    run = load_run(write_run(tmp_path / "old", {0: seed_rows(0, 0.01), 1: seed_rows(1, 0.03),
+                                                2: seed_rows(2, 0.02)}, with_cases=False))
+    rows = check_claims([run], SHARES)
+    dice = next(r for r in rows if r.contrast == "dice-vs-early-fusion")
+    forget = next(r for r in rows if r.contrast == "no-forgetting-centres")
+    assert dice.verdict == "3 seeds: indicative" and "mean +0.020 over 3 seeds" in dice.measured
+    assert forget.verdict == NOT_TESTED and "no per-case rows: case-level intervals unavailable" in forget.why
+    assert {r.verdict for r in rows if not r.contrast} <= {SECONDARY, NOT_TESTED}
+    one = load_run(write_run(tmp_path / "one", {0: seed_rows(0, 0.01)}, with_cases=False))
+    dice = next(r for r in check_claims([one], SHARES) if r.contrast == "dice-vs-early-fusion")
+    assert dice.verdict == ONE_SEED and "no per-case rows: case-level intervals unavailable" in dice.measured
+
+
+def test_plan_from_a_three_seed_pilot(tmp_path: Path) -> None:
+    # seeds' paired differences 0.00, 0.10, 0.20: variance 0.01 (sd 0.1); every case alike, so no case variance
+    run = write_run(tmp_path / "pilot", {s: seed_rows(s, gap) for s, gap in enumerate([0.0, 0.1, 0.2])})
+    [dice] = plan_run(run, 0.03, [DICE])
+    assert dice.seed_variance == pytest.approx(0.01) and dice.case_variance == pytest.approx(0.0, abs=1e-12)
+    n = next(n for n in range(2, 1000) if stats.t.ppf(0.975, n - 1) * 0.1 / n ** 0.5 <= 0.03)
+    assert dice.for_half_width == n and 40 < n < 50  # (1.96 * 0.1 / 0.03)^2 = 42.7, a little more with t
+    # distance from the boundary 0.1 - (-0.03) = 0.13 at alpha 5% (one contrast), power 80%
+    decide = next(n for n in range(MIN_SEEDS, 1000)
+                  if (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * 0.1 / n ** 0.5 <= 0.13)
+    assert dice.to_decide == decide
+    assert f"| dice | 3 | +0.100 (-0.030) | 0.01000 | 0.00000 | 0.01000 | {n} | {decide} |" in render_plan([dice], 0.03)
+    # the command, with the declared contrasts (six: Holm's strictest level 5% / 6) and a wider half-width
+    done = CliRunner().invoke(app, ["plan", str(run), "--half-width", "0.05"])
+    assert done.exit_code == 0, done.output
+    wide = next(n for n in range(2, 1000) if stats.t.ppf(0.975, n - 1) * 0.1 / n ** 0.5 <= 0.05)
+    decide = next(n for n in range(MIN_SEEDS, 1000)
+                  if (stats.t.ppf(1 - 0.05 / 12, n - 1) + stats.t.ppf(0.8, n - 1)) * 0.1 / n ** 0.5 <= 0.13)
+    assert f"| dice-vs-early-fusion | 3 | +0.100 (-0.030) | 0.01000 | 0.00000 | 0.01000 | {wide} | {decide} |" \
+        in done.stdout
+
+
+def test_plan_refuses_fewer_than_three_seeds_and_other_streams(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "one", {0: seed_rows(0, 0.0)})
+    with pytest.raises(UserError, match="at least 3 seeds, this one has 1"):
+        plan_run(run, 0.03, [DICE])
+    pilot = write_run(tmp_path / "pilot", {s: seed_rows(s, 0.0) for s in range(3)})
+    with pytest.raises(UserError, match="has no primary contrast"):
+        plan_run(pilot, 0.03, [PrimaryContrast(**{**DICE.__dict__, "stream": "paper"})])
+    with pytest.raises(UserError, match="--half-width"):
+        plan_run(pilot, 0.0, [DICE])
+
+
+def test_the_fast_final_dice_bootstrap_equals_recomputing_on_the_drawn_rows() -> None:
+    rng = np.random.default_rng(3)
+    rows = [*case_rows(0, "early-fusion", final(list(rng.uniform(0, 1, 5)), list(rng.uniform(0, 1, 3)))),
+            *case_rows(0, "pemma-lora", final(list(rng.uniform(0, 1, 5)), list(rng.uniform(0, 1, 3))))]
+    cases = pd.DataFrame(rows, columns=CASE_COLUMNS)
+    cases.loc[cases["structure"] == "GTVn", ["tp", "fn"]] = 0  # GTVn without reference voxels: left out
+    units = case_units(cases)
+    weights = stratified_weights(units, 20, np.random.default_rng(0))
+    assert (weights.sum(axis=1) == 8).all() and (weights[:, :5].sum(axis=1) == 5).all()  # per centre, its count
+    slow = [case_value(resample_cases(cases, units, row), DICE) for row in weights]
+    assert weighted_final_dice(cases, DICE, units, weights) == pytest.approx(slow)
+    assert weighted_final_dice(cases, DICE, units, np.ones((1, len(units)))) == pytest.approx([case_value(cases, DICE)])
