@@ -30,6 +30,7 @@ from pemma_cl.config import RunConfig
 from pemma_cl.data.records import CaseRecord
 from pemma_cl.data.sources import LoadedData, load_cases
 from pemma_cl.data.splits import split_cases
+from pemma_cl.decide import render_decisions, run_looks
 from pemma_cl.errors import UserError
 from pemma_cl.evaluation.cost import CostPlugin
 from pemma_cl.evaluation.prognosis_metric import PrognosisMetric
@@ -50,7 +51,7 @@ from pemma_cl.training.protocol import evaluation_protocol
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.context import BuildContext
 from pemma_cl.training.progress import ProgressPlugin
-from pemma_cl.work import PROGRESS, UnitResult, WorkFolder, run_label
+from pemma_cl.work import CONFIG, PROGRESS, UnitResult, WorkFolder, run_label
 
 #: Metric columns read back as floats (a unit file stores an undefined value as null).
 FLOAT_COLUMNS: tuple[str, ...] = ("dice", "dice_case_mean", "hd95")
@@ -244,19 +245,15 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
     if config.preset == "paper" and resolve_device(config.device).type == "cpu":
         _say("the 'paper' preset on a CPU trains for hours to days (an estimate follows the first step); "
              "run it on a machine with a CUDA GPU (--device auto picks it)")
+    decision = None
     try:
         check_precision(config.precision, resolve_device(config.device))
         entries = [registry.get(name) for name in config.strategies]
-        if executor == "ray":
-            from pemma_cl.ray_executor import run_units_on_ray
-
-            run_units_on_ray(work, entries, ray_address)
-        elif jobs > 1:
-            from pemma_cl.process_executor import run_units_in_processes
-
-            run_units_in_processes(work, entries, jobs)
+        if config.max_seeds is None:
+            _execute(work, entries, executor, ray_address, jobs)
         else:
-            _run_units(work, entries)
+            work, decision = run_looks(work, lambda look: _execute(look, entries, executor, ray_address, jobs),
+                                       _write_seed)
     except BaseException:
         if work.done_count() == 0:
             work.discard()
@@ -265,7 +262,22 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
                  f"again, or 'pemma-bench run --resume {work.root}', to continue")
         raise
     return _publish(work, command, {"executor": executor, "jobs": 1 if executor == "ray" else jobs,
-                                    "threads_per_unit": _threads_per_unit(executor, jobs)})
+                                    "threads_per_unit": _threads_per_unit(executor, jobs)}, decision)
+
+
+def _execute(work: WorkFolder, entries: list[StrategyEntry], executor: str, ray_address: str | None,
+             jobs: int) -> None:
+    """Run every unfinished unit of ``work`` with the chosen executor."""
+    if executor == "ray":
+        from pemma_cl.ray_executor import run_units_on_ray
+
+        run_units_on_ray(work, entries, ray_address)
+    elif jobs > 1:
+        from pemma_cl.process_executor import run_units_in_processes
+
+        run_units_in_processes(work, entries, jobs)
+    else:
+        _run_units(work, entries)
 
 
 def _threads_per_unit(executor: str, jobs: int) -> int:
@@ -312,27 +324,53 @@ def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({column: float for column in FLOAT_COLUMNS})
 
 
-def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) -> Path:
-    """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name."""
+@dataclass
+class SeedFiles:
+    """What :func:`_write_seed` wrote of one seed, for the run's own tables."""
+
+    metrics: pd.DataFrame
+    summary: dict[str, Any]
+    prognosis_rows: list[dict[str, Any]]
+    references: dict[str, Any]
+    predictions: dict[str, Any] | None
+
+
+def _write_seed(work: WorkFolder, seed: int) -> SeedFiles:
+    """Write one finished seed's tables (``seeds/seed<S>/``) from its unit files."""
+    config = work.config
+    units = {name: work.load_unit(seed, name) for name in config.strategies}
+    metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
+    summary = summarize(metrics, {n: u.costs for n, u in units.items()}, {n: u.evaluation for n, u in units.items()})
+    prognosis_rows = [row for unit in units.values() for row in unit.prognosis]
+    references = work.load_data(seed).get("prognosis_references", {})
+    seed_summary = aggregate({seed: summary}, config.reference)
+    seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows}, {seed: references})
+    work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
+    work.write_json(f"seeds/seed{seed}/summary.json", summary)
+    work.write_text(f"seeds/seed{seed}/summary.md", render_markdown([(f"seed {seed}", seed_summary)]))
+    predictions = None
+    if prognosis_rows:
+        predictions = {n: u.predictions for n, u in units.items()}
+        work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows))
+        work.write_json(f"seeds/seed{seed}/predictions.json", predictions)
+    return SeedFiles(metrics, summary, prognosis_rows, references, predictions)
+
+
+def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
+             decision: dict[str, Any] | None = None) -> Path:
+    """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name.
+
+    ``decision`` is the record of a ``--decide`` run's looks (:func:`pemma_cl.decide.run_looks`), whose ``work``
+    holds the seeds it ran.
+    """
     config = work.config
     frames, per_seed, prognosis_rows, references, predictions = [], {}, {}, {}, {}
     for seed in config.seeds:
-        units = {name: work.load_unit(seed, name) for name in config.strategies}
-        metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
-        per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
-                                   {n: u.evaluation for n, u in units.items()})
-        prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]
-        references[seed] = work.load_data(seed).get("prognosis_references", {})
-        seed_summary = aggregate({seed: per_seed[seed]}, config.reference)
-        seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows[seed]}, {seed: references[seed]})
-        work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
-        work.write_json(f"seeds/seed{seed}/summary.json", per_seed[seed])
-        work.write_text(f"seeds/seed{seed}/summary.md", render_markdown([(f"seed {seed}", seed_summary)]))
-        if prognosis_rows[seed]:
-            predictions[seed] = {n: u.predictions for n, u in units.items()}
-            work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows[seed]))
-            work.write_json(f"seeds/seed{seed}/predictions.json", predictions[seed])
-        frames.append(metrics)
+        files = _write_seed(work, seed)
+        per_seed[seed], prognosis_rows[seed], references[seed] = files.summary, files.prognosis_rows, files.references
+        if files.predictions is not None:
+            predictions[seed] = files.predictions
+        frames.append(files.metrics)
     metrics = pd.concat(frames, ignore_index=True)
     summary = aggregate(per_seed, config.reference)
     summary["prognosis"] = summarize_prognosis(prognosis_rows, references)
@@ -343,7 +381,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         extra={"stream": config.stream.name, "preset": get_preset(config.preset, config.backbone).to_dict(),
                "strategy_options": config.strategy_options, **execution, "attempts": work.progress["attempts"],
                "seeds": {seed: work.load_data(seed) for seed in config.seeds},
-               "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
+               "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()},
+               **({"decide": decision} if decision is not None else {})}))
     work.write_csv("metrics.csv", metrics)
     work.write_json("summary.json", summary)
     work.write_text("summary.md", render_markdown([(name, summary)]))
@@ -351,6 +390,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
     claims = check_claims([stored_run(Path(name), config.to_dict(), summary)], paper_trainable_shares())
     work.write_json("claims.json", claims_json(claims))
     work.write_text("claims.md", render_claims(claims))
+    if decision is not None:
+        work.write_json(CONFIG, config.to_dict())  # the seeds it ran
     (work.root / PROGRESS).unlink()
     final = publish(work.root, work.root.parent, name)
     console = Console(file=sys.stdout, width=200)  # the widest summary table (14 columns) fits
@@ -358,4 +399,6 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         console.print(table)
     console.print(f"Paper's claims against this run ({final / 'claims.md'}):")
     console.print(render_claims(claims), markup=False, highlight=False)
+    if decision is not None:
+        console.print(render_decisions(decision), markup=False, highlight=False)
     return final

@@ -43,8 +43,6 @@ from pemma_cl.errors import UserError
 ALPHA = 0.05
 #: Seed counts of the looks (cut at ``--max-seeds``, which is always the last look).
 LOOK_SCHEDULE: tuple[int, ...] = (3, 5, 8, 12, 18, 27, 40, 60)
-#: ``--max-seeds`` of a run that does not say.
-DEFAULT_MAX_SEEDS = 12
 #: Directions of a primary contrast: held when the value is above ``-margin`` / below ``margin``.
 NON_INFERIOR, BELOW = "non_inferior", "below"
 HELD, NOT_HELD, CONTINUE, UNDECIDED = "held", "not held", "continue", "undecided"
