@@ -141,3 +141,19 @@ def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_
     assert "Primary contrasts decided by --decide (looks at 3, 5 seeds, familywise alpha 0.05): every primary " \
            "contrast decided at look 1 (3 seeds)" in result.stdout
     assert pd.read_csv(folder / "metrics.csv")["seed"].unique().tolist() == [0, 1, 2]
+
+
+def test_max_seeds_is_part_of_the_run_configuration(tmp_path: Path) -> None:
+    from pemma_cl.config import RunConfig
+    from pemma_cl.errors import UserError
+    from pemma_cl.stream_spec import load_stream
+
+    config = RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 1, 2, 3),
+                       results_dir=tmp_path, max_seeds=4)
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    older = {key: item for key, item in config.to_dict().items() if key != "max_seeds"}  # written before the field
+    assert RunConfig.from_dict(older).max_seeds is None
+    with pytest.raises(UserError, match=r"seeds: a --decide run has seeds 0 \.\. 3 in order, got \[0, 2\]"):
+        RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 2), max_seeds=4)
+    with pytest.raises(UserError, match="--max-seeds: expected at least 3"):
+        RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 1), max_seeds=2)
