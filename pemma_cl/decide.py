@@ -94,8 +94,8 @@ def describe(row: ContrastLook) -> str:
     """One line of a contrast at a look: its mean and repeated confidence interval, bound and decision."""
     low, high = row.interval
     return (f"{row.contrast}: mean {row.mean:+.4f} (RCI {low:+.4f} .. {high:+.4f}), t {row.t:+.2f} against "
-            f"+-{row.t_bound:.2f} (p {row.p:.2g} <= {row.p_bound:.2g} at local alpha {row.local_alpha:.3g}): "
-            f"{row.decision}")
+            f"+-{row.t_bound:.2f} (p {row.p:.2g}; decides at p <= {row.p_bound:.2g}, "
+            f"local alpha {row.local_alpha:.3g}): {row.decision}")
 
 
 def _values(by_seed: Mapping[int, float], seeds: tuple[int, ...]) -> list[float]:

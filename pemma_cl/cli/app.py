@@ -233,7 +233,8 @@ def run(
         if reference is not None and reference not in strategies:
             raise UserError(f"--reference: {reference!r} is not one of the run's strategies ({', '.join(strategies)})")
         if decide and getattr(ctx.get_parameter_source("seeds"), "name", None) == "COMMANDLINE":
-            raise UserError("--decide: adds seeds itself (0, 1, ... look by look, up to --max-seeds); leave out --seeds")
+            raise UserError("--decide: adds seeds itself (0, 1, ... look by look, up to --max-seeds); "
+                            "leave out --seeds")
         if max_seeds is not None and not decide:
             raise UserError("--max-seeds: only with --decide")
         if decide:
