@@ -100,14 +100,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/ablation.json"))
     args = parser.parse_args()
 
-    from pemma_cl.config import RunConfig
-    from pemma_cl.stream_spec import load_stream
-    from pemma_cl.models.presets import get_preset
-    from pemma_cl.registry import StrategyEntry
-    from pemma_cl.runner import prepare_run, run_strategy
-    from pemma_cl.summary import METRIC_COLUMNS, summarize
-
     import pandas as pd
+
+    from pemma_cl.models.presets import get_preset
+    from pemma_cl.report.summary import METRIC_COLUMNS, summarize
+    from pemma_cl.run.config import RunConfig
+    from pemma_cl.run.unit import prepare_run, run_strategy
+    from pemma_cl.strategy_api.registry import StrategyEntry
+    from pemma_cl.streams.spec import load_stream
 
     variants = [v for v in VARIANTS if not args.only or v.name in args.only]
     config = RunConfig(stream=load_stream(args.stream), strategies=("ablation",), seeds=(args.seed,), data=args.data,

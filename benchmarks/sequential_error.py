@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from pemma_cl.config import DEFAULT_MAX_SEEDS
-from pemma_cl.sequential import SequentialPlan, simulate_false_decisions
+from pemma_cl.evaluation.sequential import SequentialPlan, simulate_false_decisions
+from pemma_cl.run.config import DEFAULT_MAX_SEEDS
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ step GFLOP and the step's ratio to full fine-tuning's. The frozen variants are m
 
     .venv/bin/python benchmarks/step_flops.py --preset tiny --out results/reference/step-flops-tiny.json
 
-Counted by :func:`pemma_cl.profile.profile_strategies` (PyTorch's ``FlopCounterMode``), so the same on any machine.
+Counted by :func:`pemma_cl.measure.profile.profile_strategies` (PyTorch's ``FlopCounterMode``), so the same on any machine.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from avalanche.core import SupervisedPlugin
 
+from pemma_cl.measure.profile import REFERENCE, profile_strategies
 from pemma_cl.models.presets import get_preset
-from pemma_cl.profile import REFERENCE, profile_strategies
-from pemma_cl.registry import StrategyEntry, load_registry
+from pemma_cl.strategy_api.registry import StrategyEntry, load_registry
 
 #: Variant name -> substrings of the parameter names it freezes in pemma-lora.
 FROZEN: dict[str, tuple[str, ...]] = {

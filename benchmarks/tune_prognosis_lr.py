@@ -15,11 +15,11 @@ import json
 import time
 from pathlib import Path
 
-from pemma_cl.config import RunConfig
-from pemma_cl.stream_spec import load_stream
 from pemma_cl.models.presets import get_preset
-from pemma_cl.registry import load_registry
-from pemma_cl.runner import prepare_run, run_strategy
+from pemma_cl.run.config import RunConfig
+from pemma_cl.run.unit import prepare_run, run_strategy
+from pemma_cl.strategy_api.registry import load_registry
+from pemma_cl.streams.spec import load_stream
 
 SCALES = (0.1, 1.0)
 STRATEGIES = ("pemma-lora", "full-finetune")

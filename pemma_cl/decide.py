@@ -1,7 +1,7 @@
 """``pemma-bench run --decide``: a run's seeds added look by look until its stream's primary contrasts are decided.
 
-The looks, bounds and stopping rule are :mod:`pemma_cl.sequential`'s; the primary contrasts and each seed's value
-of one are :mod:`pemma_cl.contrasts`'. Every look runs the units of its seeds in the run's one partial folder
+The looks, bounds and stopping rule are :mod:`pemma_cl.evaluation.sequential`'s; the primary contrasts and each seed's value
+of one are :mod:`pemma_cl.report.contrasts`'. Every look runs the units of its seeds in the run's one partial folder
 (finished units are kept, so an interrupted decide run resumes), writes those seeds' files (``seeds/seed<S>/``, as
 in the published folder) and evaluates each open contrast from them.
 """
@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pemma_cl.config import RunConfig
-from pemma_cl.sequential import HELD, NOT_HELD, ContrastLook, SequentialPlan, stream_contrasts
-from pemma_cl.work import WorkFolder
+from pemma_cl.evaluation.sequential import HELD, NOT_HELD, ContrastLook, SequentialPlan, stream_contrasts
+from pemma_cl.run.config import RunConfig
+from pemma_cl.run.work import WorkFolder
 
 __all__ = ["primary_contrasts", "render_decisions", "run_looks"]
 
@@ -25,7 +25,7 @@ def primary_contrasts(config: RunConfig) -> list:
     Raises:
         UserError: If the stream has none, or the run lacks a strategy one of them compares.
     """
-    from pemma_cl.contrasts import load_primary_contrasts
+    from pemma_cl.report.contrasts import load_primary_contrasts
 
     return stream_contrasts(load_primary_contrasts(), config.stream.name, config.strategies)
 
@@ -42,7 +42,7 @@ def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
     Returns:
         The folder restricted to the seeds that ran, and the record of the looks for the manifest.
     """
-    from pemma_cl.contrasts import seed_values
+    from pemma_cl.report.contrasts import seed_values
 
     config = work.config
     contrasts = primary_contrasts(config)

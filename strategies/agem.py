@@ -1,12 +1,12 @@
 """A-GEM (Chaudhry et al., 2019) on PEMMA's architecture from the CT base: full fine-tuning whose gradient is
 projected whenever it would raise the loss on an episodic memory of earlier cases
-(see :class:`pemma_cl.training.rehearsal.SegmentationAGEMPlugin`)."""
+(see :class:`pemma_cl.training.plugins.rehearsal.SegmentationAGEMPlugin`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,6 @@ class AGEMOptions:
                    options=AGEMOptions)
 def build(ctx):
     from pemma_cl.training.baselines import build_on_ct_base
-    from pemma_cl.training.rehearsal import SegmentationAGEMPlugin
+    from pemma_cl.training.plugins.rehearsal import SegmentationAGEMPlugin
 
     return build_on_ct_base(ctx, [SegmentationAGEMPlugin(ctx.options.patterns_per_experience, ctx.options.sample_size)])

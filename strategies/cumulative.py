@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @register_strategy("cumulative", "Cumulative: PEMMA architecture, all parameters trained, each experience on the "
@@ -10,6 +10,6 @@ from pemma_cl.registry import register_strategy
                    family="rehearsal")
 def build(ctx):
     from pemma_cl.training.baselines import build_on_ct_base
-    from pemma_cl.training.rehearsal import CumulativeDataPlugin
+    from pemma_cl.training.plugins.rehearsal import CumulativeDataPlugin
 
     return build_on_ct_base(ctx, [CumulativeDataPlugin()])

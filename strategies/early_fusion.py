@@ -9,7 +9,7 @@ test time (CT-only or PET-only input), which is exactly the weakness PEMMA addre
 
 from __future__ import annotations
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @register_strategy("early-fusion", "2-channel CT+PET network from the fusion base (CT base + zero PET weights after "

@@ -2,14 +2,14 @@
 of every parameter towards its value after each earlier experience, weighted by its Fisher importance.
 
 The Fisher is the squared gradient of the training loss (DiceCE) under the modality masks training draws, so
-the missing-modality paths are protected too (see :mod:`pemma_cl.training.importance`).
+the missing-modality paths are protected too (see :mod:`pemma_cl.training.plugins.importance`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 EWC_MODES = ("separate", "online")
 
@@ -43,7 +43,7 @@ class EWCOptions:
                    family="regularisation", options=EWCOptions)
 def build(ctx):
     from pemma_cl.training.baselines import build_on_ct_base
-    from pemma_cl.training.importance import SegmentationEWCPlugin
+    from pemma_cl.training.plugins.importance import SegmentationEWCPlugin
 
     options = ctx.options
     return build_on_ct_base(ctx, [SegmentationEWCPlugin(options.lambda_, options.mode, options.decay)])

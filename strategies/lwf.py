@@ -1,11 +1,11 @@
 """LwF (Li & Hoiem, 2016) for segmentation on PEMMA's architecture from the CT base: full fine-tuning plus
-voxel-wise distillation of the previous experience's model (see :mod:`pemma_cl.training.distillation`)."""
+voxel-wise distillation of the previous experience's model (see :mod:`pemma_cl.training.plugins.distillation`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,6 @@ class LwFOptions:
                    family="distillation", options=LwFOptions)
 def build(ctx):
     from pemma_cl.training.baselines import build_on_ct_base
-    from pemma_cl.training.distillation import SegmentationLwFPlugin
+    from pemma_cl.training.plugins.distillation import SegmentationLwFPlugin
 
     return build_on_ct_base(ctx, [SegmentationLwFPlugin(ctx.options.temperature, ctx.options.weight)])

@@ -2,14 +2,14 @@
 towards earlier weights, weighted by how much each parameter moves the output (no labels needed).
 
 Importance is the gradient magnitude of the output's squared L2 norm (over classes, averaged over voxels) under
-the modality masks training draws (see :mod:`pemma_cl.training.importance`).
+the modality masks training draws (see :mod:`pemma_cl.training.plugins.importance`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,6 @@ class MASOptions:
                    family="regularisation", options=MASOptions)
 def build(ctx):
     from pemma_cl.training.baselines import build_on_ct_base
-    from pemma_cl.training.importance import SegmentationMASPlugin
+    from pemma_cl.training.plugins.importance import SegmentationMASPlugin
 
     return build_on_ct_base(ctx, [SegmentationMASPlugin(ctx.options.lambda_, ctx.options.alpha)])

@@ -3,7 +3,7 @@ missing-modality adapters and PET skip; evaluated task-aware (zero forgetting by
 
 from __future__ import annotations
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @register_strategy("pemma-lora", "PEMMA: frozen CT base, one LoRA adapter set per task, picked by task label "

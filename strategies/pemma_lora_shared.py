@@ -3,7 +3,7 @@ every later one, evaluated without task labels; its forgetting is measured, not 
 
 from __future__ import annotations
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @register_strategy("pemma-lora-shared", "PEMMA, authors' protocol: frozen CT base, one LoRA adapter set continued "

@@ -1,11 +1,11 @@
 """Experience replay on PEMMA's architecture from the CT base: full fine-tuning with a buffer of whole earlier
-cases mixed into every mini-batch (see :class:`pemma_cl.training.rehearsal.CaseReplayPlugin`)."""
+cases mixed into every mini-batch (see :class:`pemma_cl.training.plugins.rehearsal.CaseReplayPlugin`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,6 @@ class ReplayOptions:
                    family="rehearsal", options=ReplayOptions)
 def build(ctx):
     from pemma_cl.training.baselines import build_on_ct_base
-    from pemma_cl.training.rehearsal import CaseReplayPlugin
+    from pemma_cl.training.plugins.rehearsal import CaseReplayPlugin
 
     return build_on_ct_base(ctx, [CaseReplayPlugin(ctx.options.budget, ctx.options.batch_size_mem)])

@@ -25,7 +25,7 @@ def micro_preset():
 @pytest.fixture(scope="session")
 def tiny_cohort():
     """Five 32^3 cases for each of HMR, HGJ and CHUV."""
-    from pemma_cl.data.synthetic import generate_cohort
+    from pemma_cl.data.synthetic.cohort import generate_cohort
 
     return generate_cohort(seed=TEST_SEED, shape=(32, 32, 32), case_scale=0.05, centres=TEST_CENTRES)
 
@@ -33,7 +33,7 @@ def tiny_cohort():
 @pytest.fixture(scope="session")
 def micro_stream_spec():
     """Pre-train on HMR (CT), then HGJ (task 1) and CHUV (task 2) with CT+PET."""
-    from pemma_cl.stream_spec import ExperienceSpec, PretrainSpec, StreamSpec
+    from pemma_cl.streams.spec import ExperienceSpec, PretrainSpec, StreamSpec
 
     return StreamSpec(
         name="micro",
@@ -58,7 +58,7 @@ def micro_ct_update_spec(micro_stream_spec):
 
 def _stream(cohort, spec):
     from pemma_cl.data.splits import split_cases
-    from pemma_cl.streams import build_stream
+    from pemma_cl.streams.build import build_stream
 
     train, test = split_cases(cohort, TEST_SEED).for_evaluation_on("test")
     return build_stream(spec, train, test)
@@ -169,7 +169,7 @@ def _recorded_runs(stream, ctx_settings):
     and options."""
     from dataclasses import replace
 
-    from pemma_cl.runner import run_strategy
+    from pemma_cl.run.unit import run_strategy
 
     cache: dict[tuple, StrategyRun] = {}
 
@@ -207,7 +207,7 @@ def run_ct_update(ct_update_stream, ctx_settings):
 @pytest.fixture(scope="session")
 def registered_entries() -> dict:
     """Every registered strategy (the built-ins and any installed entry-point plugin), by name."""
-    from pemma_cl.registry import load_registry
+    from pemma_cl.strategy_api.registry import load_registry
 
     return dict(load_registry().entries)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from peft import get_peft_model_state_dict
 
-from pemma_cl.models.adapters import add_task_adapter, adapter_name, wrap_with_adapters
+from pemma_cl.models.adapters import adapter_name, add_task_adapter, wrap_with_adapters
 from pemma_cl.models.backbones import MaskedInputNetwork, build_network
 from pemma_cl.models.pemma import PEMMA_MODULES, PemmaNetwork
 from pemma_cl.models.presets import PRESETS

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from pemma_cl.evaluation.cost import dataset_bytes
-from pemma_cl.summary import summarize
-from pemma_cl.training.distillation import SegmentationLwFPlugin, distillation_loss
-from pemma_cl.training.importance import training_masks
+from pemma_cl.report.summary import summarize
+from pemma_cl.training.plugins.distillation import SegmentationLwFPlugin, distillation_loss
+from pemma_cl.training.plugins.importance import training_masks
 
 N_TRAIN = 4  # training cases of each micro experience (task labels 1 and 2)
 

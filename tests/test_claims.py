@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, check_claims, load_run, render_claims
-from pemma_cl.errors import UserError
-from pemma_cl.seed_summary import aggregate
+from pemma_cl.core.errors import UserError
+from pemma_cl.report.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, check_claims, load_run, render_claims
+from pemma_cl.report.seeds import aggregate
 
 SHARES = {"lora": 7.2, "dora": 7.3}
 AWARE, AGNOSTIC = "task-aware (task label given)", "task-agnostic"

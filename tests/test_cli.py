@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from pemma_cl import __version__, registry
+from pemma_cl import __version__
 from pemma_cl.cli.app import app
-from pemma_cl.config import DEFAULT_STRATEGIES, PRESETS, RunConfig
-from pemma_cl.stream_spec import benchmarks_dir
-from pemma_cl.errors import UserError
-from pemma_cl.registry import Registry, register_strategy
-from pemma_cl.seed_summary import aggregate
+from pemma_cl.core.errors import UserError
+from pemma_cl.report.seeds import aggregate
+from pemma_cl.run.config import DEFAULT_STRATEGIES, PRESETS, RunConfig
+from pemma_cl.strategy_api import registry
+from pemma_cl.strategy_api.registry import Registry, register_strategy
+from pemma_cl.streams.spec import benchmarks_dir
 
 PLUGINS = Path(__file__).parent / "plugins"
 EXAMPLE = PLUGINS / "example_plugin.py"
@@ -38,7 +39,7 @@ def empty_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def runner_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RunConfig, Registry, list[str]]]:
-    """Install a fake ``pemma_cl.runner`` that records its calls and returns ``<results_dir>/run-1``."""
+    """Install a fake ``pemma_cl.run.benchmark`` that records its calls and returns ``<results_dir>/run-1``."""
     calls: list[tuple[RunConfig, Registry, list[str]]] = []
 
     def run_benchmark(work: Any, registry: Registry, command: list[str], *execution: Any) -> Path:
@@ -51,11 +52,11 @@ def runner_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RunConfig, Regis
 
 
 def fake_runner(monkeypatch: pytest.MonkeyPatch, run_benchmark: Callable[..., Path]) -> None:
-    """Replace ``pemma_cl.runner`` by a module whose ``open_work`` wraps the config and ``run_benchmark`` is given."""
-    module = types.ModuleType("pemma_cl.runner")
+    """Replace ``pemma_cl.run.benchmark`` by a module whose ``open_work`` wraps the config and ``run_benchmark`` is given."""
+    module = types.ModuleType("pemma_cl.run.benchmark")
     module.open_work = lambda config: types.SimpleNamespace(config=config)  # type: ignore[attr-defined]
     module.run_benchmark = run_benchmark  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pemma_cl.runner", module)
+    monkeypatch.setitem(sys.modules, "pemma_cl.run.benchmark", module)
 
 
 def invoke(*args: str | Path) -> Result:
@@ -434,7 +435,7 @@ def test_report_recomputes_paired_differences_against_another_reference(tmp_path
 
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict, Path]]:
-    """Install a fake ``pemma_cl.plots`` recording (metric columns, summary, folder) of each ``draw_all`` call."""
+    """Install a fake ``pemma_cl.report.plots.figures`` recording (metric columns, summary, folder) of each ``draw_all`` call."""
     pytest.importorskip("pandas")
     calls: list[tuple[list[str], dict, Path]] = []
 
@@ -442,9 +443,9 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict, Path]]
         calls.append((list(df.columns), summary, folder))
         return [folder / "a.png", folder / "b.png"]
 
-    module = types.ModuleType("pemma_cl.plots")
+    module = types.ModuleType("pemma_cl.report.plots.figures")
     module.draw_all = draw_all  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pemma_cl.plots", module)
+    monkeypatch.setitem(sys.modules, "pemma_cl.report.plots.figures", module)
     return calls
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pemma_cl.config import DEFAULT_STRATEGIES, PRESETS, RunConfig
-from pemma_cl.stream_spec import ExperienceSpec, PretrainSpec, benchmarks_dir, list_streams, load_stream
+from pemma_cl.core.errors import UserError
 from pemma_cl.data.records import CENTRES
-from pemma_cl.errors import UserError
+from pemma_cl.run.config import DEFAULT_STRATEGIES, PRESETS, RunConfig
+from pemma_cl.streams.spec import ExperienceSpec, PretrainSpec, benchmarks_dir, list_streams, load_stream
 
 
 def write_stream(folder: Path, mutate: Callable[[dict[str, Any]], None], name: str = "x") -> Path:

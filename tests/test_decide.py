@@ -1,5 +1,5 @@
 """``pemma-bench run --decide``: bad input refused in one line, and a real micro run that stops at its first look,
-with stand-ins for the primary contrasts and each seed's value (:mod:`pemma_cl.contrasts`)."""
+with stand-ins for the primary contrasts and each seed's value (:mod:`pemma_cl.report.contrasts`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ experiences:
 
 @dataclass(frozen=True)
 class Contrast:
-    """Stand-in for :class:`pemma_cl.contrasts.PrimaryContrast`."""
+    """Stand-in for :class:`pemma_cl.report.contrasts.PrimaryContrast`."""
 
     name: str
     stream: str
@@ -40,7 +40,7 @@ class Contrast:
 
 @pytest.fixture
 def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
-    """Install a stand-in ``pemma_cl.contrasts``: one ``below`` contrast of stream ``dectest`` on strategy
+    """Install a stand-in ``pemma_cl.report.contrasts``: one ``below`` contrast of stream ``dectest`` on strategy
     ``pemma-lora``, whose value for seed s is 0.001 + 0.0001 s (far below its 0.03 margin), read only where the
     seed's ``metrics.csv`` exists. Returns the (run folder, seed count) of each call."""
     calls: list[tuple[Path, int]] = []
@@ -52,12 +52,12 @@ def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
             assert set(pd.read_csv(run_dir / f"seeds/seed{seed}/metrics.csv")["strategy"]) == {contrast.strategy}
         return {seed: 0.001 + 0.0001 * seed for seed in seeds}
 
-    module = types.ModuleType("pemma_cl.contrasts")
+    module = types.ModuleType("pemma_cl.report.contrasts")
     module.load_primary_contrasts = lambda path=None: [  # type: ignore[attr-defined]
         Contrast("no-forgetting", "dectest", "pemma-lora", None, 0.03, "below"),
         Contrast("paper-only", "paper", "example-plugin", "early-fusion", 0.03, "non_inferior")]
     module.seed_values = seed_values  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pemma_cl.contrasts", module)
+    monkeypatch.setitem(sys.modules, "pemma_cl.report.contrasts", module)
     return calls
 
 
@@ -144,9 +144,9 @@ def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_
 
 
 def test_max_seeds_is_part_of_the_run_configuration(tmp_path: Path) -> None:
-    from pemma_cl.config import RunConfig
-    from pemma_cl.errors import UserError
-    from pemma_cl.stream_spec import load_stream
+    from pemma_cl.core.errors import UserError
+    from pemma_cl.run.config import RunConfig
+    from pemma_cl.streams.spec import load_stream
 
     config = RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 1, 2, 3),
                        results_dir=tmp_path, max_seeds=4)

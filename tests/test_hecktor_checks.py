@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-
-from pemma_cl.config import RunConfig
-from pemma_cl.stream_spec import load_stream
-from pemma_cl.data.hecktor import load_hecktor
-from pemma_cl.data.hecktor_checks import no_overlap
-from pemma_cl.errors import UserError
 from conftest import BAD_CASES, HECKTOR_STREAM, invoke_cli
+
+from pemma_cl.core.errors import UserError
+from pemma_cl.data.hecktor.checks import no_overlap
+from pemma_cl.data.hecktor.load import load_hecktor
+from pemma_cl.run.config import RunConfig
+from pemma_cl.streams.spec import load_stream
 
 N_CASES = 16  # the 15 synthetic cases plus XYZ-001
 FIRST_LINE = (f"error: {len(BAD_CASES)} of {N_CASES} cases are bad; fix them, or pass --on-bad-case skip to "
@@ -111,7 +111,7 @@ def test_a_folder_without_the_layout_is_refused(tmp_path: Path) -> None:
 
 def test_a_stream_centre_without_cases_is_a_user_error(prepared_hecktor: Path) -> None:
     from pemma_cl.data.splits import split_cases
-    from pemma_cl.streams import build_stream
+    from pemma_cl.streams.build import build_stream
 
     data = load_hecktor(prepared_hecktor, 32, "refuse")
     with pytest.raises(UserError, match=r"no training cases for centre\(s\) MDA in the data"):

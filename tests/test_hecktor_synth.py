@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-
-from pemma_cl.data import hecktor_layout as layout
-from pemma_cl.data.hecktor_checks import physical_box
-from pemma_cl.data.synthetic import generate_cohort
 from conftest import TEST_CENTRES, TEST_SEED, invoke_cli
+
+from pemma_cl.data.hecktor import layout
+from pemma_cl.data.hecktor.checks import physical_box
+from pemma_cl.data.synthetic.cohort import generate_cohort
 
 
 @pytest.fixture(scope="module")
 def cohort():
     """The cases ``hecktor_dir`` was written from, by id."""
-    from pemma_cl.data.synth_export import EXPORT_FOV_MM
+    from pemma_cl.data.synthetic.export import EXPORT_FOV_MM
 
     cases = generate_cohort(seed=TEST_SEED, shape=(32,) * 3, spacing_mm=EXPORT_FOV_MM / 32, case_scale=0.05,
                             centres=TEST_CENTRES)

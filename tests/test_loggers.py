@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl.loggers import unit_loggers
+from pemma_cl.run.loggers import unit_loggers
 
 
 @pytest.fixture(scope="module")
 def logged(stream_data, ctx_settings, tmp_path_factory) -> tuple[Path, list[dict]]:
     """Full fine-tuning through the micro stream with the csv, text and tensorboard loggers."""
-    from pemma_cl.registry import load_registry
-    from pemma_cl.runner import run_strategy
+    from pemma_cl.run.unit import run_strategy
+    from pemma_cl.strategy_api.registry import load_registry
 
     folder = tmp_path_factory.mktemp("logs")
     entry = load_registry().get("full-finetune")
@@ -60,8 +60,8 @@ def test_text_and_tensorboard_loggers_receive_the_metrics(logged) -> None:
 
 def test_wandb_logger_runs_offline(stream_data, ctx_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Avalanche 0.6.0's WandBLogger against the installed wandb (no account: offline mode writes a local run)."""
-    from pemma_cl.registry import load_registry
-    from pemma_cl.runner import run_strategy
+    from pemma_cl.run.unit import run_strategy
+    from pemma_cl.strategy_api.registry import load_registry
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

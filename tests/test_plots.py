@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.intervals import t_interval
-from pemma_cl.plots import (
+from pemma_cl.report.plots.figures import (
     PLOT_FILES,
     draw_all,
     plot_average_dice,

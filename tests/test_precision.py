@@ -8,12 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from pemma_cl.errors import UserError
-
+from pemma_cl.core.errors import UserError
+from pemma_cl.core.precision import BF16, FP32
 from pemma_cl.models.backbones import build_network
 from pemma_cl.models.pemma import PemmaNetwork
-from pemma_cl.precision import BF16, FP32
-from pemma_cl.runner import check_precision, run_strategy
+from pemma_cl.run.unit import check_precision, run_strategy
 from pemma_cl.training.bases import SharedBases
 
 

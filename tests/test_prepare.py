@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-
-from pemma_cl.data import hecktor_layout as layout
-from pemma_cl.data.hecktor import load_hecktor
-from pemma_cl.data.prepare import prepare_folder
-from pemma_cl.data.synth_export import EXPORT_FOV_MM
-from pemma_cl.data.synthetic import generate_cohort
-from pemma_cl.errors import UserError
 from conftest import BAD_CASES, HECKTOR_STREAM, TEST_CENTRES, TEST_SEED, invoke_cli
+
+from pemma_cl.core.errors import UserError
+from pemma_cl.data.hecktor import layout
+from pemma_cl.data.hecktor.load import load_hecktor
+from pemma_cl.data.hecktor.prepare import prepare_folder
+from pemma_cl.data.synthetic.cohort import generate_cohort
+from pemma_cl.data.synthetic.export import EXPORT_FOV_MM
 
 
 def cache_of(folder: Path) -> Path:

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TEST_SEED
 
 from pemma_cl.data.ehr import EHR_FIELDS, EHR_SIZE, ehr_vector
 from pemma_cl.evaluation.cindex import bootstrap_indices, cindex_with_interval, harrell_c
 from pemma_cl.training.template import cox_loss
-
-from conftest import TEST_SEED
 
 
 def test_harrell_c_reads_a_higher_risk_as_an_earlier_relapse() -> None:
@@ -89,7 +88,7 @@ def test_ehr_vector_carries_missing_fields_as_missing() -> None:
 @pytest.fixture(scope="module")
 def prognosis_cohort():
     """64 cases of 32^3 over three centres (enough relapses for a micro prognosis experience)."""
-    from pemma_cl.data.synthetic import generate_cohort
+    from pemma_cl.data.synthetic.cohort import generate_cohort
 
     return generate_cohort(seed=TEST_SEED, shape=(32, 32, 32), case_scale=0.5, centres=("HMR", "HGJ", "CHUV"))
 
@@ -98,7 +97,7 @@ def prognosis_cohort():
 def prognosis_spec(micro_stream_spec):
     """Pre-train on HMR (CT); segmentation on HGJ (CT+PET, 10 cases); prognosis on every centre from CT, then
     CT+PET+EHR."""
-    from pemma_cl.stream_spec import ExperienceSpec
+    from pemma_cl.streams.spec import ExperienceSpec
 
     centres = ("HMR", "HGJ", "CHUV")
     return replace(micro_stream_spec, name="micro-prognosis", experiences=(
@@ -111,7 +110,7 @@ def prognosis_spec(micro_stream_spec):
 @pytest.fixture(scope="module")
 def prognosis_stream(prognosis_cohort, prognosis_spec):
     from pemma_cl.data.splits import split_cases
-    from pemma_cl.streams import build_stream
+    from pemma_cl.streams.build import build_stream
 
     cases = list(prognosis_cohort)
     cases[0] = replace(cases[0], rfs_days=None, relapse=None)  # a patient without an endpoint
@@ -169,10 +168,10 @@ def prognosis_settings(prognosis_stream, prognosis_spec, micro_preset, tmp_path_
 def test_pemma_learns_prognosis_through_adapters_and_head_only(prognosis_stream, prognosis_settings) -> None:
     """Per-task PEMMA through segmentation, then two prognosis tasks: C-index rows for the prognosis experiences
     only, Dice rows for the segmentation one only, and every parameter outside the active adapter set unchanged."""
-    from pemma_cl.registry import load_registry
-    from pemma_cl.runner import run_strategy
-
     from conftest import RecorderPlugin
+
+    from pemma_cl.run.unit import run_strategy
+    from pemma_cl.strategy_api.registry import load_registry
 
     recorder = RecorderPlugin()
     entry = load_registry().get("pemma-lora")
@@ -204,8 +203,8 @@ def test_pemma_learns_prognosis_through_adapters_and_head_only(prognosis_stream,
 
 
 def test_a_segmentation_only_strategy_is_refused_on_a_prognosis_stream() -> None:
-    from pemma_cl.errors import UserError
-    from pemma_cl.registry import load_registry
+    from pemma_cl.core.errors import UserError
+    from pemma_cl.strategy_api.registry import load_registry
 
     registry = load_registry()
     kinds = ("segmentation", "prognosis")
@@ -233,7 +232,7 @@ def test_mask_features_by_hand(prognosis_cohort) -> None:
 
 def test_references_and_ceilings_on_the_synthetic_cohort() -> None:
     from pemma_cl.data.splits import split_cases
-    from pemma_cl.data.synthetic import generate_cohort
+    from pemma_cl.data.synthetic.cohort import generate_cohort
     from pemma_cl.evaluation.prognosis_references import prognosis_references
 
     cases = generate_cohort(seed=TEST_SEED, shape=(16, 16, 16), case_scale=1.0)  # 522 cases
@@ -248,7 +247,7 @@ def test_references_and_ceilings_on_the_synthetic_cohort() -> None:
 
 
 def test_prognosis_summary_reads_own_final_and_forgetting_from_rows() -> None:
-    from pemma_cl.prognosis_summary import summarize_prognosis
+    from pemma_cl.report.prognosis import summarize_prognosis
 
     def row(trained, exp, cindex, strategy="s"):
         return {"strategy": strategy, "trained_through": trained, "eval_experience": exp,
@@ -275,7 +274,7 @@ def test_prognosis_summary_reads_own_final_and_forgetting_from_rows() -> None:
     (0.60, 0.55, "not held"),      # a drop: short by 0.11, more than the half-width
 ])
 def test_cindex_gain_claim_verdicts(ct: float, richer: float, verdict: str) -> None:
-    from pemma_cl.claims import _cindex_gain, stored_run
+    from pemma_cl.report.claims import _cindex_gain, stored_run
 
     def estimate(value):
         return {"mean": value, "low": value - 0.05, "high": value + 0.05, "n": 1}

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl import registry
-from pemma_cl.errors import UserError
-from pemma_cl.registry import ENTRY_POINT_GROUP, Registry, StrategyEntry, load_registry, register_strategy
+from pemma_cl.core.errors import UserError
+from pemma_cl.strategy_api import registry
+from pemma_cl.strategy_api.registry import ENTRY_POINT_GROUP, Registry, StrategyEntry, load_registry, register_strategy
 
 PLUGINS = Path(__file__).parent / "plugins"
 EXAMPLE = PLUGINS / "example_plugin.py"
@@ -130,7 +130,7 @@ def test_failed_plugin_leaves_no_registrations_behind(tmp_path: Path) -> None:
     path.write_text(
         textwrap.dedent(
             """
-            from pemma_cl.registry import register_strategy
+            from pemma_cl.strategy_api.registry import register_strategy
             register_strategy("half-a", "registered before the clash")(print)
             register_strategy("taken", "clashes")(print)
             """
@@ -184,7 +184,7 @@ def make_fake_distribution(root: Path) -> None:
     (root / "fakeplug_module.py").write_text(
         textwrap.dedent(
             """
-            from pemma_cl.registry import register_strategy
+            from pemma_cl.strategy_api.registry import register_strategy
 
             @register_strategy("fake-module", "Registered by importing an entry-point module")
             def build(context):
@@ -211,7 +211,7 @@ def test_entry_point_plugins_are_loaded(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import json, sys
-        from pemma_cl.registry import load_registry
+        from pemma_cl.strategy_api.registry import load_registry
         loaded = load_registry()
         print(json.dumps({
             "entries": {e.name: [e.description, e.source] for e in loaded.entries.values()},

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pemma_cl.errors import UserError
-from pemma_cl.results import FolderWriter, build_manifest, publish, run_name, run_prefix
+from pemma_cl.core.errors import UserError
+from pemma_cl.run.folders import FolderWriter, build_manifest, publish, run_name, run_prefix
 
 
 def test_run_name() -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pemma_cl.plots import PLOT_FILES
-from pemma_cl.summary import INPUTS, METRIC_COLUMNS
+from pemma_cl.report.plots.figures import PLOT_FILES
+from pemma_cl.report.summary import INPUTS, METRIC_COLUMNS
 
 PEMMA_BENCH = Path(sys.executable).with_name("pemma-bench")
 STRATEGIES = ("pemma-lora", "full-finetune")
@@ -243,7 +243,7 @@ def test_training_a_shared_base_leaves_the_global_random_state_alone(stream_data
     """
     import torch
 
-    from pemma_cl.runner import seed_everything
+    from pemma_cl.run.unit import seed_everything
     from pemma_cl.training.bases import SharedBases
 
     def draws_after_get() -> tuple:
@@ -291,8 +291,8 @@ def test_a_unit_failing_in_a_worker_process_is_a_one_line_error(stream_file, tmp
 def test_the_ray_driver_saves_finished_units_before_it_trains_the_next_seeds_bases() -> None:
     """Between seeds the Ray driver saves every unit already finished and nothing else; at the end it blocks for
     the rest (a stand-in for Ray's wait/get: which tasks are done is the only thing the driver may act on)."""
-    from pemma_cl.ray_executor import _save_finished
-    from pemma_cl.work import UnitResult
+    from pemma_cl.run.executors.ray_cluster import _save_finished
+    from pemma_cl.run.work import UnitResult
 
     result = UnitResult(rows=[], costs={}, evaluation="task-agnostic").to_dict()
     finished = {"a"}

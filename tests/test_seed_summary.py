@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from pemma_cl.evaluation.intervals import t_interval
-from pemma_cl.seed_summary import aggregate, render_console_table, render_markdown
+from pemma_cl.report.seeds import aggregate, render_console_table, render_markdown
 
 #: Student t quantile t(0.975, 2), from tables.
 T_975_2 = 4.302653

@@ -10,15 +10,29 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pemma_cl.errors import UserError
-from pemma_cl.sequential import (BELOW, CONTINUE, HELD, NON_INFERIOR, NOT_HELD, UNDECIDED, SequentialPlan, _inside,
-                                 look_schedule, nominal_level, obf_spending, paired_t, simulate_false_decisions,
-                                 stream_contrasts, z_bounds)
+from pemma_cl.core.errors import UserError
+from pemma_cl.evaluation.sequential import (
+    BELOW,
+    CONTINUE,
+    HELD,
+    NON_INFERIOR,
+    NOT_HELD,
+    UNDECIDED,
+    SequentialPlan,
+    _inside,
+    look_schedule,
+    nominal_level,
+    obf_spending,
+    paired_t,
+    simulate_false_decisions,
+    stream_contrasts,
+    z_bounds,
+)
 
 
 @dataclass(frozen=True)
 class Contrast:
-    """Stand-in for :class:`pemma_cl.contrasts.PrimaryContrast` (the fields the plan reads)."""
+    """Stand-in for :class:`pemma_cl.report.contrasts.PrimaryContrast` (the fields the plan reads)."""
 
     name: str
     margin: float = 0.03

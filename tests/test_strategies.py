@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from pemma_cl import registry
-from pemma_cl.config import DEFAULT_STRATEGIES
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
+from pemma_cl.core.protocol import OFFLINE, TASK_AGNOSTIC
+from pemma_cl.core.protocol import TASK_AWARE as TASK_AWARE_LABEL
 from pemma_cl.evaluation.cost import parameter_budget
-from pemma_cl.registry import StrategyEntry, load_registry
-from pemma_cl.summary import METRIC_COLUMNS
-from pemma_cl.training.protocol import OFFLINE, TASK_AGNOSTIC
-from pemma_cl.training.protocol import TASK_AWARE as TASK_AWARE_LABEL
+from pemma_cl.report.summary import METRIC_COLUMNS
+from pemma_cl.run.config import DEFAULT_STRATEGIES
+from pemma_cl.strategy_api import registry
+from pemma_cl.strategy_api.registry import StrategyEntry, load_registry
 
 #: Every registered strategy (timm's test over list_models), read at collection time so each gets its own test.
 REGISTERED_NAMES = sorted(load_registry().entries)
@@ -100,7 +100,7 @@ def test_every_builtin_starts_from_the_same_ct_base(run_entry, registered_entrie
 
 EWC_PLUGIN = '''
     """A third-party strategy: PEMMA's architecture trained with Avalanche's EWC plugin."""
-    from pemma_cl.registry import register_strategy
+    from pemma_cl.strategy_api.registry import register_strategy
 
 
     @register_strategy("ewc-test", "Test plugin: PEMMA trained with EWC")
@@ -134,7 +134,7 @@ def test_third_party_file_plugin_runs_through_run_strategy(tmp_path: Path, priva
 
 
 def test_a_build_that_raises_is_a_user_error_naming_the_strategy(stream_data, ctx_settings) -> None:
-    from pemma_cl.runner import run_strategy
+    from pemma_cl.run.unit import run_strategy
 
     def build(ctx):
         raise RuntimeError("boom")
@@ -146,7 +146,7 @@ def test_a_build_that_raises_is_a_user_error_naming_the_strategy(stream_data, ct
 
 
 def test_a_build_context_carries_the_run_settings(stream_data, ctx_settings, micro_preset) -> None:
-    from pemma_cl.runner import run_strategy
+    from pemma_cl.run.unit import run_strategy
 
     seen = []
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl import registry
-from pemma_cl.errors import UserError
-from pemma_cl.registry import StrategyEntry, register_strategy
-from pemma_cl.strategy_options import describe, instantiate, read_config_file, resolve
+from pemma_cl.core.errors import UserError
+from pemma_cl.strategy_api import registry
+from pemma_cl.strategy_api.options import describe, instantiate, read_config_file, resolve
+from pemma_cl.strategy_api.registry import StrategyEntry, register_strategy
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pemma_cl.errors import UserError
-from pemma_cl.summary import METRIC_COLUMNS, r_matrix, summarize
+from pemma_cl.core.errors import UserError
+from pemma_cl.report.summary import METRIC_COLUMNS, r_matrix, summarize
 
 NAMES = {-1: "init", 0: "CHUM", 1: "CHUP"}
 BASELINE = [0.1, 0.2]

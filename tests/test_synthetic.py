@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from pemma_cl.core.errors import UserError
 from pemma_cl.data.records import CENTRES
-from pemma_cl.data.synthetic import CENTRE_PARAMS, generate_cohort
-from pemma_cl.errors import UserError
+from pemma_cl.data.synthetic.cohort import CENTRE_PARAMS, generate_cohort
 
 SHAPE = (24, 24, 24)
 CLINICAL_KEYS = {"age", "gender", "weight", "tobacco", "alcohol", "performance_status",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pemma_cl.config import RunConfig
-from pemma_cl.stream_spec import load_stream
-from pemma_cl.errors import UserError
-from pemma_cl.work import UnitResult, WorkFolder, fingerprint
+from pemma_cl.core.errors import UserError
+from pemma_cl.run.config import RunConfig
+from pemma_cl.run.work import UnitResult, WorkFolder, fingerprint
+from pemma_cl.streams.spec import load_stream
 
 
 @pytest.fixture

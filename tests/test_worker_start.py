@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pemma_cl.worker_start import PRELOADED_MODULES, start_worker_server, worker_context
+from pemma_cl.run.executors.fork_server import PRELOADED_MODULES, start_worker_server, worker_context
 
 
 def _imported_before_any_task(queue) -> None:

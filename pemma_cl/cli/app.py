@@ -1,7 +1,7 @@
 """The ``pemma-bench`` command line.
 
 Importing this module, ``--help`` and ``list`` must stay fast: torch, MONAI, Avalanche, peft, pandas and
-matplotlib are imported only inside the commands that train or plot. A :class:`~pemma_cl.errors.UserError`
+matplotlib are imported only inside the commands that train or plot. A :class:`~pemma_cl.core.errors.UserError`
 raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2
 (:func:`pemma_cl.cli.common.guarded`). The measuring commands ``params`` and ``profile`` live in
 :mod:`pemma_cl.cli.measure`, the commands that read a stored run (``plot``, ``report``, ``claims``) in
@@ -20,15 +20,23 @@ import typer
 from pemma_cl import __version__
 from pemma_cl.cli import measure, stored
 from pemma_cl.cli.common import DeviceOption, PluginOption, PrecisionOption, guarded, registry_with
-from pemma_cl.config import (BACKBONES, DEFAULT_MAX_SEEDS, DEFAULT_REFERENCE, DEFAULT_STRATEGIES, LOGGERS, ON_BAD_CASE,
-                             PRESETS, RunConfig)
-from pemma_cl.stream_spec import StreamSpec, list_streams, load_stream
+from pemma_cl.core.errors import UserError
+from pemma_cl.core.task_kinds import SEGMENTATION, TASK_KINDS
 from pemma_cl.data.records import CENTRES
 from pemma_cl.data.splits import EVAL_SPLITS
-from pemma_cl.errors import UserError
-from pemma_cl.registry import load_registry
-from pemma_cl.strategy_options import describe, read_config_file, resolve
-from pemma_cl.task_kinds import SEGMENTATION, TASK_KINDS
+from pemma_cl.run.config import (
+    BACKBONES,
+    DEFAULT_MAX_SEEDS,
+    DEFAULT_REFERENCE,
+    DEFAULT_STRATEGIES,
+    LOGGERS,
+    ON_BAD_CASE,
+    PRESETS,
+    RunConfig,
+)
+from pemma_cl.strategy_api.options import describe, read_config_file, resolve
+from pemma_cl.strategy_api.registry import load_registry
+from pemma_cl.streams.spec import StreamSpec, list_streams, load_stream
 
 #: Where the units of a run execute (see ``run --executor``).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
@@ -214,7 +222,7 @@ def run(
         if given:
             raise UserError(f"--resume continues with the run's own settings ({resume / 'config.json'}); "
                             f"leave out {', '.join(given)}")
-        from pemma_cl.work import WorkFolder
+        from pemma_cl.run.work import WorkFolder
 
         work = WorkFolder.resume(resume)
         config = work.config
@@ -238,7 +246,7 @@ def run(
         if max_seeds is not None and not decide:
             raise UserError("--max-seeds: only with --decide")
         if decide:
-            from pemma_cl.sequential import look_schedule  # scipy
+            from pemma_cl.evaluation.sequential import look_schedule  # scipy
 
             max_seeds = DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
             look_schedule(max_seeds)  # below the first look: refused
@@ -276,10 +284,10 @@ def run(
     registry.select(config.strategies, config.stream.kinds)
 
     if executor == "local" and unit_jobs != 1:
-        from pemma_cl.worker_start import start_worker_server
+        from pemma_cl.run.executors.fork_server import start_worker_server
 
         start_worker_server()  # the workers' imports, beside the driver's below
-    from pemma_cl.runner import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
+    from pemma_cl.run.benchmark import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
 
     run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address,
                             unit_jobs)
@@ -327,7 +335,7 @@ def synth(
     ] = None,
 ) -> None:
     """Write the built-in synthetic cohort as an official HECKTOR 2022 training folder (NIfTI + CSVs)."""
-    from pemma_cl.data.synth_export import export_synthetic  # heavy: SimpleITK, pandas
+    from pemma_cl.data.synthetic.export import export_synthetic  # heavy: SimpleITK, pandas
 
     count = export_synthetic(out, seed=seed, case_scale=case_scale, size=size, centres=tuple(centre or CENTRES))
     typer.echo(f"wrote {count} cases to {out}")
@@ -366,7 +374,7 @@ def prepare(
     if not hecktor.is_dir():
         raise UserError(f"--hecktor: folder '{hecktor}' does not exist")
 
-    from pemma_cl.data.prepare import prepare_folder  # heavy: SimpleITK, pandas
+    from pemma_cl.data.hecktor.prepare import prepare_folder  # heavy: SimpleITK, pandas
 
     done = prepare_folder(hecktor, cache, size, on_bad_case, workers or os.cpu_count() or 1)
     if done.prepared:

@@ -9,10 +9,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from pemma_cl.config import DEVICES
-from pemma_cl.errors import UserError
-from pemma_cl.precision import PRECISIONS
-from pemma_cl.registry import Registry, file_source, load_registry
+from pemma_cl.core.errors import UserError
+from pemma_cl.core.precision import PRECISIONS
+from pemma_cl.run.config import DEVICES
+from pemma_cl.strategy_api.registry import Registry, file_source, load_registry
 
 PluginOption = Annotated[
     list[Path] | None,

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from pemma_cl.cli.common import DeviceOption, PluginOption, PrecisionOption, guarded, registry_with
-from pemma_cl.config import BACKBONES, DEFAULT_STRATEGIES, DEVICES, PRESETS
-from pemma_cl.errors import UserError
-from pemma_cl.precision import PRECISIONS
+from pemma_cl.core.errors import UserError
+from pemma_cl.core.precision import PRECISIONS
+from pemma_cl.run.config import BACKBONES, DEFAULT_STRATEGIES, DEVICES, PRESETS
 
 #: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
 PARAMS_ROWS: tuple[tuple[str, str], ...] = (
@@ -83,7 +83,7 @@ def profile(
     ] = None,
 ) -> None:
     """Median training-step time, the step's arithmetic (GFLOP), evaluation time per case, peak memory and trainable
-    parameters of each strategy, like for like on untrained bases (see pemma_cl/profile.py)."""
+    parameters of each strategy, like for like on untrained bases (see pemma_cl/measure/profile.py)."""
     if preset not in PRESETS:
         raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
     if device not in DEVICES:
@@ -95,9 +95,10 @@ def profile(
     registry = registry_with(tuple(plugin or ()))
     entries = list(registry.entries_named(registry.select(strategy or DEFAULT_STRATEGIES)).values())
 
+    from pemma_cl.measure.profile import profile_strategies
     from pemma_cl.models.presets import PRESETS as MODEL_PRESETS  # heavy: torch, MONAI, Avalanche
-    from pemma_cl.profile import profile_strategies
-    from pemma_cl.runner import check_precision, check_writable, resolve_device
+    from pemma_cl.run.benchmark import check_writable
+    from pemma_cl.run.unit import check_precision, resolve_device
 
     target = resolve_device(device)
     check_precision(precision, target)

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from pemma_cl.cli.common import guarded
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
 
-#: Files of a stored run folder (as :mod:`pemma_cl.runner` writes them) that ``plot`` and ``report`` use.
+#: Files of a stored run folder (as :mod:`pemma_cl.run.benchmark` writes them) that ``plot`` and ``report`` use.
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -39,7 +39,7 @@ def plot(run_dir: RunDirArgument) -> None:
 
     import pandas as pd
 
-    from pemma_cl.plots import draw_all
+    from pemma_cl.report.plots.figures import draw_all
 
     try:
         frame = pd.read_csv(metrics)
@@ -69,7 +69,7 @@ def report(
             typer.echo("\n" + (run_dirs[0] / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
         return
 
-    from pemma_cl.seed_summary import aggregate, check_run_summary, render_markdown
+    from pemma_cl.report.seeds import aggregate, check_run_summary, render_markdown
 
     summaries = []
     for folder in run_dirs:
@@ -90,7 +90,7 @@ def claims(
     run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders written by 'pemma-bench run'.")],
 ) -> None:
     """Check the paper's claims against one or several stored runs (e.g. one of 'paper' and one of 'paper-ct')."""
-    from pemma_cl.claims import check_claims, load_run, paper_trainable_shares, render_claims
+    from pemma_cl.report.claims import check_claims, load_run, paper_trainable_shares, render_claims
 
     runs = [load_run(folder) for folder in run_dirs]  # every folder checked before the heavy imports below
     typer.echo(render_claims(check_claims(runs, paper_trainable_shares())).rstrip("\n"))

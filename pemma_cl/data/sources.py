@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pemma_cl.core.errors import UserError
 from pemma_cl.data.records import CaseRecord
-from pemma_cl.data.synthetic import generate_cohort
-from pemma_cl.errors import UserError
+from pemma_cl.data.synthetic.cohort import generate_cohort
 
 #: Share of HECKTOR 2022's per-centre case counts the built-in synthetic cohort has (97 cases).
 SYNTHETIC_CASE_SCALE = 0.18
@@ -48,7 +48,7 @@ def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse",
         return LoadedData(generate_cohort(seed=seed, shape=(img_size,) * 3, case_scale=scale), key)
     kind, colon, folder = data.partition(":")
     if kind == "hecktor" and colon and folder:
-        from pemma_cl.data.hecktor import load_hecktor  # imports this module (LoadedData)
+        from pemma_cl.data.hecktor.load import load_hecktor  # imports this module (LoadedData)
 
         return load_hecktor(Path(folder), img_size, on_bad_case, cache)
     raise UserError(f"--data: unsupported data source '{data}'; expected 'synthetic' or 'hecktor:DIR'")

@@ -9,8 +9,8 @@ import torch
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
+from pemma_cl.core.task_kinds import PROGNOSIS
 from pemma_cl.evaluation.cindex import cindex_with_interval
-from pemma_cl.task_kinds import PROGNOSIS
 
 #: Columns of the prognosis rows (the runner adds ``seed`` and ``strategy`` in front).
 PROGNOSIS_COLUMNS: tuple[str, ...] = ("trained_through", "trained_through_name", "eval_experience",

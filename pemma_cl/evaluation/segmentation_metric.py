@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
+from pemma_cl.core.task_kinds import SEGMENTATION
 from pemma_cl.evaluation.dice import DiceAccumulator
 from pemma_cl.evaluation.hd95 import HausdorffAccumulator
-from pemma_cl.task_kinds import SEGMENTATION
 
 STRUCTURES = ("GTVp", "GTVn", "aggregated")
 
@@ -31,7 +31,7 @@ class SegmentationMetric(PluginMetric[list]):
 
     Works with :class:`pemma_cl.training.template.SegmentationTemplate`, which sets
     ``strategy.mb_input_setting`` before each evaluation forward pass; prognosis experiences give no rows. Rows use the columns of
-    :data:`pemma_cl.summary.METRIC_COLUMNS` (without ``strategy``, which the runner adds).
+    :data:`pemma_cl.report.summary.METRIC_COLUMNS` (without ``strategy``, which the runner adds).
 
     Args:
         experience_names: names of the stream's experiences, in order.

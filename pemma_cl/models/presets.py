@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from pemma_cl.errors import UserError
+from pemma_cl.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
 from pemma_cl.data.records import MODALITIES
 from pemma_cl.models.pemma import PEMMA_MODULES, SURVIVAL_HEAD
-from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
 
 #: PEMMA modules (besides LoRA/DoRA, which always trains) a segmentation update may train, by its modalities.
 TRAINABLE_PEMMA_MODULES: dict[tuple[str, ...], tuple[str, ...]] = {

@@ -34,11 +34,11 @@ from avalanche.benchmarks import benchmark_from_datasets
 from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
+from pemma_cl.core.precision import FP32
 from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.models.backbones import MaskedInputNetwork, build_network, get_backbone
 from pemma_cl.models.presets import Preset
-from pemma_cl.precision import FP32
 from pemma_cl.training import template
 from pemma_cl.training.progress import ProgressPlugin
 from pemma_cl.training.template import SegmentationTemplate
@@ -108,7 +108,7 @@ class SharedBases:
         data_key: identifies the data source (part of the cache key).
         modalities: the modalities the pre-training cases have (the stream's ``pretrain.modalities``);
             must include ``ct``.
-        precision: arithmetic of the pre-training forward passes (one of :data:`~pemma_cl.precision.PRECISIONS`).
+        precision: arithmetic of the pre-training forward passes (one of :data:`~pemma_cl.core.precision.PRECISIONS`).
     """
 
     def __init__(self, preset: Preset, pretrain_cases: list[CaseRecord], seed: int,

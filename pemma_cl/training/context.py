@@ -11,9 +11,9 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EvaluationPlugin
 from torch import nn
 
+from pemma_cl.core.precision import FP32
+from pemma_cl.core.task_kinds import PROGNOSIS
 from pemma_cl.models.presets import Preset
-from pemma_cl.precision import FP32
-from pemma_cl.task_kinds import PROGNOSIS
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.template import SegmentationTemplate, make_optimizer
 
@@ -41,7 +41,7 @@ class BuildContext:
         stream_training_data: every experience's training data (Avalanche datasets), in stream order; for
             offline references (``joint``) only: a continual strategy must not read ahead.
         experience_kinds: task kind of each experience (``segmentation`` or ``prognosis``), in order.
-        precision: arithmetic of the strategy's forward passes (one of :data:`~pemma_cl.precision.PRECISIONS`).
+        precision: arithmetic of the strategy's forward passes (one of :data:`~pemma_cl.core.precision.PRECISIONS`).
     """
 
     name: str

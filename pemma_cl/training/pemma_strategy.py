@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pemma_cl.models.adapters import SHARED_ADAPTER, adapter_name, wrap_with_adapters
 from pemma_cl.models.pemma import PemmaDesign, PemmaNetwork
-from pemma_cl.training.adapter_plugins import SharedAdapterPlugin, TaskAdapterPlugin
 from pemma_cl.training.context import BuildContext
+from pemma_cl.training.plugins.adapters import SharedAdapterPlugin, TaskAdapterPlugin
 from pemma_cl.training.template import SegmentationTemplate
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from avalanche.core import SupervisedPlugin
 
-from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
+from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
 
 
 class ProgressPlugin(SupervisedPlugin):

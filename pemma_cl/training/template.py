@@ -35,8 +35,8 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated
 warnings.filterwarnings("ignore", message=r"Ties in `time` detected")
 from torchsurv.loss.cox import neg_partial_log_likelihood  # noqa: E402
 
-from pemma_cl.precision import BF16, FP32, PRECISIONS
-from pemma_cl.task_kinds import PROGNOSIS, SEGMENTATION
+from pemma_cl.core.precision import BF16, FP32, PRECISIONS
+from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
 from pemma_cl.training.single_case import segment
 
 #: Gradient-norm clip of prognosis steps (see the module docstring).
@@ -106,7 +106,7 @@ class SegmentationTemplate(SupervisedTemplate):
         prognosis_mb_size: training mini-batch size of prognosis experiences.
         prognosis_epochs: training epochs of prognosis experiences.
         prognosis_lr_scale: factor on the optimizer's learning rate during prognosis experiences.
-        precision: one of :data:`~pemma_cl.precision.PRECISIONS`, for the strategy's own forward passes (training
+        precision: one of :data:`~pemma_cl.core.precision.PRECISIONS`, for the strategy's own forward passes (training
             and evaluation); passes a plugin runs itself (LwF's teacher, EWC's and MAS's importance, A-GEM's
             reference) stay fp32.
         **kwargs: passed to ``SupervisedTemplate`` (model, optimizer, train_mb_size, train_epochs, ...).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pemma_cl.registry import register_strategy
+from pemma_cl.strategy_api.registry import register_strategy
 
 
 @register_strategy("example-plugin", "Example file plugin (registration only, cannot train)")

@@ -1,0 +1,1 @@
+"""The real HECKTOR 2022 folder: layout, checks, cropping, preparation, loading."""

@@ -1,0 +1,1 @@
+"""Measurements of cost: per-strategy step and evaluation profiles."""

@@ -1,0 +1,1 @@
+"""From stored rows to summaries, claims and figures."""

@@ -1,0 +1,192 @@
+"""A run's summary over its seeds: mean and 95% interval per metric, paired differences, and their tables.
+
+:func:`aggregate` turns the per-seed summaries of :func:`pemma_cl.report.summary.summarize` into the run's
+``summary.json``::
+
+    {"seeds": [0, 1, 2], "reference": "early-fusion" | None, "interval": INTERVAL_NOTE,
+     "strategies": {name: {"evaluation": str | None, "costs": {field: mean over seeds},
+                           "inputs": {input: {metric: {"mean", "low", "high", "n"}}}}},
+     "paired": {name: {input: {metric: {"mean", "low", "high", "n"}}}}}
+
+``paired`` holds, for every strategy but the reference, the seed-by-seed difference *strategy minus
+reference*: seeds share the cohort, split and base, so pairing removes the noise both strategies share
+and its interval is usually much narrower than the two unpaired ones. With one seed every ``low``/``high``
+is None. :func:`render_markdown` and :func:`render_console_table` print one run or several side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from pemma_cl.core.errors import UserError
+from pemma_cl.evaluation.intervals import INTERVAL_NOTE, Estimate, t_interval
+from pemma_cl.report.prognosis import prognosis_tables
+from pemma_cl.report.summary import INPUT_LABELS, INPUTS, METRICS, NOTE
+
+__all__ = ["aggregate", "check_run_summary", "render_console_table", "render_markdown"]
+
+#: Columns of the main table: (label, input, metric, digits).
+MAIN_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
+    *((f"Final Dice {INPUT_LABELS[i]}", i, "final_dice", 3) for i in INPUTS),
+    *((f"Forgetting {INPUT_LABELS[i]}", i, "forgetting", 3) for i in INPUTS),
+    ("BWT CT+PET", "ctpet", "bwt", 3),
+    ("HD95 CT+PET (mm)", "ctpet", "final_hd95", 1),
+)
+#: Columns of the paired table (differences against the reference).
+PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
+    *((f"Δ Final Dice {INPUT_LABELS[i]}", i, "final_dice", 3) for i in INPUTS),
+    ("Δ Forgetting CT+PET", "ctpet", "forgetting", 3),
+    ("Δ HD95 CT+PET (mm)", "ctpet", "final_hd95", 1),
+)
+#: Columns holding text (left-aligned); all others hold numbers.
+TEXT_COLUMNS: frozenset[str] = frozenset({"Run", "Strategy", "Evaluation", "Reference"})
+#: Cost columns: (label, cost field, digits, scale).
+COST_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
+    ("Trainable % (task)", "trainable_pct", 2, 1.0), ("Trainable % (stored)", "trainable_pct_stored", 2, 1.0),
+    ("Past MB", "past_bytes", 1, 1e-6), ("Train s", "train_seconds", 0, 1.0),
+)
+
+
+def check_run_summary(summary: Mapping[str, Any], path: Path) -> None:
+    """Raise a one-line :class:`UserError` unless ``summary`` (read from ``path``) is a run summary of this shape."""
+    if not isinstance(summary.get("strategies"), dict):
+        raise UserError(f"{path}: no 'strategies' in it; expected the summary of a run written by this version of "
+                        "'pemma-bench run' (older runs must be run again)")
+
+
+def _mean_costs(costs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Numeric cost fields averaged over seeds; other fields as the first seed has them."""
+    merged: dict[str, Any] = {}
+    for key in costs[0]:
+        values = [c.get(key) for c in costs]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        merged[key] = sum(values) / len(values) if numeric else values[0]
+    return merged
+
+
+def _value(summary: Mapping[str, Any], strategy: str, inp: str, metric: str) -> float | None:
+    value = summary.get(strategy, {}).get("inputs", {}).get(inp, {}).get(metric)
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def aggregate(per_seed: Mapping[int, Mapping[str, Any]], reference: str | None) -> dict[str, Any]:
+    """The run's summary from each seed's :func:`~pemma_cl.report.summary.summarize` output (see the module docstring).
+
+    Args:
+        per_seed: seed -> that seed's summary, in seed order.
+        reference: the strategy paired differences are taken against (None: no paired differences).
+    """
+    seeds = list(per_seed)
+    summaries = [per_seed[seed] for seed in seeds]
+    strategies = list(dict.fromkeys(name for summary in summaries for name in summary))
+    out: dict[str, Any] = {"seeds": seeds, "reference": reference, "interval": INTERVAL_NOTE,
+                           "strategies": {}, "paired": {}}
+    for name in strategies:
+        present = [s for s in summaries if name in s]
+        inputs = [i for i in INPUTS if any(i in s[name]["inputs"] for s in present)]
+        costs = [s[name]["costs"] for s in present]
+        out["strategies"][name] = {
+            "evaluation": present[0][name]["evaluation"],
+            "costs": _mean_costs(costs) if costs[0] else {},
+            "inputs": {i: {m: t_interval(_value(s, name, i, m) for s in present).as_dict() for m in METRICS}
+                       for i in inputs},
+        }
+        if reference is not None and name != reference and any(reference in s for s in summaries):
+            out["paired"][name] = {i: {m: _paired(summaries, name, reference, i, m).as_dict() for m in METRICS}
+                                   for i in inputs}
+    return out
+
+
+def _paired(summaries: Sequence[Mapping[str, Any]], name: str, reference: str, inp: str, metric: str) -> Estimate:
+    differences = []
+    for summary in summaries:
+        mine, theirs = _value(summary, name, inp, metric), _value(summary, reference, inp, metric)
+        if mine is not None and theirs is not None:
+            differences.append(mine - theirs)
+    return t_interval(differences)
+
+
+def _cell(estimate: Mapping[str, Any] | None, digits: int, signed: bool = False) -> str:
+    """``0.634 ± 0.033`` (the t-interval is symmetric: mean ± its half-width); ``–`` when undefined; a paired
+    difference whose interval excludes 0 gets ``*``."""
+    if not estimate or estimate.get("mean") is None:
+        return "–"
+    text = f"{estimate['mean']:{'+' if signed else ''}.{digits}f}"
+    if estimate.get("low") is not None:
+        text += f" ± {(estimate['high'] - estimate['low']) / 2:.{digits}f}"
+        if signed and Estimate(**estimate).excludes(0.0):
+            text += " *"
+    return text
+
+
+def _scaled(value: Any, factor: float) -> Any:
+    return value * factor if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _plain(value: Any, digits: int) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of the main table and, where a run has a reference, the paired table."""
+    several = len(runs) > 1
+    lead = ["Run"] if several else []
+    main_header = [*lead, "Strategy", "Evaluation", *(c[0] for c in MAIN_COLUMNS), *(c[0] for c in COST_COLUMNS)]
+    main_rows, paired_rows = [], []
+    for label, summary in runs:
+        for name, entry in summary["strategies"].items():
+            main_rows.append([*([label] if several else []), name, entry.get("evaluation") or "–",
+                              *(_cell(entry["inputs"].get(i, {}).get(m), d) for _, i, m, d in MAIN_COLUMNS),
+                              *(_plain(_scaled(entry["costs"].get(k), f), d) for _, k, d, f in COST_COLUMNS)])
+        for name, entry in summary.get("paired", {}).items():
+            paired_rows.append([*([label] if several else []), name,
+                                *(_cell(entry.get(i, {}).get(m), d, signed=True) for _, i, m, d in PAIRED_COLUMNS)])
+    seeds = "; ".join(f"{label + ': ' if several else ''}{_seeds(s['seeds'])}" for label, s in runs)
+    title = f"{seeds}; ± half-width of the 95% interval" if any(len(s["seeds"]) > 1 for _, s in runs) else seeds
+    tables = [(title[0].upper() + title[1:], main_header, main_rows)]
+    references = sorted({s["reference"] for _, s in runs if s.get("paired")})
+    if paired_rows:
+        paired_header = [*lead, "Strategy", *(c[0] for c in PAIRED_COLUMNS)]
+        tables.append((f"Paired differences, strategy minus {' / '.join(references)}, seed by seed "
+                       "(* = the interval excludes 0: a difference the seeds separate)", paired_header, paired_rows))
+    return tables + prognosis_tables(runs, _cell)
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"mean over seeds {', '.join(map(str, seeds))}"
+
+
+def _footnote(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    prognosis = next((s["prognosis"]["interval"] for _, s in runs if s.get("prognosis")), None)
+    return f"Intervals: {runs[0][1]['interval']}. {NOTE}" + (f" {prognosis}." if prognosis else "")
+
+
+def render_markdown(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """Markdown tables of one or several runs' summaries (``(label, summary.json)``), then the definitions."""
+    blocks = []
+    for title, header, rows in _tables(runs):
+        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |",
+                 "|" + "|".join(" --- " if name in TEXT_COLUMNS else " ---: " for name in header) + "|"]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n\n" + _footnote(runs) + "\n"
+
+
+def render_console_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Table]:
+    """The tables of :func:`render_markdown` as :class:`rich.table.Table` objects (headers wrapped)."""
+    tables, specs = [], _tables(runs)
+    for k, (title, header, rows) in enumerate(specs):
+        table = Table(title=title, caption=_footnote(runs) if k == len(specs) - 1 else None)
+        for name in header:
+            table.add_column(name.replace(" (", "\n(").replace("Dice ", "Dice\n").replace("Forgetting ", "Forgetting\n"),
+                             justify="left" if name in TEXT_COLUMNS else "right",
+                             no_wrap=name in TEXT_COLUMNS - {"Evaluation"}, min_width=13 if name == "Evaluation" else None)
+        for row in rows:
+            table.add_row(*[cell.replace(" ± ", "\n± ").replace(" (", "\n(") for cell in row])
+        tables.append(table)
+    return tables

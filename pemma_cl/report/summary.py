@@ -1,0 +1,169 @@
+"""From tidy metric rows to the continual-learning summary of one seed (a dict per strategy).
+
+The metric rows are a :class:`pandas.DataFrame` with the columns of :data:`METRIC_COLUMNS`, one
+row per (seed, strategy, model state, evaluated experience, input setting, structure):
+
+* ``seed``: the seed of the sub-run.
+* ``strategy``: strategy name.
+* ``trained_through`` (int): index of the last experience trained on; ``-1`` is the model before
+  any training on the stream. ``trained_through_name``: that experience's name.
+* ``eval_experience`` (int), ``eval_experience_name``: the experience whose test set is scored.
+* ``centre``: centre(s) of the evaluated experience.
+* ``input``: input setting, one of :data:`INPUTS` (``ct``, ``pet``, ``ctpet``).
+* ``structure``: ``GTVp``, ``GTVn`` or ``aggregated`` (see :mod:`pemma_cl.evaluation.dice`).
+* ``dice`` (float): aggregated Dice; ``dice_case_mean`` (float): mean per-case Dice;
+  ``hd95`` (float): median per-case HD95 in mm (see :mod:`pemma_cl.evaluation.hd95`);
+  ``n_cases`` (int): number of test cases.
+
+:func:`summarize` works on the rows of one seed; :mod:`pemma_cl.report.seeds` aggregates seeds and renders.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pemma_cl.core.errors import UserError
+from pemma_cl.core.protocol import OFFLINE
+from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+
+__all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "NOTE", "r_matrix", "summarize"]
+
+#: Columns of the tidy metric rows, in order.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "seed",
+    "strategy",
+    "trained_through",
+    "trained_through_name",
+    "eval_experience",
+    "eval_experience_name",
+    "centre",
+    "input",
+    "structure",
+    "dice",
+    "dice_case_mean",
+    "hd95",
+    "n_cases",
+)
+#: Per strategy and input setting, what :func:`summarize` reports.
+METRICS: tuple[str, ...] = ("final_dice", "forgetting", "bwt", "fwt_own_start", "final_hd95")
+#: Input settings in display order.
+INPUTS: tuple[str, ...] = ("ct", "pet", "ctpet")
+#: Display names of the input settings.
+INPUT_LABELS: dict[str, str] = {"ct": "CT", "pet": "PET", "ctpet": "CT+PET"}
+
+#: Definitions printed under the summary tables.
+NOTE: str = (
+    "Dice: HECKTOR's aggregated Dice per structure (2 sum TP / sum(|P|+|G|) over an experience's cases); "
+    "'aggregated' is the mean over GTVp and GTVn, leaving out a structure no reference mask of that "
+    "experience contains. Final Dice: mean over all experiences after the last one. Forgetting is max-based "
+    "(Chaudhry et al., 2018): best Dice an experience had from the step it was trained until the one before "
+    "last, minus its final Dice, averaged over all but the last experience (higher = more forgetting). BWT is "
+    "GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after training on "
+    "that experience, averaged (negative = forgetting). FWT (vs own start): Dice on an experience just before "
+    "it is trained minus the same strategy's Dice on it before any training (not GEM's random-model "
+    "reference: strategies that start from different bases are not comparable on it). HD95: 95th-percentile Hausdorff distance in mm, the median over an experience's cases per structure, then the mean over structures; final HD95 is its mean over all experiences after the last one (lower is better; a structure missed or hallucinated in a case counts as the volume's diagonal). Evaluation: "
+    "task-aware strategies are given each test experience's task label and pick their adapter with it, so "
+    "their earlier results cannot change (zero forgetting by construction); task-agnostic ones are told "
+    "nothing. Offline (joint): not a continual method, one model trained once on every experience's training "
+    "data (the upper-bound row); every row of its R matrix is that model, so only its final Dice and HD95 are "
+    "defined. Trainable % (task): trainable parameters of one task over the parameters that serve one task; "
+    "(stored): over every parameter the strategy stores after the whole stream. Past MB: what a strategy keeps "
+    "beyond its model to remember the past (replay buffer, importance and anchor weights, teacher copy, the data "
+    "it retrains on)."
+)
+
+
+def _check_columns(df: pd.DataFrame) -> None:
+    missing = [c for c in METRIC_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(f"metric table lacks column(s) {', '.join(missing)}; expected {', '.join(METRIC_COLUMNS)}")
+
+
+def r_matrix(
+    df: pd.DataFrame, strategy: str, input: str, structure: str = "aggregated", value: str = "dice"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The results matrix of one strategy and input setting (of one seed).
+
+    Args:
+        df: metric rows (columns :data:`METRIC_COLUMNS`).
+        strategy: strategy name.
+        input: input setting (``ct``, ``pet`` or ``ctpet``).
+        structure: structure whose ``value`` is used.
+        value: the metric column (``dice`` or ``hd95``).
+
+    Returns:
+        ``(R, baseline)``: ``R[i, j]`` is the Dice on experience ``j`` after training through
+        experience ``i`` (``T x T``, NaN where missing, e.g. the columns of prognosis experiences), with ``T`` one
+        more than the highest experience index trained or scored. ``baseline[j]`` is the Dice on ``j``
+        before any training (rows with ``trained_through == -1``), or None without such rows.
+    """
+    _check_columns(df)
+    rows = df[(df["strategy"] == strategy) & (df["input"] == input) & (df["structure"] == structure)]
+    if rows.empty:
+        raise UserError(f"no metric rows for strategy={strategy!r}, input={input!r}, structure={structure!r}")
+    where = f"strategy={strategy!r}, input={input!r}, structure={structure!r}"
+    if rows.duplicated(["trained_through", "eval_experience"]).any():
+        raise UserError(f"metric table has several rows for the same trained_through/eval_experience ({where})")
+    experiences = sorted(int(e) for e in rows["eval_experience"].unique())
+    trained = rows["trained_through"].astype(int)
+    # A stream's prognosis experiences have no Dice rows: T counts every experience trained or scored, and the
+    # columns of the others stay NaN (every metric of cl_metrics skips NaN).
+    T = max(experiences[-1], int(trained.max())) + 1
+    if experiences[0] < 0:
+        raise UserError(f"eval_experience values must be 0..{T - 1}, got {experiences} ({where})")
+    if (trained < -1).any():
+        raise UserError(f"trained_through values must be -1..{T - 1}, got {sorted(trained.unique())} ({where})")
+    R = np.full((T, T), math.nan)
+    baseline = np.full(T, math.nan)
+    for i, j, score in zip(trained, rows["eval_experience"].astype(int), rows[value].astype(float)):
+        if i == -1:
+            baseline[j] = score
+        else:
+            R[i, j] = score
+    return R, (baseline if (trained == -1).any() else None)
+
+
+def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
+              evaluation: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Continual-learning metrics of every strategy on the aggregated Dice.
+
+    Args:
+        df: metric rows (columns :data:`METRIC_COLUMNS`).
+        costs: per strategy, cost fields (e.g. ``trainable_params``, ``total_params``,
+            ``trainable_pct``, ``bytes_per_task``, ``train_seconds``), copied as given.
+        evaluation: per strategy, how it was evaluated (``task-agnostic`` or ``task-aware (task label
+            given)``); strategies not named are recorded as ``None`` (unknown).
+
+    Returns:
+        ``{strategy: {"evaluation": str | None, "inputs": {input: {"final_dice", "forgetting", "bwt",
+        "fwt_own_start", "final_hd95"}}, "costs": {...}}}`` with strategies in order of first appearance and inputs in the
+        order of :data:`INPUTS` (only those present). ``fwt_own_start`` is None when the table has no
+        ``trained_through == -1`` rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions. An offline
+        reference (``joint``) has only ``final_dice`` and ``final_hd95``: its other metrics are None (undefined).
+    """
+    _check_columns(df)
+    unknown = sorted(set(df["input"]) - set(INPUTS))
+    if unknown:
+        raise UserError(f"metric table has unknown input setting(s) {unknown}; expected {list(INPUTS)}")
+    evaluation = evaluation or {}
+    summary: dict[str, dict[str, Any]] = {}
+    for strategy in pd.unique(df["strategy"]):
+        present = set(df.loc[df["strategy"] == strategy, "input"])
+        inputs: dict[str, dict[str, float | None]] = {}
+        continual = evaluation.get(strategy) != OFFLINE
+        for inp in (i for i in INPUTS if i in present):
+            R, baseline = r_matrix(df, strategy, inp)
+            inputs[inp] = {
+                "final_dice": final_average(R),
+                "forgetting": forgetting(R) if continual else None,
+                "bwt": backward_transfer(R) if continual else None,
+                "fwt_own_start": None if baseline is None or not continual else forward_transfer(R, baseline),
+                "final_hd95": final_average(r_matrix(df, strategy, inp, value="hd95")[0]),
+            }
+        summary[str(strategy)] = {"evaluation": evaluation.get(strategy), "inputs": inputs,
+                                  "costs": dict(costs.get(strategy, {}))}
+    return summary

@@ -1,0 +1,1 @@
+"""One benchmark run: its configuration, partial folder, units, publication and executors."""

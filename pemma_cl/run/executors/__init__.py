@@ -1,0 +1,1 @@
+"""Where a run's units execute: worker processes (fork server) or a Ray cluster."""

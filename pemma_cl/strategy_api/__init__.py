@@ -1,0 +1,1 @@
+"""The strategy plugin API: the registry and each strategy's options."""

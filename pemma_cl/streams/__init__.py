@@ -1,0 +1,1 @@
+"""Stream files (the protocol) and the Avalanche benchmark built from them."""

@@ -1,0 +1,1 @@
+"""Avalanche plugins the strategies are made of: adapters, importance, distillation, rehearsal, offline."""
