@@ -26,6 +26,7 @@ from pemma_cl.data.records import CENTRES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.run.config import (
     BACKBONES,
+    DEFAULT_MAX_SEEDS,
     DEFAULT_REFERENCE,
     DEFAULT_STRATEGIES,
     LOGGERS,
@@ -131,6 +132,16 @@ def run(
                           help="Seeds, e.g. 0,1,2: one sub-run each, summarised by mean and 95% interval. A seed "
                                "draws the synthetic cohort, the split, the bases and every initialisation.")
     ] = "0",
+    decide: Annotated[
+        bool, typer.Option("--decide", help="Add seeds 0, 1, ... in pre-set looks (3, 5, 8, 12, ... seeds) until "
+                           "every primary contrast of the stream (benchmarks/contrasts/primary.yaml) is held or not "
+                           "held under group-sequential bounds, or --max-seeds is reached (docs/decide.md).")
+    ] = False,
+    max_seeds: Annotated[
+        int | None,
+        typer.Option("--max-seeds", metavar="N", help=f"With --decide: the most seeds to run (the last look). "
+                     f"Default: {DEFAULT_MAX_SEEDS}.", show_default=False),
+    ] = None,
     reference: Annotated[
         str | None,
         typer.Option("--reference", metavar="NAME",
@@ -229,10 +240,20 @@ def run(
                           set_option or (), config_file)
         if reference is not None and reference not in strategies:
             raise UserError(f"--reference: {reference!r} is not one of the run's strategies ({', '.join(strategies)})")
+        if decide and getattr(ctx.get_parameter_source("seeds"), "name", None) == "COMMANDLINE":
+            raise UserError("--decide: adds seeds itself (0, 1, ... look by look, up to --max-seeds); "
+                            "leave out --seeds")
+        if max_seeds is not None and not decide:
+            raise UserError("--max-seeds: only with --decide")
+        if decide:
+            from pemma_cl.evaluation.sequential import look_schedule  # scipy
+
+            max_seeds = DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
+            look_schedule(max_seeds)  # below the first look: refused
         config = RunConfig(
             stream=spec,
             strategies=strategies,
-            seeds=_seed_list(seeds),
+            seeds=tuple(range(max_seeds)) if decide else _seed_list(seeds),
             preset=preset,
             backbone=backbone,
             data=data,
@@ -247,7 +268,12 @@ def run(
             reference=reference or (DEFAULT_REFERENCE if DEFAULT_REFERENCE in strategies else None),
             loggers=tuple(logger or ()),
             strategy_options=options,
+            max_seeds=max_seeds,
         )
+        if decide:
+            from pemma_cl.run.decide import primary_contrasts
+
+            primary_contrasts(config)  # a stream without one, or a run without their strategies: refused now
         work = None
     if executor not in EXECUTORS:
         raise UserError(f"--executor: expected one of [{', '.join(EXECUTORS)}], got {executor!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from pemma_cl.report.prognosis import summarize_prognosis
 from pemma_cl.report.seeds import aggregate, render_console_table, render_markdown
 from pemma_cl.report.summary import METRIC_COLUMNS, summarize
 from pemma_cl.run.config import RunConfig
+from pemma_cl.run.decide import render_decisions, run_looks
 from pemma_cl.run.executors.processes import run_units_in_processes, threads_per_unit
 from pemma_cl.run.folders import build_manifest, publish, run_name
 from pemma_cl.run.unit import check_precision, prepare_run, resolve_device, run_unit, say
-from pemma_cl.run.work import PROGRESS, WorkFolder, run_label
+from pemma_cl.run.work import CONFIG, PROGRESS, WorkFolder, run_label
 from pemma_cl.strategy_api.registry import Registry, StrategyEntry
 
 #: Metric columns read back as floats (a unit file stores an undefined value as null).
@@ -96,19 +98,17 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
     if config.preset == "paper" and resolve_device(config.device).type == "cpu":
         say("the 'paper' preset on a CPU trains for hours to days (an estimate follows the first step); "
              "run it on a machine with a CUDA GPU (--device auto picks it)")
+    decision = None
     try:
         check_precision(config.precision, resolve_device(config.device))
         entries = [registry.get(name) for name in config.strategies]
-        if executor == "ray":
-            from pemma_cl.run.executors.ray_cluster import run_units_on_ray  # Ray is an optional extra
-
-            run_units_on_ray(work, entries, ray_address)
-        elif jobs > 1:
-            run_units_in_processes(work, entries, jobs)
+        if config.max_seeds is None:
+            _execute(work, entries, executor, ray_address, jobs)
         else:
-            _run_units(work, entries)
+            work, decision = run_looks(work, lambda look: _execute(look, entries, executor, ray_address, jobs),
+                                       _write_seed)
         return _publish(work, command, {"executor": executor, "jobs": 1 if executor == "ray" else jobs,
-                                        "threads_per_unit": _threads_per_unit(executor, jobs)})
+                                        "threads_per_unit": _threads_per_unit(executor, jobs)}, decision)
     except BaseException as exc:
         if work.done_count() == 0:
             work.discard()
@@ -120,6 +120,19 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
         raise
     finally:
         work.release()
+
+
+def _execute(work: WorkFolder, entries: list[StrategyEntry], executor: str, ray_address: str | None,
+             jobs: int) -> None:
+    """Run every unfinished unit of ``work`` with the chosen executor."""
+    if executor == "ray":
+        from pemma_cl.run.executors.ray_cluster import run_units_on_ray  # Ray is an optional extra
+
+        run_units_on_ray(work, entries, ray_address)
+    elif jobs > 1:
+        run_units_in_processes(work, entries, jobs)
+    else:
+        _run_units(work, entries)
 
 
 def _threads_per_unit(executor: str, jobs: int) -> int:
@@ -148,30 +161,58 @@ def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({column: float for column in FLOAT_COLUMNS})
 
 
-def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) -> Path:
-    """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name."""
+@dataclass
+class SeedFiles:
+    """What :func:`_write_seed` wrote of one seed, for the run's own tables."""
+
+    metrics: pd.DataFrame
+    cases: pd.DataFrame
+    summary: dict[str, Any]
+    prognosis_rows: list[dict[str, Any]]
+    references: dict[str, Any]
+    predictions: dict[str, Any] | None
+
+
+def _write_seed(work: WorkFolder, seed: int) -> SeedFiles:
+    """Write one finished seed's tables (``seeds/seed<S>/``) from its unit files."""
+    config = work.config
+    units = {name: work.load_unit(seed, name) for name in config.strategies}
+    metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
+    cases = case_frame([row for unit in units.values() for row in unit.cases])
+    summary = summarize(metrics, {n: u.costs for n, u in units.items()}, {n: u.evaluation for n, u in units.items()},
+                        cases)
+    prognosis_rows = [row for unit in units.values() for row in unit.prognosis]
+    references = work.load_data(seed).get("prognosis_references", {})
+    seed_summary = aggregate({seed: summary}, config.reference)
+    seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows}, {seed: references})
+    work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
+    work.write_csv(f"seeds/seed{seed}/{CASES_CSV}", cases)
+    work.write_json(f"seeds/seed{seed}/summary.json", summary)
+    work.write_text(f"seeds/seed{seed}/summary.md", render_markdown([(f"seed {seed}", seed_summary)]))
+    predictions = None
+    if prognosis_rows:
+        predictions = {n: u.predictions for n, u in units.items()}
+        work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows))
+        work.write_json(f"seeds/seed{seed}/predictions.json", predictions)
+    return SeedFiles(metrics, cases, summary, prognosis_rows, references, predictions)
+
+
+def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
+             decision: dict[str, Any] | None = None) -> Path:
+    """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name.
+
+    ``decision`` is the record of a ``--decide`` run's looks (:func:`pemma_cl.run.decide.run_looks`), whose ``work``
+    holds the seeds it ran.
+    """
     config = work.config
     frames, case_frames, per_seed, prognosis_rows, references, predictions = [], [], {}, {}, {}, {}
     for seed in config.seeds:
-        units = {name: work.load_unit(seed, name) for name in config.strategies}
-        metrics = _metric_frame([row for unit in units.values() for row in unit.rows])
-        cases = case_frame([row for unit in units.values() for row in unit.cases])
-        per_seed[seed] = summarize(metrics, {n: u.costs for n, u in units.items()},
-                                   {n: u.evaluation for n, u in units.items()}, cases)
-        prognosis_rows[seed] = [row for unit in units.values() for row in unit.prognosis]
-        references[seed] = work.load_data(seed).get("prognosis_references", {})
-        seed_summary = aggregate({seed: per_seed[seed]}, config.reference)
-        seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows[seed]}, {seed: references[seed]})
-        work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
-        work.write_csv(f"seeds/seed{seed}/{CASES_CSV}", cases)
-        work.write_json(f"seeds/seed{seed}/summary.json", per_seed[seed])
-        work.write_text(f"seeds/seed{seed}/summary.md", render_markdown([(f"seed {seed}", seed_summary)]))
-        if prognosis_rows[seed]:
-            predictions[seed] = {n: u.predictions for n, u in units.items()}
-            work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows[seed]))
-            work.write_json(f"seeds/seed{seed}/predictions.json", predictions[seed])
-        frames.append(metrics)
-        case_frames.append(cases)
+        files = _write_seed(work, seed)
+        per_seed[seed], prognosis_rows[seed], references[seed] = files.summary, files.prognosis_rows, files.references
+        if files.predictions is not None:
+            predictions[seed] = files.predictions
+        frames.append(files.metrics)
+        case_frames.append(files.cases)
     metrics = pd.concat(frames, ignore_index=True)
     summary = aggregate(per_seed, config.reference)
     summary["prognosis"] = summarize_prognosis(prognosis_rows, references)
@@ -182,7 +223,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         extra={"stream": config.stream.name, "preset": get_preset(config.preset, config.backbone).to_dict(),
                "strategy_options": config.strategy_options, **execution, "attempts": work.progress["attempts"],
                "seeds": {seed: work.load_data(seed) for seed in config.seeds},
-               "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()}}))
+               "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()},
+               **({"decide": decision} if decision is not None else {})}))
     work.write_csv("metrics.csv", metrics)
     work.write_csv(CASES_CSV, pd.concat(case_frames, ignore_index=True))
     work.write_json("summary.json", summary)
@@ -191,6 +233,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
     claims = check_claims([stored_run(work.root, config.to_dict(), summary)], paper_trainable_shares())
     work.write_json("claims.json", claims_json(claims))
     work.write_text("claims.md", render_claims(claims))
+    if decision is not None:
+        work.write_json(CONFIG, config.to_dict())  # the seeds it ran
     (work.root / PROGRESS).unlink()
     final = publish(work.root, work.root.parent, name)
     console = Console(file=sys.stdout, width=200)  # the widest summary table (14 columns) fits
@@ -198,4 +242,6 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any]) ->
         console.print(table)
     console.print(f"Paper's claims against this run ({final / 'claims.md'}):")
     console.print(render_claims(claims), markup=False, highlight=False)
+    if decision is not None:
+        console.print(render_decisions(decision), markup=False, highlight=False)
     return final

@@ -30,6 +30,8 @@ ON_BAD_CASE: tuple[str, ...] = ("refuse", "skip")
 LOGGERS: tuple[str, ...] = ("tensorboard", "csv", "wandb", "text")
 #: The strategy paired differences are taken against, when the run has it.
 DEFAULT_REFERENCE = "early-fusion"
+#: The most seeds ``run --decide`` adds when ``--max-seeds`` is not given (looks at 3, 5, 8 and 12 seeds).
+DEFAULT_MAX_SEEDS = 12
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class RunConfig:
         backbone: One of :data:`BACKBONES`: the network family every strategy and base is built on.
         precision: One of :data:`PRECISIONS`: the arithmetic of every forward pass of the strategies and bases
             (see :mod:`pemma_cl.core.precision`).
+        max_seeds: For ``run --decide``: the most seeds the run may add, look by look, until its stream's primary
+            contrasts are decided (:mod:`pemma_cl.evaluation.sequential`); ``seeds`` then lists the seeds it may run
+            (``0 .. max_seeds - 1``), and, once published, those it ran. None: a run of exactly ``seeds``.
     """
 
     stream: StreamSpec
@@ -78,6 +83,7 @@ class RunConfig:
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     backbone: str = "unetr"
     precision: str = FP32
+    max_seeds: int | None = None
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -106,6 +112,15 @@ class RunConfig:
                                       ("on_bad_case", self.on_bad_case, ON_BAD_CASE), ("eval_on", self.eval_on, EVAL_SPLITS)):
             if value not in choices:
                 raise UserError(f"{setting}: expected one of {listed(choices)}, got {value!r}")
+        if self.max_seeds is not None:
+            from pemma_cl.evaluation.sequential import look_schedule  # scipy: only for --decide runs
+
+            if not is_int(self.max_seeds):
+                raise UserError(f"max_seeds: expected an integer, got {self.max_seeds!r}")
+            look_schedule(self.max_seeds)
+            if self.seeds != tuple(range(len(self.seeds))) or len(self.seeds) > self.max_seeds:
+                raise UserError(f"seeds: a --decide run has seeds 0 .. {self.max_seeds - 1} in order, got "
+                                f"{list(self.seeds)!r}")
         _check_data_source(self.data)
         if self.cache is not None and not self.data.startswith("hecktor:"):
             raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR'")
@@ -129,7 +144,7 @@ class RunConfig:
                        eval_on=raw["eval_on"], reference=raw["reference"], loggers=tuple(raw["loggers"]),
                        cache=None if raw["cache"] is None else Path(raw["cache"]),
                        strategy_options=raw.get("strategy_options", {}), backbone=raw.get("backbone", "unetr"),
-                       precision=raw.get("precision", FP32))
+                       precision=raw.get("precision", FP32), max_seeds=raw.get("max_seeds"))
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None

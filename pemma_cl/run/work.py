@@ -28,7 +28,7 @@ import hashlib
 import importlib.resources
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,10 @@ class WorkFolder(FolderWriter):
         folder = cls(path, config, progress)
         folder.write_json(PROGRESS, progress)
         return folder
+
+    def for_seeds(self, seeds: tuple[int, ...]) -> WorkFolder:
+        """The same folder, as the run of only ``seeds`` (``run --decide`` runs its seeds look by look)."""
+        return WorkFolder(self.root, replace(self.config, seeds=seeds), self.progress)
 
     @property
     def started(self) -> datetime:

@@ -1,0 +1,159 @@
+"""``pemma-bench run --decide``: bad input refused in one line, and a real micro run that stops at its first look,
+with stand-ins for the primary contrasts and each seed's value (:mod:`pemma_cl.report.contrasts`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner, Result
+
+from pemma_cl.cli.app import app
+
+PLUGIN = Path(__file__).parent / "plugins" / "example_plugin.py"
+STREAM_YAML = """\
+name: dectest
+description: micro --decide test stream
+pretrain: {centres: [HMR], modalities: [ct]}
+experiences:
+  - {name: HGJ, centres: [HGJ], modalities: [ct, pet], task: 1}
+  - {name: CHUV, centres: [CHUV], modalities: [ct, pet], task: 2}
+"""
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Stand-in for :class:`pemma_cl.report.contrasts.PrimaryContrast`."""
+
+    name: str
+    stream: str
+    strategy: str
+    reference: str | None
+    margin: float
+    direction: str
+
+
+@pytest.fixture
+def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
+    """Install a stand-in ``pemma_cl.report.contrasts``: one ``below`` contrast of stream ``dectest`` on strategy
+    ``pemma-lora``, whose value for seed s is 0.001 + 0.0001 s (far below its 0.03 margin), read only where the
+    seed's ``metrics.csv`` exists. Returns the (run folder, seed count) of each call."""
+    calls: list[tuple[Path, int]] = []
+
+    def seed_values(run_dir: Path, contrast: Contrast) -> dict[int, float]:
+        seeds = sorted(int(p.parent.name.removeprefix("seed")) for p in run_dir.glob("seeds/seed*/metrics.csv"))
+        calls.append((run_dir, len(seeds)))
+        for seed in seeds:  # the look's seeds are written before they are valued
+            assert set(pd.read_csv(run_dir / f"seeds/seed{seed}/metrics.csv")["strategy"]) == {contrast.strategy}
+        return {seed: 0.001 + 0.0001 * seed for seed in seeds}
+
+    module = types.ModuleType("pemma_cl.report.contrasts")
+    module.load_primary_contrasts = lambda path=None: [  # type: ignore[attr-defined]
+        Contrast("no-forgetting", "dectest", "pemma-lora", None, 0.03, "below"),
+        Contrast("paper-only", "paper", "example-plugin", "early-fusion", 0.03, "non_inferior")]
+    module.seed_values = seed_values  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pemma_cl.report.contrasts", module)
+    return calls
+
+
+@pytest.fixture
+def stream_file(tmp_path: Path) -> Path:
+    path = tmp_path / "dectest.yaml"
+    path.write_text(STREAM_YAML, encoding="utf-8")
+    return path
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--decide", "--seeds", "0,1,2"], "error: --decide: adds seeds itself (0, 1, ... look by look, up to "
+                                       "--max-seeds); leave out --seeds"),
+    (["--max-seeds", "5"], "error: --max-seeds: only with --decide"),
+    (["--decide", "--max-seeds", "2"], "error: --max-seeds: expected at least 3 (the first look of --decide), got 2"),
+    (["--decide", "--stream", "centers"], "error: --decide: stream 'centers' has no primary contrast"),
+    (["--decide", "--strategy", "example-plugin"], "error: --decide: primary contrast 'no-forgetting' compares "
+                                                   "pemma-lora; add --strategy pemma-lora"),
+])
+def test_bad_decide_input_is_one_line_and_exit_2(contrasts, stream_file: Path, tmp_path: Path, args: list[str],
+                                                 message: str) -> None:
+    stream = [] if "--stream" in args else ["--stream", stream_file]
+    strategy = [] if "--strategy" in args else ["--strategy", "pemma-lora"]
+    results = tmp_path / "results"
+    result = invoke("run", *stream, *strategy, "--plugin", PLUGIN, "--results-dir", results, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [result.stderr.splitlines()[0]] and "Traceback" not in result.output
+    assert result.stderr.startswith(message), result.stderr
+    assert not results.exists() and contrasts == []
+
+
+def test_paper_stream_contrast_needs_its_reference(contrasts, tmp_path: Path) -> None:
+    result = invoke("run", "--stream", "paper", "--strategy", "example-plugin", "--plugin", PLUGIN, "--decide",
+                    "--results-dir", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: --decide: primary contrast 'paper-only' compares example-plugin and "
+                                     "early-fusion; add --strategy early-fusion")
+
+
+def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_file: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    results = tmp_path / "results"
+    args = ["run", "--stream", stream_file, "--preset", "micro", "--device", "cpu", "--strategy", "pemma-lora",
+            "--decide", "--max-seeds", "5", "--jobs", "1", "--results-dir", results]
+    monkeypatch.setattr(sys, "argv", ["pemma-bench", *map(str, args)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = invoke(*args)
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output[-3000:]
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    assert folder.name.startswith("dectest-seeds0-1-2-")  # the first look's three seeds, not the five it may run
+    assert [p.name for p in results.iterdir() if "partial" in p.name] == []
+    # one look: its three seeds' files were in the partial folder when the contrast was valued
+    assert [(run_dir.name.startswith(".dectest-seeds0-1-2-3-4.partial-"), n) for run_dir, n in contrasts] == [(True, 3)]
+    assert sorted(p.name for p in (folder / "seeds").iterdir()) == ["seed0", "seed1", "seed2"]
+
+    config = json.loads((folder / "config.json").read_text())
+    assert config["seeds"] == [0, 1, 2] and config["max_seeds"] == 5
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["seeds"] == [0, 1, 2]
+    decide = manifest["extra"]["decide"]
+    assert decide["looks"] == [3, 5] and decide["alpha"] == 0.05 and decide["seeds_run"] == 3
+    assert decide["decisions"] == {"no-forgetting": "held"}
+    assert decide["stopped"] == "every primary contrast decided at look 1 (3 seeds)"
+    [look] = decide["history"]
+    [row] = look["contrasts"]
+    # values 0.0010, 0.0011, 0.0012 against 0.03: mean 0.0011, SD 0.0001, t = -0.0289 / (0.0001 / sqrt 3)
+    assert (look["look"], look["seeds"], row["n"]) == (1, 3, 3)
+    assert row["mean"] == pytest.approx(0.0011) and row["t"] == pytest.approx(-0.0289 / (0.0001 / 3**0.5))
+    assert row["p_bound"] == pytest.approx(0.011396, abs=1e-5) and row["decision"] == "held"
+    assert "look 1 (3 seeds): no-forgetting: mean +0.0011" in result.stderr
+    assert "Primary contrasts decided by --decide (looks at 3, 5 seeds, familywise alpha 0.05): every primary " \
+           "contrast decided at look 1 (3 seeds)" in result.stdout
+    assert pd.read_csv(folder / "metrics.csv")["seed"].unique().tolist() == [0, 1, 2]
+
+
+def test_max_seeds_is_part_of_the_run_configuration(tmp_path: Path) -> None:
+    from pemma_cl.core.errors import UserError
+    from pemma_cl.run.config import RunConfig
+    from pemma_cl.streams.spec import load_stream
+
+    config = RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 1, 2, 3),
+                       results_dir=tmp_path, max_seeds=4)
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    older = {key: item for key, item in config.to_dict().items() if key != "max_seeds"}  # written before the field
+    assert RunConfig.from_dict(older).max_seeds is None
+    with pytest.raises(UserError, match=r"seeds: a --decide run has seeds 0 \.\. 3 in order, got \[0, 2\]"):
+        RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 2), max_seeds=4)
+    with pytest.raises(UserError, match="--max-seeds: expected at least 3"):
+        RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 1), max_seeds=2)

@@ -1,0 +1,161 @@
+"""The group-sequential plan of ``run --decide``: looks, bounds, paired t, the stopping rule on hand-made seed
+results, Holm across contrasts, and the false-decision rate on simulated seeds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pemma_cl.core.errors import UserError
+from pemma_cl.evaluation.sequential import (
+    BELOW,
+    CONTINUE,
+    HELD,
+    NON_INFERIOR,
+    NOT_HELD,
+    UNDECIDED,
+    SequentialPlan,
+    _inside,
+    look_schedule,
+    nominal_level,
+    obf_spending,
+    paired_t,
+    simulate_false_decisions,
+    stream_contrasts,
+    z_bounds,
+)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Stand-in for :class:`pemma_cl.report.contrasts.PrimaryContrast` (the fields the plan reads)."""
+
+    name: str
+    margin: float = 0.03
+    direction: str = NON_INFERIOR
+    stream: str = "centers"
+    strategy: str = "pemma-lora"
+    reference: str | None = "early-fusion"
+
+
+LOOKS = (3, 5, 8, 12)
+
+
+@pytest.mark.parametrize(("max_seeds", "looks"), [(3, (3,)), (4, (4,)), (5, (3, 5)), (9, (3, 5, 9)),
+                                                  (12, LOOKS), (20, (3, 5, 8, 12, 18, 20))])
+def test_looks_are_the_schedule_cut_at_max_seeds(max_seeds: int, looks: tuple[int, ...]) -> None:
+    assert look_schedule(max_seeds) == looks
+
+
+def test_max_seeds_below_the_first_look_is_refused() -> None:
+    with pytest.raises(UserError, match="--max-seeds: expected at least 3"):
+        look_schedule(2)
+
+
+def test_obrien_fleming_bounds_spend_alpha() -> None:
+    assert obf_spending(1.0, 0.05) == pytest.approx(0.05)
+    assert z_bounds((12,), 0.05) == pytest.approx((1.959964,))
+    bounds = z_bounds(LOOKS, 0.05)
+    # the first look spends 2 - 2 Phi(1.96 / sqrt(3/12)): its bound is 1.959964 / sqrt(0.25)
+    assert bounds[0] == pytest.approx(1.959964 / 0.5, abs=1e-5)
+    assert list(bounds) == sorted(bounds, reverse=True) and bounds[-1] > 1.96  # later looks pay for earlier ones
+    fractions = np.asarray(LOOKS) / 12
+    cov = np.sqrt(np.minimum.outer(fractions, fractions) / np.maximum.outer(fractions, fractions))
+    assert 1 - _inside(cov, bounds) == pytest.approx(0.05, abs=2e-4)  # all looks together spend alpha
+    assert 1 - _inside(cov[:2, :2], bounds[:2]) == pytest.approx(obf_spending(5 / 12, 0.05), abs=2e-5)
+
+
+def test_paired_t_by_hand() -> None:
+    st = paired_t([0.1, 0.2, 0.3], threshold=0.0)
+    assert (st.n, st.mean, st.sd) == (3, pytest.approx(0.2), pytest.approx(0.1))
+    assert st.t == pytest.approx(0.2 / (0.1 / math.sqrt(3)))
+    # two degrees of freedom: P(T > t) = (1 - t / sqrt(t^2 + 2)) / 2
+    assert st.p == pytest.approx(1 - st.t / math.sqrt(st.t**2 + 2))
+    assert paired_t([0.5, 0.5, math.nan], 0.4).t == math.inf and paired_t([0.4, 0.4], 0.4).p == 1.0
+    with pytest.raises(UserError, match="at least two seeds"):
+        paired_t([0.1, math.nan], 0.0)
+
+
+def _sequence(plan: SequentialPlan, contrasts: list[Contrast], seeds: dict[str, list[float]]) -> list[list]:
+    """Run the stopping rule over hand-made per-seed values: the decisions at each look until it stops."""
+    decided: dict[str, str] = {}
+    looks = []
+    for index, count in enumerate(plan.looks):
+        rows = plan.look(index, {name: values[:count] for name, values in seeds.items()}, contrasts, decided)
+        looks.append([(row.contrast, row.decision) for row in rows])
+        decided.update({row.contrast: row.decision for row in rows if row.decision in (HELD, NOT_HELD)})
+        if len(decided) == len(contrasts):
+            break
+    return looks
+
+
+def test_far_from_the_margin_is_decided_at_the_first_look() -> None:
+    plan = SequentialPlan(LOOKS)
+    gain = Contrast("gain")
+    # mean 0.10, SD 0.001: t = 0.13 / (0.001 / sqrt 3) = 225, p ~ 2e-5 below the first look's 8.9e-5
+    assert _sequence(plan, [gain], {"gain": [0.100, 0.101, 0.099] + [0.1] * 9}) == [[("gain", HELD)]]
+    loss = Contrast("loss")
+    assert _sequence(plan, [loss], {"loss": [-0.200, -0.201, -0.199] + [-0.2] * 9}) == [[("loss", NOT_HELD)]]
+    forgetting = Contrast("forgetting", direction=BELOW)  # held when below +0.03
+    assert _sequence(plan, [forgetting], {"forgetting": [0.0010, 0.0011, 0.0009]}) == [[("forgetting", HELD)]]
+
+
+def test_close_to_the_margin_continues_then_decides_or_ends_undecided() -> None:
+    plan = SequentialPlan((3, 5))
+    close = Contrast("close")
+    # look 1: mean +0.01 (0.04 above -0.03), SD 0.02, t 3.46, p 0.074 with 2 df: above the first look's 0.011;
+    # look 2 (the last): seeds 4 and 5 tighten it, SD 0.0142, t 6.29 with 4 df, p 0.003: held
+    looks = _sequence(plan, [close], {"close": [0.01, -0.01, 0.03, 0.012, 0.008]})
+    assert looks == [[("close", CONTINUE)], [("close", HELD)]]
+    # seeds 4 and 5 straddle the margin: still open at the last look, i.e. undecided
+    looks = _sequence(plan, [close], {"close": [0.01, -0.01, 0.03, -0.09, -0.07]})
+    assert looks == [[("close", CONTINUE)], [("close", UNDECIDED)]]
+
+
+def test_holm_passes_a_decided_contrasts_level_on() -> None:
+    plan = SequentialPlan(LOOKS)
+    strong, weaker = Contrast("strong"), Contrast("weaker")
+    # weaker: t = 0.13 / (0.00123 / sqrt 3) ~ 183, p ~ 1 / t^2 ~ 3e-5 with 2 df: between the look-1 levels below
+    weaker_values = [0.100, 0.10123, 0.09877]
+    p_weaker = paired_t(weaker_values, -0.03).p
+    assert nominal_level(LOOKS, 0, 0.025) < p_weaker < nominal_level(LOOKS, 0, 0.05)
+    # alone among two open contrasts it is tested at alpha/2 and waits ...
+    rows = plan.look(0, {"strong": [0.0, -0.1, 0.1], "weaker": weaker_values}, [strong, weaker], {})
+    assert [(r.contrast, r.decision, r.local_alpha) for r in rows] == [("strong", CONTINUE, 0.025),
+                                                                        ("weaker", CONTINUE, 0.025)]
+    # ... but once the other is decided at this look, it gets the whole alpha and is decided too (step-down)
+    rows = plan.look(0, {"strong": [0.100, 0.1001, 0.0999], "weaker": weaker_values}, [strong, weaker], {})
+    assert [(r.contrast, r.decision, r.local_alpha) for r in rows] == [("strong", HELD, 0.025),
+                                                                        ("weaker", HELD, 0.05)]
+    # a contrast decided at an earlier look is not looked at again, and the open one has the whole alpha
+    rows = plan.look(1, {"weaker": [0.0, 0.05, -0.05, 0.1, -0.1]}, [strong, weaker], {"strong": HELD})
+    assert [(r.contrast, r.decision, r.local_alpha) for r in rows] == [("weaker", CONTINUE, 0.05)]
+
+
+def test_the_repeated_interval_excludes_the_margin_exactly_when_decided() -> None:
+    plan = SequentialPlan((3, 5))
+    [row] = plan.look(1, {"c": [0.01, -0.01, 0.03, 0.012, 0.008]}, [Contrast("c")], {})
+    assert row.decision == HELD and row.interval[0] > -0.03
+    assert row.t_bound == pytest.approx(stats.t.isf(row.p_bound / 2, 4))
+    assert row.interval[0] == pytest.approx(row.mean - row.t_bound * row.sd / math.sqrt(5))
+
+
+def test_familywise_false_decisions_stay_at_alpha_where_naive_adding_inflates_them() -> None:
+    rates = simulate_false_decisions(SequentialPlan(LOOKS), contrasts=2, reps=2000, seed=0)
+    assert 0.03 <= rates["sequential"]["any_decision"] <= 0.07
+    assert rates["naive"]["any_decision"] > 0.15  # the issue's 16-26 %
+
+
+def test_stream_contrasts_refuses_a_stream_without_one_or_missing_strategies() -> None:
+    contrasts = [Contrast("a"), Contrast("b", stream="paper")]
+    assert stream_contrasts(contrasts, "centers", ["pemma-lora", "early-fusion"]) == [contrasts[0]]
+    with pytest.raises(UserError, match="stream 'modalities' has no primary contrast .*centers, paper"):
+        stream_contrasts(contrasts, "modalities", ["pemma-lora"])
+    with pytest.raises(UserError, match="'a' compares pemma-lora and early-fusion; add --strategy early-fusion"):
+        stream_contrasts(contrasts, "centers", ["pemma-lora"])
+    with pytest.raises(UserError, match="direction expected non_inferior or below, got 'above'"):
+        stream_contrasts([Contrast("c", direction="above")], "centers", ["pemma-lora", "early-fusion"])
