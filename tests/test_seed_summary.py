@@ -77,4 +77,24 @@ def test_several_runs_side_by_side() -> None:
     for table in tables:
         console.print(table)
     shown = console.export_text()
-    assert len(tables) == 2 and "run-b" in shown and "task-agnostic" in shown
+    assert len(tables) == 2 and "run-b" in shown and "agnostic" in shown  # the console's short name
+
+
+def test_the_console_summary_fits_120_columns_and_wide_shows_every_column() -> None:
+    """The stored three-seed `centers` reference (six strategies, intervals, paired table): its console tables need
+    at most 120 columns; `--wide` needs more and holds every column of summary.md."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from pemma_cl.report.seeds import COST_COLUMNS, MAIN_COLUMNS, render_console_table
+
+    summary = json.loads((Path(__file__).parents[1] / "results/reference/centers/summary.json").read_text())
+    console = Console(width=400)
+    compact = render_console_table([("centers", summary)])
+    assert len(compact) == 2 and all(console.measure(table).maximum <= 120 for table in compact)
+    assert [c.header for c in compact[0].columns][:2] == ["Strategy", "Eval."]
+    wide = render_console_table([("centers", summary)], wide=True)
+    assert console.measure(wide[0]).maximum > 120
+    assert len(wide[0].columns) == 2 + len(MAIN_COLUMNS) + len(COST_COLUMNS)

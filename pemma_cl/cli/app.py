@@ -209,6 +209,10 @@ def run(
                      help="Continue an interrupted run (the partial folder it printed) with its own settings. "
                           "Running the same command again does the same.", show_default=False),
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Print every column of the summary (about 215 characters wide; summary.md "
+                           "has them all) instead of the 120-column view.")
+    ] = False,
 ) -> None:
     """Train and evaluate strategies on a stream, for one or several seeds.
 
@@ -217,7 +221,7 @@ def run(
     """
     if resume is not None:
         given = [param.opts[0] for param in ctx.command.params
-                 if param.name not in ("resume", "executor", "ray_address", "jobs")
+                 if param.name not in ("resume", "executor", "ray_address", "jobs", "wide")
                  and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE"]
         if given:
             raise UserError(f"--resume continues with the run's own settings ({resume / 'config.json'}); "
@@ -290,7 +294,7 @@ def run(
     from pemma_cl.run.benchmark import open_work, run_benchmark  # heavy: torch, MONAI, Avalanche
 
     run_dir = run_benchmark(work or open_work(config), registry, ["pemma-bench", *sys.argv[1:]], executor, ray_address,
-                            unit_jobs)
+                            unit_jobs, wide)
     typer.echo(str(run_dir))
 
 

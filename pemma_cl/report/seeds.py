@@ -44,8 +44,30 @@ PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
     ("Δ Forgetting CT+PET", "ctpet", "forgetting", 3),
     ("Δ HD95 CT+PET (mm)", "ctpet", "final_hd95", 1),
 )
+#: The console's columns (``run`` without ``--wide``): short labels so that the summary fits a 120-column terminal;
+#: summary.md and ``--wide`` show :data:`MAIN_COLUMNS` and :data:`COST_COLUMNS` with their full labels.
+CONSOLE_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
+    *((f"Dice {INPUT_LABELS[i]}", i, "final_dice", 3) for i in INPUTS),
+    *((f"Forg. {INPUT_LABELS[i]}", i, "forgetting", 3) for i in INPUTS),
+    ("BWT CT+PET", "ctpet", "bwt", 3),
+    ("HD95 CT+PET", "ctpet", "final_hd95", 1),
+)
+CONSOLE_PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
+    *((f"Δ Dice {INPUT_LABELS[i]}", i, "final_dice", 3) for i in INPUTS),
+    ("Δ Forg. CT+PET", "ctpet", "forgetting", 3),
+    ("Δ HD95 CT+PET", "ctpet", "final_hd95", 1),
+)
+#: The console's legend: the full one (:data:`pemma_cl.report.summary.NOTE`) is in summary.md.
+CONSOLE_LEGEND = ("Dice: final Dice, mean over centres; Forg.: forgetting (cross-fitted where per-case rows exist); "
+                  "HD95 in mm; Eval.: how adapters are chosen at test time; Train %: trainable share per task. "
+                  "Every column and the full legend: summary.md, or run --wide.")
+#: The console's short names of how a strategy is evaluated.
+SHORT_EVALUATION: dict[str, str] = {"task-aware (task label given)": "aware", "task-agnostic": "agnostic",
+                                    "offline (not continual)": "offline"}
+#: The console's cost columns.
+CONSOLE_COSTS: tuple[tuple[str, str, int, float], ...] = (("Train %", "trainable_pct", 1, 1.0),)
 #: Columns holding text (left-aligned); all others hold numbers.
-TEXT_COLUMNS: frozenset[str] = frozenset({"Run", "Strategy", "Evaluation", "Reference"})
+TEXT_COLUMNS: frozenset[str] = frozenset({"Run", "Strategy", "Evaluation", "Eval.", "Reference"})
 #: Cost columns: (label, cost field, digits, scale).
 COST_COLUMNS: tuple[tuple[str, str, int, float], ...] = (
     ("Trainable % (task)", "trainable_pct", 2, 1.0), ("Trainable % (stored)", "trainable_pct_stored", 2, 1.0),
@@ -133,26 +155,33 @@ def _plain(value: Any, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of the main table and, where a run has a reference, the paired table."""
+def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]],
+            compact: bool = False) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of the main table and, where a run has a reference, the paired table; ``compact``: the
+    console's columns and short labels."""
     several = len(runs) > 1
     lead = ["Run"] if several else []
-    main_header = [*lead, "Strategy", "Evaluation", *(c[0] for c in MAIN_COLUMNS), *(c[0] for c in COST_COLUMNS)]
+    main_columns, cost_columns = (CONSOLE_COLUMNS, CONSOLE_COSTS) if compact else (MAIN_COLUMNS, COST_COLUMNS)
+    paired_columns = CONSOLE_PAIRED_COLUMNS if compact else PAIRED_COLUMNS
+    main_header = [*lead, "Strategy", "Eval." if compact else "Evaluation", *(c[0] for c in main_columns),
+                   *(c[0] for c in cost_columns)]
     main_rows, paired_rows = [], []
     for label, summary in runs:
         for name, entry in summary["strategies"].items():
-            main_rows.append([*([label] if several else []), name, entry.get("evaluation") or "–",
-                              *(_cell(entry["inputs"].get(i, {}).get(m), d) for _, i, m, d in MAIN_COLUMNS),
-                              *(_plain(_scaled(entry["costs"].get(k), f), d) for _, k, d, f in COST_COLUMNS)])
+            evaluation = entry.get("evaluation") or "–"
+            main_rows.append([*([label] if several else []), name,
+                              SHORT_EVALUATION.get(evaluation, evaluation) if compact else evaluation,
+                              *(_cell(entry["inputs"].get(i, {}).get(m), d) for _, i, m, d in main_columns),
+                              *(_plain(_scaled(entry["costs"].get(k), f), d) for _, k, d, f in cost_columns)])
         for name, entry in summary.get("paired", {}).items():
             paired_rows.append([*([label] if several else []), name,
-                                *(_cell(entry.get(i, {}).get(m), d, signed=True) for _, i, m, d in PAIRED_COLUMNS)])
+                                *(_cell(entry.get(i, {}).get(m), d, signed=True) for _, i, m, d in paired_columns)])
     seeds = "; ".join(f"{label + ': ' if several else ''}{_seeds(s['seeds'])}" for label, s in runs)
     title = f"{seeds}; ± half-width of the 95% interval" if any(len(s["seeds"]) > 1 for _, s in runs) else seeds
     tables = [(title[0].upper() + title[1:], main_header, main_rows)]
     references = sorted({s["reference"] for _, s in runs if s.get("paired")})
     if paired_rows:
-        paired_header = [*lead, "Strategy", *(c[0] for c in PAIRED_COLUMNS)]
+        paired_header = [*lead, "Strategy", *(c[0] for c in paired_columns)]
         tables.append((f"Paired differences, strategy minus {' / '.join(references)}, seed by seed "
                        "(* = the interval excludes 0: a difference the seeds separate)", paired_header, paired_rows))
     return tables + prognosis_tables(runs, _cell)
@@ -178,15 +207,26 @@ def render_markdown(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     return "\n\n".join(blocks) + "\n\n" + _footnote(runs) + "\n"
 
 
-def render_console_table(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Table]:
-    """The tables of :func:`render_markdown` as :class:`rich.table.Table` objects (headers wrapped)."""
-    tables, specs = [], _tables(runs)
+def _header(name: str) -> str:
+    """A console header on two lines: the metric, then its input setting or unit."""
+    name = name.replace(" (", "\n(")
+    for word in ("Dice", "Forgetting", "Forg.", "BWT", "HD95", "Train"):
+        name = name.replace(f"{word} ", f"{word}\n", 1)
+    return name
+
+
+def render_console_table(runs: Sequence[tuple[str, Mapping[str, Any]]], wide: bool = False) -> list[Table]:
+    """The tables of :func:`render_markdown` as :class:`rich.table.Table` objects (headers wrapped): by default the
+    console's columns, which fit 120 columns (:data:`CONSOLE_COLUMNS`, :data:`CONSOLE_LEGEND`); ``wide``: every
+    column of summary.md with the full legend."""
+    tables, specs = [], _tables(runs, compact=not wide)
+    legend = _footnote(runs) if wide else CONSOLE_LEGEND
     for k, (title, header, rows) in enumerate(specs):
-        table = Table(title=title, caption=_footnote(runs) if k == len(specs) - 1 else None)
+        table = Table(title=title, caption=legend if k == len(specs) - 1 else None)
         for name in header:
-            table.add_column(name.replace(" (", "\n(").replace("Dice ", "Dice\n").replace("Forgetting ", "Forgetting\n"),
-                             justify="left" if name in TEXT_COLUMNS else "right",
-                             no_wrap=name in TEXT_COLUMNS - {"Evaluation"}, min_width=13 if name == "Evaluation" else None)
+            table.add_column(_header(name), justify="left" if name in TEXT_COLUMNS else "right",
+                             no_wrap=name in TEXT_COLUMNS - {"Evaluation"},
+                             min_width=13 if name == "Evaluation" else None)
         for row in rows:
             table.add_row(*[cell.replace(" ± ", "\n± ").replace(" (", "\n(") for cell in row])
         tables.append(table)

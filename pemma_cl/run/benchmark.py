@@ -34,6 +34,8 @@ from pemma_cl.run.unit import check_precision, prepare_run, resolve_device, run_
 from pemma_cl.run.work import CONFIG, PROGRESS, WorkFolder, run_label
 from pemma_cl.strategy_api.registry import Registry, StrategyEntry
 
+#: Width of the console summary (a common terminal); ``--wide`` prints every column of summary.md instead.
+CONSOLE_WIDTH, WIDE_CONSOLE = 120, 220
 #: Metric columns read back as floats (a unit file stores an undefined value as null).
 FLOAT_COLUMNS: tuple[str, ...] = ("dice", "dice_case_mean", "hd95")
 
@@ -74,7 +76,7 @@ def _resolve_jobs(jobs: int | None, device: str) -> int:
 
 
 def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], executor: str = "local",
-                  ray_address: str | None = None, jobs: int | None = 1) -> Path:
+                  ray_address: str | None = None, jobs: int | None = 1, wide: bool = False) -> Path:
     """Run every unfinished (seed, strategy) unit of ``work`` and publish the run folder; returns its path.
 
     Interrupted (Ctrl-C, an error, a kill, a full disk), the finished units stay in the partial folder and the same
@@ -89,6 +91,7 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
         ray_address: the Ray cluster to use; None starts a local one.
         jobs: units at a time of the local executor: 1 in this process, more in worker processes
             (:mod:`pemma_cl.run.executors.processes`); None: two on a CPU, one on CUDA (see :func:`_resolve_jobs`).
+        wide: print every column of the summary (about 215 columns) instead of the 120-column view.
     """
     config = work.config
     jobs = _resolve_jobs(jobs, config.device)
@@ -108,7 +111,7 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
             work, decision = run_looks(work, lambda look: _execute(look, entries, executor, ray_address, jobs),
                                        _write_seed)
         return _publish(work, command, {"executor": executor, "jobs": 1 if executor == "ray" else jobs,
-                                        "threads_per_unit": _threads_per_unit(executor, jobs)}, decision)
+                                        "threads_per_unit": _threads_per_unit(executor, jobs)}, decision, wide)
     except BaseException as exc:
         if work.done_count() == 0:
             work.discard()
@@ -198,11 +201,11 @@ def _write_seed(work: WorkFolder, seed: int) -> SeedFiles:
 
 
 def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
-             decision: dict[str, Any] | None = None) -> Path:
+             decision: dict[str, Any] | None = None, wide: bool = False) -> Path:
     """Write the run's tables, plots, claims and manifest from its unit files, then give it its final name.
 
     ``decision`` is the record of a ``--decide`` run's looks (:func:`pemma_cl.run.decide.run_looks`), whose ``work``
-    holds the seeds it ran.
+    holds the seeds it ran; ``wide``: the console shows every column of summary.md.
     """
     config = work.config
     frames, case_frames, per_seed, prognosis_rows, references, predictions = [], [], {}, {}, {}, {}
@@ -237,8 +240,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
         work.write_json(CONFIG, config.to_dict())  # the seeds it ran
     (work.root / PROGRESS).unlink()
     final = publish(work.root, work.root.parent, name)
-    console = Console(file=sys.stdout, width=200)  # the widest summary table (14 columns) fits
-    for table in render_console_table([(name, summary)]):
+    console = Console(file=sys.stdout, width=WIDE_CONSOLE if wide else CONSOLE_WIDTH)
+    for table in render_console_table([(name, summary)], wide=wide):
         console.print(table)
     console.print(f"Paper's claims against this run ({final / 'claims.md'}):")
     console.print(render_claims(claims), markup=False, highlight=False)
