@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -26,38 +24,34 @@ experiences:
 """
 
 
-@dataclass(frozen=True)
-class Contrast:
-    """Stand-in for :class:`pemma_cl.report.contrasts.PrimaryContrast`."""
+def contrast(name: str, stream: str, strategy: str, reference: str | None, direction: str):
+    """A primary contrast of the suite's own kind, with a 0.03 margin on final CT+PET Dice or forgetting."""
+    from pemma_cl.report.contrasts import PrimaryContrast
 
-    name: str
-    stream: str
-    strategy: str
-    reference: str | None
-    margin: float
-    direction: str
+    metric = "forgetting" if direction == "below" else "final_dice"
+    return PrimaryContrast(name, "a claim", stream, strategy, reference, metric, "ctpet", "aggregated", 0.03, direction)
 
 
 @pytest.fixture
 def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
-    """Install a stand-in ``pemma_cl.report.contrasts``: one ``below`` contrast of stream ``dectest`` on strategy
+    """Stand in for the declared contrasts and their values (:mod:`pemma_cl.report.contrasts`): one ``below`` contrast of stream ``dectest`` on strategy
     ``pemma-lora``, whose value for seed s is 0.001 + 0.0001 s (far below its 0.03 margin), read only where the
     seed's ``metrics.csv`` exists. Returns the (run folder, seed count) of each call."""
     calls: list[tuple[Path, int]] = []
 
-    def seed_values(run_dir: Path, contrast: Contrast) -> dict[int, float]:
+    def seed_values(run_dir: Path, contrast) -> dict[int, float]:
         seeds = sorted(int(p.parent.name.removeprefix("seed")) for p in run_dir.glob("seeds/seed*/metrics.csv"))
         calls.append((run_dir, len(seeds)))
         for seed in seeds:  # the look's seeds are written before they are valued
             assert set(pd.read_csv(run_dir / f"seeds/seed{seed}/metrics.csv")["strategy"]) == {contrast.strategy}
         return {seed: 0.001 + 0.0001 * seed for seed in seeds}
 
-    module = types.ModuleType("pemma_cl.report.contrasts")
-    module.load_primary_contrasts = lambda path=None: [  # type: ignore[attr-defined]
-        Contrast("no-forgetting", "dectest", "pemma-lora", None, 0.03, "below"),
-        Contrast("paper-only", "paper", "example-plugin", "early-fusion", 0.03, "non_inferior")]
-    module.seed_values = seed_values  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pemma_cl.report.contrasts", module)
+    import pemma_cl.report.contrasts as declared
+
+    monkeypatch.setattr(declared, "load_primary_contrasts", lambda path=None: [
+        contrast("no-forgetting", "dectest", "pemma-lora", None, "below"),
+        contrast("paper-only", "paper", "example-plugin", "early-fusion", "non_inferior")])
+    monkeypatch.setattr(declared, "seed_values", seed_values)
     return calls
 
 

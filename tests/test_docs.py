@@ -44,7 +44,8 @@ def test_api_pages_cover_each_subpackage_but_the_cli() -> None:
     assert "cli.md" not in pages
     assert "::: pemma_cl.evaluation.dice\n" in pages["evaluation.md"]
     assert "::: pemma_cl.models.backbones.base\n" in pages["models.md"]  # sub-packages of a sub-package too
-    assert "::: pemma_cl.strategy_api.registry\n" in pages["index.md"]
+    assert "::: pemma_cl.strategy_api.registry\n" in pages["strategy_api.md"]
+    assert "::: pemma_cl.api\n" in pages["index.md"]  # the top-level modules
 
 
 def test_table_right_aligns_numeric_columns(gen_results: ModuleType) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pemma_cl.evaluation.sequential import HELD, NOT_HELD, ContrastLook, SequentialPlan, stream_contrasts
+from pemma_cl.report import contrasts as declared
 from pemma_cl.run.config import RunConfig
 from pemma_cl.run.work import WorkFolder
 
@@ -25,9 +26,7 @@ def primary_contrasts(config: RunConfig) -> list:
     Raises:
         UserError: If the stream has none, or the run lacks a strategy one of them compares.
     """
-    from pemma_cl.report.contrasts import load_primary_contrasts
-
-    return stream_contrasts(load_primary_contrasts(), config.stream.name, config.strategies)
+    return stream_contrasts(declared.load_primary_contrasts(), config.stream.name, config.strategies)
 
 
 def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
@@ -42,8 +41,6 @@ def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
     Returns:
         The folder restricted to the seeds that ran, and the record of the looks for the manifest.
     """
-    from pemma_cl.report.contrasts import seed_values
-
     config = work.config
     contrasts = primary_contrasts(config)
     plan = SequentialPlan.for_max_seeds(config.max_seeds)
@@ -56,7 +53,7 @@ def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
         run_units(look)
         for seed in look.config.seeds:
             write_seed(look, seed)
-        values = {c.name: _values(seed_values(work.root, c), look.config.seeds) for c in contrasts
+        values = {c.name: _values(declared.seed_values(work.root, c), look.config.seeds) for c in contrasts
                   if c.name not in decided}
         rows = plan.look(index, values, contrasts, decided)
         looks.append({"look": index + 1, "seeds": count, "contrasts": [row.to_dict() for row in rows]})
