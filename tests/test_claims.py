@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.report.claims import MEETS, MISSES, NOT_TESTED, STRADDLES, check_claims, load_run, render_claims
+from pemma_cl.report.claim_rows import MEETS, MISSES, NOT_TESTED, STRADDLES
+from pemma_cl.report.claims import check_claims, load_run, render_claims
 from pemma_cl.report.seeds import aggregate
 
 SHARES = {"lora": 7.2, "dora": 7.3}

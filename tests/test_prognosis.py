@@ -276,7 +276,8 @@ def test_prognosis_summary_reads_own_final_and_forgetting_from_rows() -> None:
 ])
 def test_cindex_gain_claim_readings(ct: float, richer: float, reading: str) -> None:
     """The C-index claims have no primary contrast: their rows are secondary, read against the paper's gain."""
-    from pemma_cl.report.claims import SECONDARY, _cindex_gain, stored_run
+    from pemma_cl.report.claim_rows import SECONDARY
+    from pemma_cl.report.claims import _cindex_gain, stored_run
 
     def estimate(value):
         return {"mean": value, "low": value - 0.05, "high": value + 0.05, "n": 1}

@@ -17,16 +17,8 @@ from pemma_cl.cli.app import app
 from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.case_bootstrap import case_units, resample_cases, stratified_weights
 from pemma_cl.evaluation.per_case import CASE_COLUMNS
-from pemma_cl.report.claims import (
-    HELD,
-    INCONCLUSIVE,
-    NOT_HELD,
-    NOT_TESTED,
-    SECONDARY,
-    check_claims,
-    load_run,
-    render_claims,
-)
+from pemma_cl.report.claim_rows import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, SECONDARY
+from pemma_cl.report.claims import check_claims, load_run, render_claims
 from pemma_cl.report.contrasts import (
     PrimaryContrast,
     case_value,

@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
+from pemma_cl.report.claim_rows import MEETS, MISSES, NOT_TESTED, REFERENCE, SECONDARY, STRADDLES, ClaimRow, StoredRun
+from pemma_cl.report.contrasts import load_primary_contrasts
 from pemma_cl.report.seeds import check_run_summary
+from pemma_cl.report.verdicts import primary_rows
 
 #: Dice differences within this margin are not separated by one seed (see the module docstring).
 SEED_SPREAD = 0.03
@@ -40,76 +43,9 @@ SEED_SPREAD = 0.03
 PAPER_PET_GAIN = 0.28
 #: The paper's trainable share of PEMMA.
 PAPER_TRAINABLE_PCT = 8.0
-REFERENCE = "early-fusion"
 #: The paper's relative C-index gains of PEMMA over its CT-only prognosis model, by the richer model's modalities.
 PAPER_CINDEX_GAINS: dict[str, float] = {"ct+pet": 0.10, "ct+pet+ehr": 0.23}
-HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED = "held", "not held", "inconclusive", "not tested here"
-#: The verdict of every row but the primary contrasts' (descriptive, not adjusted for multiplicity).
-SECONDARY = "secondary"
-#: What a secondary row reads against its claim's threshold (unadjusted; never a decision).
-MEETS, MISSES, STRADDLES = "meets the threshold", "misses the threshold", "straddles the threshold"
 TASK_AWARE_PREFIX = "task-aware"
-
-
-@dataclass(frozen=True)
-class ClaimRow:
-    """One line of the claims table."""
-
-    claim: str
-    strategy: str
-    evidence: str
-    measured: str
-    verdict: str
-    why: str
-    #: A secondary row's reading (:data:`MEETS`, :data:`MISSES`, :data:`STRADDLES`); empty for the others.
-    reading: str = ""
-    #: The primary contrast a row decides (:mod:`pemma_cl.report.contrasts`); empty for secondary rows.
-    contrast: str = ""
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    """What the claims need from one run folder."""
-
-    folder: Path
-    stream: str
-    modalities: list[tuple[str, ...]]
-    summary: dict[str, Any]
-    kinds: list[str] | None = None
-
-    @property
-    def kind(self) -> str | None:
-        """``prognosis`` (the stream has prognosis experiences), ``ctpet`` (every experience CT+PET), ``single`` (PET
-        first, CT-only updates later) or None."""
-        if PROGNOSIS in (self.kinds or ()):
-            return PROGNOSIS
-        if all(m == ("ct", "pet") for m in self.modalities):
-            return "ctpet"
-        first_pet = next((i for i, m in enumerate(self.modalities) if "pet" in m), None)
-        if first_pet is not None and any(m == ("ct",) for m in self.modalities[first_pet + 1:]):
-            return "single"
-        return None
-
-    @property
-    def strategies(self) -> dict[str, Any]:
-        return self.summary["strategies"]
-
-    def value(self, strategy: str, setting: str, metric: str) -> float | None:
-        """The mean over seeds of a metric, or None where the run does not have it."""
-        value = self.strategies.get(strategy, {}).get("inputs", {}).get(setting, {}).get(metric, {}).get("mean")
-        return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-    def interval(self, strategy: str, setting: str, metric: str) -> tuple[float, float] | None:
-        """The 95% interval over seeds of a metric, or None (one seed, or undefined)."""
-        estimate = self.strategies.get(strategy, {}).get("inputs", {}).get(setting, {}).get(metric, {})
-        return None if estimate.get("low") is None else (estimate["low"], estimate["high"])
-
-    def paired(self, strategy: str, setting: str, metric: str) -> tuple[float, float] | None:
-        """The 95% interval over seeds of *strategy minus early fusion*, or None (one seed, or another reference)."""
-        if self.summary.get("reference") != REFERENCE:
-            return None
-        estimate = self.summary.get("paired", {}).get(strategy, {}).get(setting, {}).get(metric, {})
-        return None if estimate.get("low") is None else (estimate["low"], estimate["high"])
 
 
 def load_run(folder: Path) -> StoredRun:
@@ -272,9 +208,6 @@ def check_claims(runs: list[StoredRun], shares: dict[str, float]) -> list[ClaimR
         runs: the stored runs to weigh.
         shares: trainable share (percent, per served task) of PEMMA at the ``paper`` preset, by ``lora``/``dora``.
     """
-    from pemma_cl.report.contrasts import load_primary_contrasts
-    from pemma_cl.report.verdicts import primary_rows  # it builds on this module's rows
-
     single = "needs a run of a single-modality stream (paper-ct, centers-ct)"
     rows = primary_rows(runs, load_primary_contrasts())
     rows += _dice_vs_early_fusion(runs, shares)

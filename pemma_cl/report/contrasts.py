@@ -22,6 +22,8 @@ import yaml
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.case_bootstrap import CaseBootstrap, case_bootstrap
+from pemma_cl.evaluation.cl_metrics import crossfit_forgetting
+from pemma_cl.evaluation.per_case import aggregated_dice, read_cases
 from pemma_cl.report.summary import INPUTS
 from pemma_cl.streams.spec import benchmarks_dir
 
@@ -127,7 +129,6 @@ def seed_cases(run_dir: Path, seed: int) -> Any | None:
     folder = next((f for f in (seed_dir, run_dir) if (f / CASES_FILE).is_file()), None)
     if folder is None:
         return None
-    from pemma_cl.evaluation.per_case import read_cases  # only where there are per-case rows to read
 
     cases = read_cases(folder)
     return cases if folder == seed_dir else cases[cases["seed"] == seed]
@@ -198,8 +199,6 @@ def _nanmean(values: np.ndarray) -> np.ndarray:
 
 
 def _strategy_value(cases: Any, strategy: str, contrast: PrimaryContrast, seed: int) -> float:
-    from pemma_cl.evaluation.cl_metrics import crossfit_forgetting
-    from pemma_cl.evaluation.per_case import aggregated_dice
 
     rows = contrast_rows(cases, contrast)
     rows = rows[rows["strategy"] == strategy]

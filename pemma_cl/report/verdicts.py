@@ -24,7 +24,7 @@ from scipy import stats
 
 from pemma_cl.evaluation.case_bootstrap import CaseBootstrap
 from pemma_cl.evaluation.intervals import CONFIDENCE, t_interval
-from pemma_cl.report.claims import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
+from pemma_cl.report.claim_rows import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
 from pemma_cl.report.contrasts import PrimaryContrast, contrast_bootstrap, seed_cases, seed_values
 
 __all__ = ["FAMILYWISE_ERROR", "MIN_SEEDS", "ONE_SEED", "holm", "primary_rows"]
