@@ -112,7 +112,8 @@ def test_a_one_seed_run_prints_no_verdict_and_plan_refuses_it(two_runs) -> None:
 
     done = two_runs[1][0]
     claims = done.stdout.split("Paper's claims against this run")[1]
-    assert "| Claim (paper) |" in claims and re.search(r"\bheld\b", claims) is None  # no held / not held
+    assert "Claim (paper)" in claims and re.search(r"\bheld\b", claims) is None  # no held / not held
+    assert max(len(line) for line in done.stdout.splitlines()[:-1]) <= 120  # the summary fits 120 columns
     planned = CliRunner().invoke(app, ["plan", str(run_folder(done))])
     assert planned.exit_code == 2 and planned.stdout == ""
     assert planned.stderr.count("\n") == 1
@@ -194,7 +195,8 @@ def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
     """metrics.csv (each structure's R matrix, per-case means, HD95 medians) and summary.json (final Dice,
     forgetting, BWT and FWT per seed, their means over seeds, and the paired differences) of the run in ``folder``,
     recomputed from its cases.csv.gz."""
-    from pemma_cl.evaluation.cl_metrics import backward_transfer, final_average, forgetting, forward_transfer
+    from pemma_cl.evaluation.cl_metrics import (backward_transfer, crossfit_forgetting_mean, final_average,
+                                                forgetting, forward_transfer)
     from pemma_cl.evaluation.intervals import t_interval
     from pemma_cl.evaluation.per_case import CASE_COLUMNS, aggregated_dice, read_cases
 
@@ -228,8 +230,9 @@ def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
         R, baseline = np.full((n_experiences, n_experiences), math.nan), np.full(n_experiences, math.nan)
         for (trained, exp), cell in rows.groupby(["trained_through", "eval_experience"]):
             (baseline if trained == -1 else R[trained])[exp] = aggregated_dice(cell)
-        recomputed = {"final_dice": final_average(R), "forgetting": forgetting(R), "bwt": backward_transfer(R),
-                      "fwt_own_start": forward_transfer(R, baseline)}
+        recomputed = {"final_dice": final_average(R), "forgetting_max": forgetting(R), "bwt": backward_transfer(R),
+                      "fwt_own_start": forward_transfer(R, baseline),
+                      "forgetting": crossfit_forgetting_mean(rows, seed=int(seed))}  # the headline: cross-fitted
         seed_summary = json.loads((folder / "seeds" / f"seed{seed}" / "summary.json").read_text())
         for metric, value in recomputed.items():
             assert seed_summary[strategy]["inputs"][setting][metric] == value, (seed, strategy, setting, metric)

@@ -30,6 +30,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
 from pemma_cl.report.claim_rows import MEETS, MISSES, NOT_TESTED, REFERENCE, SECONDARY, STRADDLES, ClaimRow, StoredRun
@@ -263,26 +265,46 @@ def paper_trainable_shares() -> dict[str, float]:
             for name in ("lora", "dora")}
 
 
-def render_claims(rows: list[ClaimRow]) -> str:
-    """The claims table as markdown, with the rule for each verdict above it."""
-    header = ["Claim (paper)", "Strategy", "Evidence (stream)", "Measured", "Verdict", "Why"]
-    lines = [
-        "Verdicts: only the primary contrasts (benchmarks/contrasts/primary.yaml, one per claim, declared before the "
+#: How the claims table reads its verdicts (above the table in claims.md; the console points to it).
+VERDICT_RULE = (
+    "Verdicts: only the primary contrasts (benchmarks/contrasts/primary.yaml, one per claim, declared before the "
         "runs) are decided, from at least 5 seeds: a t-test of the seeds' values against the contrast's boundary, "
         "Holm-adjusted across the primary contrasts at a 5% familywise error. One seed is indicative only (its "
         "interval covers case sampling, not the seed's other draws). Every other row is secondary: descriptive, "
         "not adjusted, read against the claim's threshold (with one seed the value, with several the 95% interval "
         "over seeds, paired against early fusion for differences). Task-aware PEMMA cannot test a forgetting claim "
-        "(zero by construction).",
+        "(zero by construction).")
+
+
+def _verdict(row: ClaimRow) -> str:
+    return f"{SECONDARY} ({row.reading})" if row.verdict == SECONDARY else row.verdict
+
+
+def render_claims(rows: list[ClaimRow]) -> str:
+    """The claims table as markdown, with the rule for each verdict above it."""
+    header = ["Claim (paper)", "Strategy", "Evidence (stream)", "Measured", "Verdict", "Why"]
+    lines = [
+        VERDICT_RULE,
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] * len(header)) + "|",
     ]
     for row in rows:
-        verdict = f"{SECONDARY} ({row.reading})" if row.verdict == SECONDARY else f"**{row.verdict}**"
+        verdict = _verdict(row) if row.verdict == SECONDARY else f"**{row.verdict}**"
         cells = [row.claim, row.strategy, row.evidence, row.measured, verdict, row.why]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def claims_console_table(rows: list[ClaimRow], where: str) -> Table:
+    """The claims as a console table whose cells wrap to the terminal (claim, strategy, stream, measured, verdict);
+    the rule and each row's reason are in ``where`` (the run's claims.md)."""
+    table = Table(title=f"Paper's claims against this run (rule and reasons: {where})", show_lines=True)
+    for name, ratio in (("Claim (paper)", 3), ("Strategy", 2), ("Stream", 1), ("Measured", 4), ("Verdict", 2)):
+        table.add_column(name, ratio=ratio, overflow="fold")
+    for row in rows:
+        table.add_row(row.claim, row.strategy, row.evidence, row.measured, _verdict(row))
+    return table
 
 
 def claims_json(rows: list[ClaimRow]) -> list[dict[str, str]]:

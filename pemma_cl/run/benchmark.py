@@ -21,7 +21,14 @@ from rich.console import Console
 from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.per_case import CASES_CSV, case_frame
 from pemma_cl.models.presets import get_preset
-from pemma_cl.report.claims import check_claims, claims_json, paper_trainable_shares, render_claims, stored_run
+from pemma_cl.report.claims import (
+    check_claims,
+    claims_console_table,
+    claims_json,
+    paper_trainable_shares,
+    render_claims,
+    stored_run,
+)
 from pemma_cl.report.plots.figures import draw_all
 from pemma_cl.report.prognosis import summarize_prognosis
 from pemma_cl.report.seeds import aggregate, render_console_table, render_markdown
@@ -243,8 +250,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
     console = Console(file=sys.stdout, width=WIDE_CONSOLE if wide else CONSOLE_WIDTH)
     for table in render_console_table([(name, summary)], wide=wide):
         console.print(table)
-    console.print(f"Paper's claims against this run ({final / 'claims.md'}):")
-    console.print(render_claims(claims), markup=False, highlight=False)
+    console.print(claims_console_table(claims, str(final / "claims.md")))
     if decision is not None:
-        console.print(render_decisions(decision), markup=False, highlight=False)
+        console.print(render_decisions(decision), markup=False, highlight=False, soft_wrap=True)
     return final
