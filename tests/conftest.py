@@ -17,7 +17,8 @@ SLOW_FIXTURES = frozenset({"shared_bases", "ctx_settings", "run_entry", "run_ct_
 #: Modules whose tests start ``pemma-bench`` or a build in a subprocess, or build and train PEMMA networks (each
 #: module took 30 s or more of CPU in the fast subset before it was listed here).
 SLOW_MODULES = frozenset({"test_runner", "test_package", "test_api", "test_docs", "test_adapters", "test_profile",
-                          "test_prognosis", "test_swin", "test_single_case", "test_bases", "test_models"})
+                          "test_prognosis", "test_swin", "test_single_case", "test_bases", "test_models",
+                          "test_decide", "test_shared_results"})
 
 
 def pytest_configure(config) -> None:
