@@ -39,11 +39,9 @@ from pemma_cl.models.presets import Preset
 from pemma_cl.report.summary import METRIC_COLUMNS
 from pemma_cl.report.summary import summarize as summarize_table
 from pemma_cl.run.config import RunConfig
-from pemma_cl.run.unit import RunInputs, prepare_run, scored_after, seed_everything
-from pemma_cl.strategy_api.options import instantiate
+from pemma_cl.run.unit import RunInputs, prepare_run, scored_after, seed_everything, strategy_context
 from pemma_cl.strategy_api.registry import load_registry
 from pemma_cl.streams.spec import StreamSpec, load_stream
-from pemma_cl.training.context import BuildContext
 from pemma_cl.training.template import INPUT_SETTINGS, SegmentationTemplate
 
 __all__ = ["Scenario", "StreamScorer", "centers", "centers_ct", "modalities", "paper", "paper_ct", "scenario",
@@ -205,14 +203,9 @@ class Scenario:
         """A registered strategy of the suite (``pemma-lora``, ``ewc``, ...), built for this scenario exactly as
         ``pemma-bench run`` builds it (same seed, settings and bases), reporting to ``scorer``."""
         entry = load_registry().get(name)
-        stream = self.inputs.stream
         seed_everything(self.seed)
-        ctx = BuildContext(name=name, make_evaluator=lambda: EvaluationPlugin(scorer), run_plugins=[],
-                           experience_modalities=stream.modalities,
-                           options=instantiate(name, entry.options, options or {}),
-                           stream_training_data=[experience.dataset for experience in stream.benchmark.train_stream],
-                           experience_kinds=stream.kinds, **self.inputs.ctx_settings)
-        return entry.build(ctx)
+        return entry.build(strategy_context(entry, self.inputs.stream, self.inputs.ctx_settings,
+                                            lambda: EvaluationPlugin(scorer), [], options))
 
 
 def scenario(stream: str | Path, seed: int = 0, preset: str = "tiny", data: str = "synthetic",

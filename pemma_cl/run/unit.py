@@ -74,6 +74,18 @@ def check_precision(precision: str, device: torch.device) -> None:
              "it is meant for GPUs")
 
 
+def strategy_context(entry: StrategyEntry, stream: StreamData, ctx_settings: dict, make_evaluator,
+                     run_plugins: list, options: dict[str, Any] | None = None) -> BuildContext:
+    """What a strategy is built from on one seed's stream (:attr:`RunInputs.ctx_settings`), reporting to
+    ``make_evaluator()`` with ``run_plugins`` beside its own."""
+    return BuildContext(
+        name=entry.name, make_evaluator=make_evaluator, run_plugins=run_plugins,
+        experience_modalities=stream.modalities, options=instantiate(entry.name, entry.options, options or {}),
+        stream_training_data=[experience.dataset for experience in stream.benchmark.train_stream],
+        experience_kinds=stream.kinds, **ctx_settings,
+    )
+
+
 def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
                  loggers: list[BaseLogger] | None = None, options: dict[str, Any] | None = None) -> UnitResult:
     """Evaluate, then train through every experience evaluating after each, at the states the metrics need
@@ -91,13 +103,8 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
     prognosis = PrognosisMetric(stream.names, stream.modalities, ctx_settings["seed"])
     cost = CostPlugin()
     metrics = [metric, prognosis, *loss_metrics(epoch=True)] if loggers else [metric, prognosis]
-    ctx = BuildContext(
-        name=entry.name, make_evaluator=lambda: EvaluationPlugin(*metrics, loggers=list(loggers or [])),
-        run_plugins=[ProgressPlugin(entry.name, stream.names, stream.train_sizes), cost],
-        experience_modalities=stream.modalities, options=instantiate(entry.name, entry.options, options or {}),
-        stream_training_data=[experience.dataset for experience in stream.benchmark.train_stream],
-        experience_kinds=stream.kinds, **ctx_settings,
-    )
+    ctx = strategy_context(entry, stream, ctx_settings, lambda: EvaluationPlugin(*metrics, loggers=list(loggers or [])),
+                           [ProgressPlugin(entry.name, stream.names, stream.train_sizes), cost], options)
     try:
         strategy = entry.build(ctx)
     except UserError:
