@@ -26,7 +26,7 @@ def train(bm: pemma_cl.Scenario, name: str) -> tuple[list[dict], pd.DataFrame]:
               "train_epochs": bm.preset.epochs, "eval_mb_size": 4, "device": bm.device,
               "evaluator": EvaluationPlugin(scorer)}
     strategy = EWC(ewc_lambda=1.0, **common) if name == "ewc" else Naive(**common)
-    strategy.eval(bm.test_stream)
+    strategy.eval(bm.scored_after(-1))
     for i, experience in enumerate(bm.train_stream):
         strategy.train(experience)
         strategy.eval(bm.scored_after(i))  # the states the metrics need, as pemma-bench run scores them

@@ -11,7 +11,7 @@ Example (``examples/avalanche_naive_ewc.py`` runs it with Avalanche's own Naive 
     scorer = bm.scorer("naive")
     strategy = Naive(model=bm.base("fusion"), optimizer=..., criterion=pemma_cl.segmentation_loss(),
                      evaluator=EvaluationPlugin(scorer), device=bm.device)
-    strategy.eval(bm.test_stream)
+    strategy.eval(bm.scored_after(-1))
     for i, experience in enumerate(bm.train_stream):
         strategy.train(experience)
         strategy.eval(bm.scored_after(i))
@@ -80,7 +80,8 @@ class StreamScorer(PluginMetric[list]):
     def __init__(self, scenario: Scenario, strategy: str, settings: Sequence[str] = tuple(INPUT_SETTINGS)) -> None:
         super().__init__()
         stream = scenario.inputs.stream
-        self._metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings)
+        self._metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings,
+                                          stream.tracked_cases)
         self._tag = {"seed": scenario.seed, "strategy": strategy}
         self._settings = tuple(settings)
 
@@ -163,9 +164,10 @@ class Scenario:
         return self.benchmark.test_stream
 
     def scored_after(self, i: int):
-        """The test experiences ``pemma-bench run`` scores after training experience ``i`` (those the metrics need:
-        ``0 .. i + 1``, all after the last)."""
-        return scored_after(self.test_stream, i)
+        """The test experiences ``pemma-bench run`` scores after training experience ``i`` (``-1``: the base), on the
+        cases the metrics need (:func:`pemma_cl.run.unit.scored_after`: the tracked cases of experiences
+        ``0 .. i + 1``; every test case of every experience after the last)."""
+        return scored_after(self.benchmark, i)
 
     @property
     def device(self) -> torch.device:

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.report.claim_rows import MEETS, MISSES, NOT_TESTED, STRADDLES
-from pemma_cl.report.claims import check_claims, load_run, render_claims
+from rich.console import Console
+
+from pemma_cl.report.claim_rows import MEETS, MISSES, NOT_TESTED, SECONDARY, STRADDLES
+from pemma_cl.report.claims import check_claims, claims_console_table, load_run, render_claims
 from pemma_cl.report.seeds import aggregate
 
 SHARES = {"lora": 7.2, "dora": 7.3}
@@ -95,6 +97,13 @@ def test_claims_without_evidence_say_what_run_they_need(ctpet_run: Path, single_
     text = render_claims(both)
     assert text.count("\n| ") == len(both) + 2 and "secondary (meets the threshold)" in text
     assert "**not tested here**" in text and "held" not in text.replace("not tested here", "")
+    # The console shows the primary rows only and counts the secondary ones.
+    console = Console(record=True, width=120)
+    console.print(claims_console_table(both, "claims.md"))
+    shown = console.export_text()
+    others = sum(not r.contrast for r in both)
+    assert others and f"{others} other rows (secondary: descriptive, not adjusted, no verdict)" in shown
+    assert "threshold" not in shown and shown.count("not tested here") == sum(bool(r.contrast) for r in both)
 
 
 def test_bad_run_folders_are_one_line_errors(tmp_path: Path, ctpet_run: Path) -> None:

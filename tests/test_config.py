@@ -248,6 +248,10 @@ def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
     (lambda raw: raw.update(synthetic_shift="no"), r"synthetic_shift: expected true or false, got 'no'"),
     (lambda raw: raw.update(test_cases_per_centre=1),
      r"test_cases_per_centre: expected an integer of at least 2, got 1"),
+    (lambda raw: raw.update(tracked_cases_per_centre=1),
+     r"tracked_cases_per_centre: expected an integer of at least 2 or 'all', got 1"),
+    (lambda raw: raw.update(tracked_cases_per_centre="some"),
+     r"tracked_cases_per_centre: expected an integer of at least 2 or 'all', got 'some'"),
     (lambda raw: raw["pretrain"].update(cases=3),
      r"pretrain: unknown key 'cases'; expected keys: \[centres, modalities, cases_per_centre\]"),
 ])
@@ -283,3 +287,13 @@ def test_backbone_and_precision_are_part_of_the_run_configuration(tmp_path: Path
     assert getattr(RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",)), field) == default
     with pytest.raises(UserError, match=rf"{field}: expected one of \[{choices}\], got '{bad}'"):
         RunConfig(stream=load_stream("paper"), strategies=("pemma-lora",), **{field: bad})
+
+
+def test_tracked_cases_default_to_ten_a_centre_and_all_tracks_every_test_case(tmp_path: Path) -> None:
+    assert load_stream("centers").tracked_cases_per_centre == 10
+    assert load_stream(str(write_stream(tmp_path, lambda raw: raw.update(tracked_cases_per_centre="all")))
+                       ).tracked_cases_per_centre is None
+    # A run stored before tracked cases existed scored every case at every state: its config reads back as 'all'.
+    stored = RunConfig(stream=load_stream("centers"), strategies=("full-finetune",), results_dir=tmp_path).to_dict()
+    del stored["stream"]["tracked_cases_per_centre"]
+    assert RunConfig.from_dict(stored).stream.tracked_cases_per_centre is None

@@ -137,6 +137,25 @@ def test_a_prognosis_stream_leaves_out_cases_without_endpoint_and_carries_ehr_on
     assert all(c.has_endpoint for c in [*train, *scored]) and len(scored) == len(stream.benchmark.test_stream[2].dataset)
 
 
+def test_the_tracked_stream_keeps_the_first_cases_of_each_centre_of_segmentation_steps_only(prognosis_cohort,
+                                                                                             prognosis_spec) -> None:
+    from pemma_cl.data.splits import split_cases
+    from pemma_cl.streams.build import build_stream
+
+    train, test = split_cases(list(prognosis_cohort), TEST_SEED).for_evaluation_on("test")
+    every_case = (replace(prognosis_spec.experiences[0], cases_per_centre=None), *prognosis_spec.experiences[1:])
+    spec = replace(prognosis_spec, experiences=every_case)
+    stream = build_stream(replace(spec, tracked_cases_per_centre=2), train, test)
+    tracked, full = stream.tracked_cases, stream.eval_cases
+    by_centre: dict[str, list[str]] = {}
+    for case_id, centre in full[0]:
+        by_centre.setdefault(centre, []).append(case_id)
+    assert sorted(tracked[0]) == sorted((c, centre) for centre, ids in by_centre.items() for c in sorted(ids)[:2])
+    assert tracked[1:] == full[1:] and len(tracked[0]) < len(full[0])  # prognosis steps keep every case
+    assert [len(e.dataset) for e in stream.benchmark.tracked_stream] == [len(cases) for cases in tracked]
+    assert build_stream(replace(spec, tracked_cases_per_centre=None), train, test).tracked_cases == full
+
+
 def test_a_survival_head_does_not_move_the_global_generator(micro_preset, shared_bases) -> None:
     from pemma_cl.models.pemma import PemmaNetwork
 

@@ -111,7 +111,7 @@ def test_a_one_seed_run_prints_no_verdict_and_plan_refuses_it(two_runs) -> None:
     from pemma_cl.cli.app import app
 
     done = two_runs[1][0]
-    claims = done.stdout.split("Paper's claims against this run")[1]
+    claims = done.stdout.split("Paper's claims: the primary contrasts")[1]
     assert "Claim (paper)" in claims and re.search(r"\bheld\b", claims) is None  # no held / not held
     assert max(len(line) for line in done.stdout.splitlines()[:-1]) <= 120  # the summary fits 120 columns
     planned = CliRunner().invoke(app, ["plan", str(run_folder(done))])
@@ -227,11 +227,21 @@ def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
 
     values: dict[tuple, dict[int, float]] = {}  # (strategy, input, metric) -> seed -> value
     for (seed, strategy, setting), rows in cases.groupby(["seed", "strategy", "input"]):
-        R, baseline = np.full((n_experiences, n_experiences), math.nan), np.full(n_experiences, math.nan)
-        for (trained, exp), cell in rows.groupby(["trained_through", "eval_experience"]):
-            (baseline if trained == -1 else R[trained])[exp] = aggregated_dice(cell)
-        recomputed = {"final_dice": final_average(R), "forgetting_max": forgetting(R), "bwt": backward_transfer(R),
-                      "fwt_own_start": forward_transfer(R, baseline),
+        # Final Dice reads every case; forgetting, BWT and FWT the tracked ones (scored at every state of their
+        # experience), which are fewer than the test cases here.
+        tracked = {exp: set.intersection(*(set(c["case_id"]) for _, c in of_exp.groupby("trained_through")))
+                   for exp, of_exp in rows.groupby("eval_experience")}
+        assert any(len(ids) < rows.loc[rows["eval_experience"] == exp, "case_id"].nunique() for exp, ids in tracked.items())
+        matrices = []
+        for only_tracked in (False, True):
+            R, baseline = np.full((n_experiences, n_experiences), math.nan), np.full(n_experiences, math.nan)
+            for (trained, exp), cell in rows.groupby(["trained_through", "eval_experience"]):
+                scored = cell[cell["case_id"].isin(tracked[exp])] if only_tracked else cell
+                (baseline if trained == -1 else R[trained])[exp] = aggregated_dice(scored)
+            matrices.append((R, baseline))
+        (R, _), (T, baseline) = matrices
+        recomputed = {"final_dice": final_average(R), "forgetting_max": forgetting(T), "bwt": backward_transfer(T),
+                      "fwt_own_start": forward_transfer(T, baseline),
                       "forgetting": crossfit_forgetting_mean(rows, seed=int(seed))}  # the headline: cross-fitted
         seed_summary = json.loads((folder / "seeds" / f"seed{seed}" / "summary.json").read_text())
         for metric, value in recomputed.items():
@@ -418,7 +428,7 @@ def test_the_python_api_gives_the_rows_of_run(two_runs, stream_file) -> None:
         bm = pemma_cl.scenario(stream_file, seed=0, preset="micro", results_dir=results, device="cpu")
         scorer = bm.scorer("full-finetune")
         strategy = bm.strategy("full-finetune", scorer)
-        strategy.eval(bm.test_stream)
+        strategy.eval(bm.scored_after(-1))
         for i, experience in enumerate(bm.train_stream):
             strategy.train(experience)
             strategy.eval(bm.scored_after(i))

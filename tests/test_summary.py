@@ -105,18 +105,36 @@ def test_summarize_exact_numbers(metrics: pd.DataFrame) -> None:
     assert no_baseline["naive"]["costs"] == {} and no_baseline["naive"]["evaluation"] is None
 
 
-def test_summarize_reads_forgetting_from_the_per_case_rows_when_given(metrics: pd.DataFrame) -> None:
-    # Experience 0's two cases: a falls from Dice 1 to 2/3, b stays at 16/18. With one step before the last, each
-    # half's peak is step 0: the halves read 1/3 and 0, so cross-fitted forgetting is 1/6 for every strategy and
-    # input; the max-based form keeps reading the metric table (0.3 for naive CT+PET).
-    counts = {(0, "a"): (10, 0), (1, "a"): (5, 5), (0, "b"): (8, 2), (1, "b"): (8, 2)}
-    cases = pd.DataFrame([
+def _case_rows(counts: dict[tuple[int, str], tuple[int, int]]) -> pd.DataFrame:
+    """GTVp rows of experience 0 for every strategy and input, from ``{(step, case_id): (tp, fn)}``."""
+    return pd.DataFrame([
         {**dict.fromkeys(CASE_COLUMNS), "seed": 0, "strategy": strategy, "trained_through": step, "eval_experience": 0,
          "centre": "CHUM", "case_id": case, "input": inp, "structure": "GTVp", "tp": tp, "fp": 0, "fn": fn}
         for strategy, inp in MATRICES for (step, case), (tp, fn) in counts.items()])
+
+
+def test_summarize_reads_forgetting_bwt_from_the_per_case_rows_when_given(metrics: pd.DataFrame) -> None:
+    # Experience 0's two cases: a falls from Dice 1 to 2/3, b stays at 16/18. With one step before the last, each
+    # half's peak is step 0: the halves read 1/3 and 0, so cross-fitted forgetting is 1/6 for every strategy and
+    # input. The max-based form and BWT read the pooled cases: 36/38 at step 0, 26/33 at step 1. Final Dice keeps
+    # reading the metric table (0.5 for naive CT: the mean of its last row).
+    cases = _case_rows({(0, "a"): (10, 0), (1, "a"): (5, 5), (0, "b"): (8, 2), (1, "b"): (8, 2)})
     summary = summarize(metrics, COSTS, EVALUATION, cases)
     assert summary["naive"]["inputs"]["ctpet"]["forgetting"] == pytest.approx(1 / 6)
-    assert summary["naive"]["inputs"]["ctpet"]["forgetting_max"] == pytest.approx(0.3)
-    assert summary["replay"]["inputs"]["pet"]["bwt"] == pytest.approx(0.55 - 0.6)
+    assert summary["naive"]["inputs"]["ctpet"]["forgetting_max"] == pytest.approx(36 / 38 - 26 / 33)
+    assert summary["replay"]["inputs"]["pet"]["bwt"] == pytest.approx(26 / 33 - 36 / 38)
+    assert summary["naive"]["inputs"]["ct"]["final_dice"] == pytest.approx(0.5)
     with pytest.raises(UserError, match="per-case rows lack strategy='replay'"):
         summarize(metrics, COSTS, EVALUATION, cases[cases["strategy"] == "naive"])
+
+
+def test_forgetting_and_bwt_leave_out_cases_not_scored_at_every_state(metrics: pd.DataFrame) -> None:
+    # Case c is scored only at the final state (it is not tracked): the continual metrics read a and b alone.
+    tracked = {(0, "a"): (10, 0), (1, "a"): (5, 5), (0, "b"): (8, 2), (1, "b"): (8, 2)}
+    with_untracked = _case_rows({**tracked, (1, "c"): (0, 10)})
+    summary = summarize(metrics, COSTS, EVALUATION, with_untracked)
+    assert summary == summarize(metrics, COSTS, EVALUATION, _case_rows(tracked))
+    # Without per-case rows, states scored on different numbers of cases cannot be compared.
+    uneven = metrics.assign(n_cases=metrics["trained_through"].map({-1: 2, 0: 2, 1: 3}))
+    with pytest.raises(UserError, match="the states were scored on different cases"):
+        summarize(uneven, COSTS, EVALUATION)

@@ -230,10 +230,11 @@ def one_hot_logits(labels: torch.Tensor) -> torch.Tensor:
     return nn.functional.one_hot(labels[:, 0], 3).permute(0, 4, 1, 2, 3).float()
 
 
-def fake_strategy(exp: int, **fields) -> SimpleNamespace:
+def fake_strategy(exp: int, stream: str = "test", **fields) -> SimpleNamespace:
     fields = {"eval_settings": tuple(INPUT_SETTINGS), **fields}
+    experience = SimpleNamespace(current_experience=exp, origin_stream=SimpleNamespace(name=stream))
     return SimpleNamespace(clock=SimpleNamespace(train_iterations=0), task_kind="segmentation",
-                           experience=SimpleNamespace(current_experience=exp), **fields)
+                           experience=experience, **fields)
 
 
 def test_hd95_only_at_the_final_evaluation() -> None:
@@ -320,6 +321,20 @@ def test_per_case_rows_name_each_case_with_its_counts_dice_and_hd95() -> None:
     diagonal = (3 * 8**2) ** 0.5
     assert final[("HMR-001", "GTVp")] == final[("HMR-001", "GTVn")] == pytest.approx(diagonal)
     assert math.isnan(final[("HGJ-001", "GTVn")]) and 0 < final[("HGJ-001", "GTVp")] < diagonal
+
+
+def test_per_case_rows_name_the_tracked_cases_of_an_experience_from_the_tracked_stream() -> None:
+    labels = torch.zeros(1, 1, 4, 4, 4, dtype=torch.long)
+    metric = SegmentationMetric(["A"], ["CHUM"], [[("CHUM-001", "CHUM"), ("CHUM-002", "CHUM")]],
+                                tracked_cases=[[("CHUM-002", "CHUM")]])
+    strategy = fake_strategy(0, stream="tracked", eval_settings=("ct",), mb_input_setting="ct",
+                             mb_output=one_hot_logits(labels), mb_y=labels)
+    metric.before_eval_exp(strategy)
+    metric.after_eval_forward(strategy)
+    metric.after_eval_exp(strategy)
+    assert {row[5] for row in metric.case_rows} == {"CHUM-002"} and metric.rows[0]["n_cases"] == 1
+    with pytest.raises(RuntimeError, match="stream 'other'"):
+        metric.before_eval_exp(fake_strategy(0, stream="other"))
 
 
 def test_per_case_rows_refuse_a_case_count_other_than_the_experience_has() -> None:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pemma_cl.evaluation.per_case import aggregated_dice
+from pemma_cl.evaluation.per_case import aggregated_dice, scored_at_every_state
 
 __all__ = [
     "backward_transfer",
@@ -123,7 +123,8 @@ def crossfit_forgetting(cases: pd.DataFrame, seed: int = 0) -> dict[int, float]:
     """Cross-fitted max-based forgetting of each test experience, free of the max's selection bias.
 
     For test experience ``j`` (every one scored before the last step ``L``, the highest ``trained_through``), its
-    cases are split in two halves by a generator seeded with ``[seed, j]``, stratified by centre (each centre's
+    cases scored at every step ``j .. L`` (the tracked cases, when the intermediate steps score a subset) are split
+    in two halves by a generator seeded with ``[seed, j]``, stratified by centre (each centre's
     cases shuffled, then dealt alternately over all centres). On half A the step ``l*`` in ``j .. L-1`` where
     ``j`` scored best is chosen; on half B the forgetting ``D_B(l*) - D_B(L)`` is read (``D`` the aggregated Dice
     of :func:`~pemma_cl.evaluation.per_case.aggregated_dice`); then the halves swap roles and the two readings are
@@ -144,7 +145,7 @@ def crossfit_forgetting(cases: pd.DataFrame, seed: int = 0) -> dict[int, float]:
     last = int(cases["trained_through"].max())
     out: dict[int, float] = {}
     for j in sorted(int(e) for e in cases["eval_experience"].unique() if e < last):
-        rows = cases[(cases["eval_experience"] == j) & (cases["trained_through"] >= j)]
+        rows = scored_at_every_state(cases[(cases["eval_experience"] == j) & (cases["trained_through"] >= j)])
         halves = _halves(rows[["case_id", "centre"]].drop_duplicates(), np.random.default_rng([seed, j]))
         scores = [_dice_by_step(rows[rows["case_id"].isin(half)]) for half in halves]
         out[j] = _nanmean(np.array([_held_out_drop(scores[a], scores[1 - a], last) for a in (0, 1)]))

@@ -20,7 +20,7 @@ from pemma_cl.data.records import STRUCTURES
 from pemma_cl.evaluation.dice import COUNTS, dice_scores
 
 __all__ = ["CASES_CSV", "CASE_COLUMNS", "CASE_STRUCTURES", "aggregated_dice", "case_frame", "challenger_table",
-           "final_state", "read_cases"]
+           "final_state", "read_cases", "scored_at_every_state"]
 
 #: File name of the per-case rows in a run folder and in each of its seed folders.
 CASES_CSV = "cases.csv.gz"
@@ -80,6 +80,17 @@ def aggregated_dice(cases: pd.DataFrame) -> float:
         raise ValueError(f"per-case rows have structure(s) {unknown}; expected {list(CASE_STRUCTURES)}")
     totals = cases.groupby("structure")[list(COUNTS)].sum().reindex(list(CASE_STRUCTURES), fill_value=0)
     return dice_scores(totals.to_numpy())["aggregated"]
+
+
+def scored_at_every_state(cases: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the cases scored at every state their test experience was scored at (per seed, strategy and
+    input setting): the tracked cases of a run whose intermediate states score a subset
+    (``tracked_cases_per_centre``), every row of one whose states all score every case. Rows are grouped by
+    whichever of those columns they have."""
+    experience = [c for c in ("seed", "strategy", "input", "eval_experience") if c in cases.columns]
+    states = cases.groupby(experience)["trained_through"].transform("nunique")
+    scored = cases.groupby([*experience, "case_id"])["trained_through"].transform("nunique")
+    return cases[scored == states]
 
 
 def final_state(cases: pd.DataFrame) -> pd.DataFrame:

@@ -46,19 +46,26 @@ class SegmentationMetric(PluginMetric[list]):
             (:attr:`pemma_cl.streams.build.StreamData.eval_cases`).
         experience_spacings: voxel spacing (mm, ``[z, y, x]``) of each experience's evaluated cases, for HD95;
             None: HD95 in voxels.
+        tracked_cases: the same as ``experience_cases`` for the experiences of the benchmark's ``tracked_stream``
+            (:attr:`pemma_cl.streams.build.StreamData.tracked_cases`); an experience is matched to its cases by the
+            name of the stream it comes from. None: no tracked stream.
     """
 
     def __init__(self, experience_names: Sequence[str], experience_centres: Sequence[str],
                  experience_cases: Sequence[Sequence[tuple[str, str]]],
-                 experience_spacings: Sequence[tuple[float, float, float]] | None = None) -> None:
+                 experience_spacings: Sequence[tuple[float, float, float]] | None = None,
+                 tracked_cases: Sequence[Sequence[tuple[str, str]]] | None = None) -> None:
         super().__init__()
         self.names = list(experience_names)
         self.centres = list(experience_centres)
-        self.cases = [list(cases) for cases in experience_cases]
+        self.cases = {"test": [list(cases) for cases in experience_cases]}
+        if tracked_cases is not None:
+            self.cases["tracked"] = [list(cases) for cases in tracked_cases]
         self.spacings = list(experience_spacings) if experience_spacings is not None else [None] * len(self.names)
         self.rows: list[dict] = []
         self.case_rows: list[list] = []
         self._trained_through = -1
+        self._scored_cases: list[tuple[str, str]] = []
         self._accumulators: dict[str, tuple[DiceAccumulator, HausdorffAccumulator | None]] = {}
 
     def reset(self) -> None:
@@ -74,7 +81,13 @@ class SegmentationMetric(PluginMetric[list]):
         if strategy.task_kind != SEGMENTATION:
             self._accumulators = {}
             return
-        spacing = self.spacings[strategy.experience.current_experience]
+        exp = strategy.experience.current_experience
+        stream = strategy.experience.origin_stream.name
+        if stream not in self.cases:
+            raise RuntimeError(f"experience {exp} comes from stream {stream!r}; the metric knows the cases of "
+                               f"{sorted(self.cases)} only")
+        self._scored_cases = self.cases[stream][exp]
+        spacing = self.spacings[exp]
         final = self._trained_through == len(self.names) - 1
         self._accumulators = {setting: (DiceAccumulator(), HausdorffAccumulator(spacing) if final else None)
                               for setting in strategy.eval_settings}
@@ -125,7 +138,7 @@ class SegmentationMetric(PluginMetric[list]):
         """One row per (case, structure) of the evaluation of experience ``exp`` under ``setting``."""
         counts, case_dice = dice.per_case_counts(), dice.per_case()
         distances = hausdorff.per_case() if hausdorff is not None else np.full(case_dice.shape, math.nan)
-        cases = self.cases[exp]
+        cases = self._scored_cases
         if len(cases) != len(counts):
             raise RuntimeError(f"experience {exp} ({self.names[exp]}): {len(counts)} cases evaluated under "
                                f"{setting!r}, {len(cases)} expected; per-case rows need every case once, in order")

@@ -297,13 +297,19 @@ def render_claims(rows: list[ClaimRow]) -> str:
 
 
 def claims_console_table(rows: list[ClaimRow], where: str) -> Table:
-    """The claims as a console table whose cells wrap to the terminal (claim, strategy, stream, measured, verdict);
-    the rule and each row's reason are in ``where`` (the run's claims.md)."""
-    table = Table(title=f"Paper's claims against this run (rule and reasons: {where})", show_lines=True)
+    """The primary contrasts' rows as a console table whose cells wrap to the terminal (claim, strategy, stream,
+    measured, verdict); the other rows (secondary: descriptive, never a verdict) are only counted in its caption, so that
+    nothing on the console reads as a decision that is not one. Every row, the rule and each row's reason are in
+    ``where`` (the run's claims.md)."""
+    primary = [row for row in rows if row.contrast]
+    others = len(rows) - len(primary)
+    table = Table(title=f"Paper's claims: the primary contrasts (rule and reasons: {where})", show_lines=True,
+                  caption=f"{others} other rows (secondary: descriptive, not adjusted, no verdict): in claims.md"
+                  if others else None)
     for name, ratio in (("Claim (paper)", 3), ("Strategy", 2), ("Stream", 1), ("Measured", 4), ("Verdict", 2)):
         table.add_column(name, ratio=ratio, overflow="fold")
-    for row in rows:
-        table.add_row(row.claim, row.strategy, row.evidence, row.measured, _verdict(row))
+    for row in primary:
+        table.add_row(row.claim, row.strategy, row.evidence, row.measured, row.verdict)
     return table
 
 

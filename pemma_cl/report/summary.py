@@ -28,6 +28,7 @@ import pandas as pd
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.protocol import OFFLINE
+from pemma_cl.evaluation.per_case import aggregated_dice, scored_at_every_state
 from pemma_cl.evaluation.cl_metrics import (
     backward_transfer,
     crossfit_forgetting_mean,
@@ -67,11 +68,13 @@ NOTE: str = (
     "'aggregated' is the mean over GTVp and GTVn, leaving out a structure no reference mask of that "
     "experience contains. Final Dice: the mean over experiences (centres) of each experience's aggregated Dice "
     "after the last one, not the Dice of all test cases pooled: every centre weighs the same whatever its number "
-    "of test cases. Forgetting is cross-fitted max-based forgetting (docs/forgetting.md): per experience, its test "
-    "cases split in two halves stratified by centre, the step where it peaked (from the step it was trained "
+    "of test cases. Final Dice and HD95 are scored on every test case; forgetting, BWT and FWT on the tracked "
+    "cases of each experience (the first tracked_cases_per_centre test cases of each centre, scored at every "
+    "state; the final state's scores of the same cases). Forgetting is cross-fitted max-based forgetting "
+    "(docs/forgetting.md): per experience, its tracked cases split in two halves stratified by centre, the step where it peaked (from the step it was trained "
     "until the one before last) chosen on one half and its drop to the final Dice read on the other, both ways "
     "averaged, then averaged over all but the last experience (higher = more forgetting; about 0 when nothing is "
-    "forgotten). Forgetting (max) is the classic max-based form (Chaudhry et al., 2018) on all cases: best Dice "
+    "forgotten). Forgetting (max) is the classic max-based form (Chaudhry et al., 2018) on all tracked cases: best Dice "
     "minus final Dice, biased upward by noise (the maximum of noisy scores); a run without per-case rows "
     "(cases.csv.gz) reports it in both columns. BWT is "
     "GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after training on "
@@ -172,12 +175,14 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
         continual = evaluation.get(strategy) != OFFLINE
         for inp in (i for i in INPUTS if i in present):
             R, baseline = r_matrix(df, strategy, inp)
+            tracked, tracked_baseline = _tracked_r_matrix(df, cases, strategy, inp) if continual else (R, baseline)
             inputs[inp] = {
                 "final_dice": final_average(R),
-                "forgetting": _forgetting(R, cases, strategy, inp) if continual else None,
-                "forgetting_max": forgetting(R) if continual else None,
-                "bwt": backward_transfer(R) if continual else None,
-                "fwt_own_start": None if baseline is None or not continual else forward_transfer(R, baseline),
+                "forgetting": _forgetting(tracked, cases, strategy, inp) if continual else None,
+                "forgetting_max": forgetting(tracked) if continual else None,
+                "bwt": backward_transfer(tracked) if continual else None,
+                "fwt_own_start": (None if tracked_baseline is None or not continual
+                                  else forward_transfer(tracked, tracked_baseline)),
                 "final_hd95": final_average(r_matrix(df, strategy, inp, value="hd95")[0]),
             }
         summary[str(strategy)] = {"evaluation": evaluation.get(strategy), "inputs": inputs,
@@ -185,12 +190,40 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
     return summary
 
 
+def _tracked_r_matrix(df: pd.DataFrame, cases: pd.DataFrame | None, strategy: str, inp: str
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`r_matrix` of the aggregated Dice on the cases scored at every state of each experience (the tracked
+    cases: ``tracked_cases_per_centre``), from the per-case rows; forgetting, BWT and FWT compare states on it.
+
+    Without per-case rows it is :func:`r_matrix` itself, which is right only if every state scored the same cases.
+
+    Raises:
+        UserError: Without per-case rows, when an experience's states were scored on different numbers of cases.
+    """
+    if cases is None:
+        rows = df[(df["strategy"] == strategy) & (df["input"] == inp) & (df["structure"] == "aggregated")]
+        if (rows.groupby("eval_experience")["n_cases"].nunique() > 1).any():
+            raise UserError(f"strategy {strategy!r}, input {inp!r}: the states were scored on different cases "
+                            "(tracked cases); forgetting, BWT and FWT need the per-case rows (cases=...)")
+        return r_matrix(df, strategy, inp)
+    rows = scored_at_every_state(_case_rows_of(cases, strategy, inp))
+    cells = rows.groupby(["trained_through", "eval_experience"]).apply(aggregated_dice, include_groups=False)
+    table = cells.rename("dice").reset_index().assign(strategy=strategy, input=inp, structure="aggregated")
+    return r_matrix(table.reindex(columns=list(METRIC_COLUMNS)), strategy, inp)
+
+
 def _forgetting(R: np.ndarray, cases: pd.DataFrame | None, strategy: str, inp: str) -> float:
     """Cross-fitted forgetting from the per-case rows of ``strategy`` and ``inp``; max-based without rows."""
     if cases is None:
         return forgetting(R)
+    rows = _case_rows_of(cases, strategy, inp)
+    return crossfit_forgetting_mean(rows, seed=int(rows["seed"].iloc[0]))
+
+
+def _case_rows_of(cases: pd.DataFrame, strategy: str, inp: str) -> pd.DataFrame:
+    """The per-case rows of ``strategy`` and ``inp`` (a UserError if there are none)."""
     rows = cases[(cases["strategy"] == strategy) & (cases["input"] == inp)]
     if rows.empty:
         raise UserError(f"per-case rows lack strategy={strategy!r}, input={inp!r}; expected the rows of every "
                         "strategy and input setting of the metric table")
-    return crossfit_forgetting_mean(rows, seed=int(rows["seed"].iloc[0]))
+    return rows

@@ -88,8 +88,8 @@ def strategy_context(entry: StrategyEntry, stream: StreamData, ctx_settings: dic
 
 def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
                  loggers: list[BaseLogger] | None = None, options: dict[str, Any] | None = None) -> UnitResult:
-    """Evaluate, then train through every experience evaluating after each, at the states the metrics need
-    (:func:`scored_after`).
+    """Evaluate, then train through every experience evaluating after each, at the states and on the cases the
+    metrics need (:func:`scored_after`).
 
     Args:
         entry: the registered strategy.
@@ -99,7 +99,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         options: the strategy's resolved options (option -> value; missing ones take their defaults).
     """
     seed_everything(ctx_settings["seed"])
-    metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings)
+    metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings, stream.tracked_cases)
     prognosis = PrognosisMetric(stream.names, stream.modalities, ctx_settings["seed"])
     cost = CostPlugin()
     metrics = [metric, prognosis, *loss_metrics(epoch=True)] if loggers else [metric, prognosis]
@@ -113,22 +113,28 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         raise UserError(f"'{exc.filename}': {exc.strerror} (while building strategy '{entry.name}')") from exc
     except Exception as exc:  # a plugin's bug must not look like a crash of the suite
         raise UserError(f"strategy '{entry.name}' ({entry.source}) failed to build: {type(exc).__name__}: {exc}") from exc
-    test_stream = stream.benchmark.test_stream
-    strategy.eval(test_stream)
+    strategy.eval(scored_after(stream.benchmark, -1))
     for i, experience in enumerate(stream.benchmark.train_stream):
         strategy.train(experience)
-        strategy.eval(scored_after(test_stream, i))
+        strategy.eval(scored_after(stream.benchmark, i))
     tag = {"seed": ctx_settings["seed"], "strategy": entry.name}
     return UnitResult([{**tag, **row} for row in metric.rows], cost.as_dict(strategy.model, strategy.plugins),
                       evaluation_protocol(strategy.plugins), [{**tag, **row} for row in prognosis.rows],
                       prognosis.predictions, [[*tag.values(), *row] for row in metric.case_rows])
 
 
-def scored_after(test_stream, i: int):
-    """The test experiences scored after training experience ``i``: ``0 .. i + 1`` (forgetting and BWT read the lower
-    triangle of the results matrix, FWT the cell just above its diagonal), every one after the last; the base is
-    scored on every experience (FWT's own start). The other cells of the matrix stay NaN."""
-    return test_stream if i == len(test_stream) - 1 else test_stream[:i + 2]
+def scored_after(benchmark, i: int):
+    """The test experiences scored after training experience ``i`` (``-1``: the base, before any training).
+
+    The final state scores every test case of every experience (final Dice and HD95 read it); every other state
+    scores the tracked cases (``benchmark.tracked_stream``), of experiences ``0 .. i + 1`` (forgetting and BWT read
+    the lower triangle of the results matrix, FWT the cell just above its diagonal) and, at the base, of every
+    experience (FWT's own start). The other cells of the matrix stay NaN.
+    """
+    last = len(benchmark.test_stream) - 1
+    if i == last:
+        return benchmark.test_stream
+    return benchmark.tracked_stream if i == -1 else benchmark.tracked_stream[:i + 2]
 
 
 @dataclass

@@ -20,8 +20,10 @@ class StreamData:
     """Everything a run trains and evaluates on.
 
     Attributes:
-        benchmark: Avalanche scenario with ``train_stream`` and ``test_stream``, one experience per stream step;
-            the ``test_stream`` holds the evaluated cases (test or validation, see :class:`CaseSplit`).
+        benchmark: Avalanche scenario with ``train_stream``, ``test_stream`` and ``tracked_stream``, one experience
+            per stream step; the ``test_stream`` holds the evaluated cases (test or validation, see
+            :class:`CaseSplit`), the ``tracked_stream`` the tracked ones (the first ``tracked_cases_per_centre`` of
+            each centre of a segmentation experience; every one of a prognosis experience).
         pretrain_cases: the base's pre-training cases (training cases of the pre-training centres).
         pretrain_modalities: the modalities the pre-training cases have (the others are zeroed).
         names: experience names in stream order.
@@ -30,6 +32,7 @@ class StreamData:
         spacings: per experience, the voxel spacing (mm) of its evaluated cases (for HD95).
         eval_cases: per experience, ``(case_id, centre)`` of each evaluated case, in the order of its test dataset
             (the order its evaluation mini-batches come in; the per-case rows name each case with it).
+        tracked_cases: the same for the ``tracked_stream``.
         train_sizes: per experience, its number of training cases.
         kinds: per experience, its task kind (``segmentation`` or ``prognosis``).
         left_out: ``{case_id: reason}`` of cases a prognosis experience could not use (no RFS endpoint).
@@ -45,6 +48,7 @@ class StreamData:
     modalities: list[tuple[str, ...]]
     spacings: list[tuple[float, float, float]]
     eval_cases: list[list[tuple[str, str]]]
+    tracked_cases: list[list[tuple[str, str]]]
     train_sizes: list[int]
     kinds: list[str] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
@@ -104,7 +108,8 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
     segmentation experience carry both images (every strategy is then scored under CT-only, PET-only and CT+PET
     input), those of a prognosis experience its declared modalities. A prognosis experience uses only cases with
     an RFS endpoint; ``cases_per_centre`` keeps N cases of each centre (:func:`limited_split`; for the pre-training:
-    its first N training cases).
+    its first N training cases); the tracked cases are the first ``spec.tracked_cases_per_centre`` evaluated cases
+    of each centre (:func:`first_cases`; all when None).
 
     Args:
         spec: the stream.
@@ -112,7 +117,8 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         evaluated: the cases every experience is scored on (test or validation cases).
         evaluated_split: what ``evaluated`` is, for error messages.
     """
-    train_sets, test_sets, spacings, eval_cases, left_out, prognosis_cases = [], [], [], [], {}, None
+    train_sets, test_sets, tracked_sets, spacings, left_out, prognosis_cases = [], [], [], [], {}, None
+    eval_cases, tracked_cases = [], []
     tensors: dict = {}  # each case's tensors once, whichever experiences use it
     for i, exp in enumerate(spec.experiences):
         where = f"stream '{spec.name}' experience {i} ({exp.name})"
@@ -126,14 +132,18 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         train_sets.append(avalanche_dataset(trained, exp.modalities, exp.task, tensors))
         # Segmentation is scored under every input setting (the data carry both images); prognosis under the
         # modalities its experience declares (the template runs it once, with the data's own mask).
-        test_sets.append(avalanche_dataset(scored, MODALITIES if exp.kind == SEGMENTATION else exp.modalities,
-                                           exp.task, tensors))
+        scored_modalities = MODALITIES if exp.kind == SEGMENTATION else exp.modalities
+        tracked = first_cases(scored, spec.tracked_cases_per_centre) if exp.kind == SEGMENTATION else scored
+        test_sets.append(avalanche_dataset(scored, scored_modalities, exp.task, tensors))
+        tracked_sets.append(avalanche_dataset(tracked, scored_modalities, exp.task, tensors))
         spacings.append(_spacing(scored, where))
         eval_cases.append([(case.case_id, case.centre) for case in scored])
+        tracked_cases.append([(case.case_id, case.centre) for case in tracked])
     pretrain_cases = _cases_of(first_cases(train, spec.pretrain.cases_per_centre), spec.pretrain.centres,
                                f"stream '{spec.name}' pretrain", "training")
     return StreamData(
-        benchmark=with_task_labels(benchmark_from_datasets(train=train_sets, test=test_sets)),
+        benchmark=with_task_labels(benchmark_from_datasets(train=train_sets, test=test_sets,
+                                                                     tracked=tracked_sets)),
         pretrain_cases=pretrain_cases,
         pretrain_modalities=spec.pretrain.modalities,
         names=[exp.name for exp in spec.experiences],
@@ -141,6 +151,7 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         modalities=[exp.modalities for exp in spec.experiences],
         spacings=spacings,
         eval_cases=eval_cases,
+        tracked_cases=tracked_cases,
         train_sizes=[len(data) for data in train_sets],
         kinds=list(spec.kinds),
         left_out=left_out,

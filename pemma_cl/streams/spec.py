@@ -17,7 +17,10 @@ stream needs, as a multiple of HECKTOR 2022's per-centre counts; real data are u
 ``synthetic_shift`` (``false``: every centre of the built-in cohort has the same population and acquisition, so
 nothing changes between centres: the calibration of forgetting, docs/forgetting.md) and
 ``test_cases_per_centre`` (the built-in cohort's test cases per centre, generated apart from its training cohort;
-default :data:`pemma_cl.data.sources.SYNTHETIC_TEST_CASES_PER_CENTRE`; real data keep their own test cases).
+default :data:`pemma_cl.data.sources.SYNTHETIC_TEST_CASES_PER_CENTRE`; real data keep their own test cases) and
+``tracked_cases_per_centre`` (the test cases of each centre, the first by case id, scored at every state the
+continual metrics read: forgetting, BWT and FWT rest on them; the final state scores every test case; ``all``:
+every state scores every test case; default :data:`TRACKED_CASES_PER_CENTRE`).
 
 Every mistake in such a file raises a one-line :class:`~pemma_cl.core.errors.UserError` naming the file,
 the field and what was expected.
@@ -40,8 +43,11 @@ _STREAM_KEYS = ("name", "description", "pretrain", "experiences")
 _PRETRAIN_KEYS = ("centres", "modalities")
 _EXPERIENCE_KEYS = ("name", "centres", "modalities", "task")
 #: Keys a stream file may leave out (their defaults are those of the dataclasses below).
-_OPTIONAL_STREAM_KEYS = ("synthetic_scale", "synthetic_shift", "test_cases_per_centre")
+_OPTIONAL_STREAM_KEYS = ("synthetic_scale", "synthetic_shift", "test_cases_per_centre", "tracked_cases_per_centre")
 _OPTIONAL_SUBSET_KEYS = ("cases_per_centre",)
+#: Test cases of each centre scored at the intermediate states (docs/forgetting.md, "Tracked cases"): chosen from the
+#: cost of a state and the noise of cross-fitted forgetting (simulated), not from any test score.
+TRACKED_CASES_PER_CENTRE = 10
 _OPTIONAL_EXPERIENCE_KEYS = ("kind", "cases_per_centre")
 
 
@@ -80,6 +86,7 @@ class StreamSpec:
     synthetic_scale: float | None = None
     synthetic_shift: bool = True
     test_cases_per_centre: int | None = None
+    tracked_cases_per_centre: int | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -98,7 +105,9 @@ class StreamSpec:
                               for e in stream["experiences"]),
             path=Path(stream["path"]), synthetic_scale=stream.get("synthetic_scale"),
             synthetic_shift=stream.get("synthetic_shift", True),
-            test_cases_per_centre=stream.get("test_cases_per_centre"))
+            test_cases_per_centre=stream.get("test_cases_per_centre"),
+            # a run stored before tracked cases scored every test case at every state
+            tracked_cases_per_centre=stream.get("tracked_cases_per_centre"))
 
 
 def benchmarks_dir() -> Path:
@@ -181,6 +190,7 @@ def _read_stream(path: Path) -> StreamSpec:
         synthetic_scale=_optional_scale(raw.get("synthetic_scale"), label),
         synthetic_shift=_flag(raw.get("synthetic_shift", True), label, "synthetic_shift"),
         test_cases_per_centre=_optional_count(raw.get("test_cases_per_centre"), label, "test_cases_per_centre"),
+        tracked_cases_per_centre=_tracked_count(raw.get("tracked_cases_per_centre", TRACKED_CASES_PER_CENTRE), label),
     )
 
 
@@ -208,6 +218,15 @@ def _experience(raw: Any, label: str, field: str) -> ExperienceSpec:
 def _optional_count(raw: Any, label: str, field: str) -> int | None:
     if raw is not None and (not is_int(raw) or raw < 2):
         raise UserError(f"{label}: {field}: expected an integer of at least 2, got {raw!r}")
+    return raw
+
+
+def _tracked_count(raw: Any, label: str) -> int | None:
+    """``all`` -> None (every test case at every state); else a count of at least 2 (cross-fitting halves them)."""
+    if raw == "all":
+        return None
+    if not is_int(raw) or raw < 2:
+        raise UserError(f"{label}: tracked_cases_per_centre: expected an integer of at least 2 or 'all', got {raw!r}")
     return raw
 
 

@@ -73,12 +73,19 @@ class ProgressPlugin(SupervisedPlugin):
 
     def before_eval(self, strategy, **kwargs) -> None:
         self._started = time.perf_counter()
+        self._evaluated: dict[str, list[int]] = {SEGMENTATION: [], PROGNOSIS: []}
+
+    def after_eval_exp(self, strategy, **kwargs) -> None:
+        kinds = list(getattr(strategy, "experience_kinds", ()))
+        i = strategy.experience.current_experience
+        self._evaluated[kinds[i] if i < len(kinds) else SEGMENTATION].append(len(strategy.experience.dataset))
 
     def after_eval(self, strategy, **kwargs) -> None:
-        kinds = list(getattr(strategy, "experience_kinds", ())) or [SEGMENTATION] * len(self.names)
-        scored = f"{_count(kinds.count(SEGMENTATION), 'segmentation experience')} x {len(strategy.eval_settings)} inputs"
-        if PROGNOSIS in kinds:
-            scored += f", {_count(kinds.count(PROGNOSIS), 'prognosis experience')}"
+        segmentation, prognosis = self._evaluated[SEGMENTATION], self._evaluated[PROGNOSIS]
+        scored = (f"{_count(len(segmentation), 'segmentation experience')} "
+                  f"({_count(sum(segmentation), 'case')}) x {len(strategy.eval_settings)} inputs")
+        if prognosis:
+            scored += f", {_count(len(prognosis), 'prognosis experience')}"
         self._say(f"  evaluated {scored} ({time.perf_counter() - self._started:.1f} s)")
 
 
