@@ -9,7 +9,8 @@ from scipy import ndimage
 from pemma_cl.core.errors import UserError
 from pemma_cl.data.records import CENTRES
 from pemma_cl.data.sources import load_cases
-from pemma_cl.data.synthetic.cohort import CENTRE_PARAMS, generate_cohort, generate_test_cohort
+from pemma_cl.data.synthetic.centres import CENTRE_PARAMS
+from pemma_cl.data.synthetic.cohort import generate_cohort, generate_test_cohort
 
 SHAPE = (24, 24, 24)
 CLINICAL_KEYS = {"age", "gender", "weight", "tobacco", "alcohol", "performance_status",

@@ -23,12 +23,13 @@ from pemma_cl.report.contrasts import (
     PrimaryContrast,
     case_value,
     contrast_bootstrap,
+    paired_case_intervals,
     load_primary_contrasts,
     seed_values,
     weighted_final_dice,
 )
 from pemma_cl.report.plan import plan_run, render_plan
-from pemma_cl.report.seeds import aggregate
+from pemma_cl.report.seeds import aggregate, render_markdown
 from pemma_cl.report.verdicts import MIN_SEEDS, ONE_SEED, holm, primary_rows
 from pemma_cl.streams.spec import list_streams
 
@@ -147,6 +148,26 @@ def test_one_seed_gives_a_paired_case_level_interval_and_no_verdict(tmp_path: Pa
     assert unpaired.value == pytest.approx(0.6) and unpaired.se > 0.05
     table = render_claims(check_claims([run], SHARES))
     assert "held" not in table.replace("not tested here", "")
+
+
+def test_a_one_seed_paired_table_shows_case_level_intervals_of_every_strategy() -> None:
+    # pemma-lora is early fusion + 0.05 on every case (a zero-width interval that excludes 0); pemma-dora equals early
+    # fusion on average but not case by case (an interval around 0).
+    rows = pd.DataFrame([*case_rows(0, "early-fusion", final([0.2, 0.9, 0.4, 0.7], [0.3, 0.8])),
+                         *case_rows(0, "pemma-lora", final([0.25, 0.95, 0.45, 0.75], [0.35, 0.85])),
+                         *case_rows(0, "pemma-dora", final([0.9, 0.2, 0.7, 0.4], [0.8, 0.3]))], columns=CASE_COLUMNS)
+    found = paired_case_intervals(rows, ["pemma-lora", "pemma-dora"], "early-fusion")
+    lora, dora = found["pemma-lora"]["ctpet"]["final_dice"], found["pemma-dora"]["ctpet"]["final_dice"]
+    assert lora["mean"] == pytest.approx(0.05) and lora["high"] - lora["low"] == pytest.approx(0, abs=1e-12)
+    assert dora["mean"] == pytest.approx(0.0, abs=1e-12) and dora["low"] < -0.05 and dora["high"] > 0.05
+    assert set(found["pemma-lora"]) == {"ctpet"}  # the rows hold CT+PET only
+    summary = {"seeds": [0], "reference": "early-fusion", "interval": "", "strategies": {},
+               "paired": {"pemma-lora": {}, "pemma-dora": {}}, "paired_case_level": found}
+    text = render_markdown([("run", summary)])
+    assert "one seed: Dice ± the 95% case-level bootstrap interval" in text
+    assert "| pemma-lora | – | – | +0.050 ± 0.000 * | – | – |" in text
+    [dora_row] = [line for line in text.splitlines() if line.startswith("| pemma-dora |")]
+    assert dora_row.startswith("| pemma-dora | – | – | +0.000 ± ") and "*" not in dora_row
 
 
 def test_verdicts_need_min_seeds_and_are_holm_adjusted(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from pemma_cl.report.summary import INPUTS
 from pemma_cl.streams.spec import benchmarks_dir
 
 __all__ = ["DIRECTIONS", "METRICS", "PrimaryContrast", "case_value", "contrast_bootstrap", "contrast_rows",
-           "load_primary_contrasts", "seed_cases", "seed_values", "weighted_final_dice"]
+           "load_primary_contrasts", "paired_case_intervals", "seed_cases", "seed_values", "weighted_final_dice"]
 
 #: The file, relative to the folder of the stream files.
 PRIMARY_FILE = Path("contrasts") / "primary.yaml"
@@ -165,6 +165,23 @@ def contrast_bootstrap(cases: Any, contrast: PrimaryContrast, seed: int = 0) -> 
         return case_bootstrap(rows, lambda r: case_value(r, contrast, seed), seed, FINAL_DICE_RESAMPLES,
                               lambda units, weights: weighted_final_dice(rows, contrast, units, weights))
     return case_bootstrap(rows, lambda r: case_value(r, contrast, seed), seed, FORGETTING_RESAMPLES)
+
+
+def paired_case_intervals(cases: Any, strategies: Any, reference: str, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """One seed's paired final-Dice differences, each strategy minus ``reference`` under every input setting, with
+    their case-level bootstrap intervals (:func:`contrast_bootstrap`: paired, stratified by centre, case sampling
+    only): ``{strategy: {input: {"final_dice": {"mean", "low", "high", "n"}}}}``, ``n`` the resamples."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in strategies:
+        for inp in INPUTS:
+            contrast = PrimaryContrast(f"{name}-minus-{reference}", "", "", name, reference, "final_dice", inp,
+                                       "aggregated", 0.0, "non_inferior")
+            found = contrast_bootstrap(cases, contrast, seed)
+            if found is not None:
+                low, high = found.interval
+                estimate = {"mean": found.value, "low": low, "high": high, "n": found.n_resamples}
+                out.setdefault(name, {})[inp] = {"final_dice": estimate}
+    return out
 
 
 def weighted_final_dice(rows: Any, contrast: PrimaryContrast, units: Any, weights: np.ndarray) -> np.ndarray:

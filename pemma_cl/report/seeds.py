@@ -11,7 +11,8 @@
 ``paired`` holds, for every strategy but the reference, the seed-by-seed difference *strategy minus
 reference*: seeds share the cohort, split and base, so pairing removes the noise both strategies share
 and its interval is usually much narrower than the two unpaired ones. With one seed every ``low``/``high``
-is None. :func:`render_markdown` and :func:`render_console_table` print one run or several side by side.
+is None; a one-seed run's summary adds ``paired_case_level`` (the final-Dice differences with case-level bootstrap
+intervals, :func:`pemma_cl.report.contrasts.paired_case_intervals`), which the paired table shows instead. :func:`render_markdown` and :func:`render_console_table` print one run or several side by side.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ CONSOLE_PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
 CONSOLE_LEGEND = ("Dice: final Dice, mean over centres; Forg.: forgetting (cross-fitted where per-case rows exist); "
                   "HD95 in mm; Eval.: how adapters are chosen at test time; Train %: trainable share per task. "
                   "Every column and the full legend: summary.md, or run --wide.")
+#: How the paired table of a one-seed run reads its Dice intervals (``summary["paired_case_level"]``).
+CASE_LEVEL_TITLE = ("one seed: Dice ± the 95% case-level bootstrap interval (test cases redrawn within each centre, "
+                    "paired; case sampling only, not seed-to-seed variation; * = it excludes 0)")
 #: The console's short names of how a strategy is evaluated.
 SHORT_EVALUATION: dict[str, str] = {"task-aware (task label given)": "aware", "task-agnostic": "agnostic",
                                     "offline (not continual)": "offline"}
@@ -173,17 +177,21 @@ def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]],
                               SHORT_EVALUATION.get(evaluation, evaluation) if compact else evaluation,
                               *(_cell(entry["inputs"].get(i, {}).get(m), d) for _, i, m, d in main_columns),
                               *(_plain(_scaled(entry["costs"].get(k), f), d) for _, k, d, f in cost_columns)])
+        case_level = summary.get("paired_case_level", {})
         for name, entry in summary.get("paired", {}).items():
+            cells = (case_level.get(name, {}).get(i, {}).get(m) or entry.get(i, {}).get(m) for _, i, m, _ in paired_columns)
             paired_rows.append([*([label] if several else []), name,
-                                *(_cell(entry.get(i, {}).get(m), d, signed=True) for _, i, m, d in paired_columns)])
+                                *(_cell(cell, d, signed=True) for cell, (*_, d) in zip(cells, paired_columns))])
     seeds = "; ".join(f"{label + ': ' if several else ''}{_seeds(s['seeds'])}" for label, s in runs)
     title = f"{seeds}; ± half-width of the 95% interval" if any(len(s["seeds"]) > 1 for _, s in runs) else seeds
     tables = [(title[0].upper() + title[1:], main_header, main_rows)]
     references = sorted({s["reference"] for _, s in runs if s.get("paired")})
     if paired_rows:
         paired_header = [*lead, "Strategy", *(c[0] for c in paired_columns)]
-        tables.append((f"Paired differences, strategy minus {' / '.join(references)}, seed by seed "
-                       "(* = the interval excludes 0: a difference the seeds separate)", paired_header, paired_rows))
+        how = (CASE_LEVEL_TITLE if any(s.get("paired_case_level") for _, s in runs)
+               else "seed by seed (* = the interval excludes 0: a difference the seeds separate)")
+        tables.append((f"Paired differences, strategy minus {' / '.join(references)}, {how}", paired_header,
+                       paired_rows))
     return tables + prognosis_tables(runs, _cell)
 
 

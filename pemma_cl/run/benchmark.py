@@ -29,6 +29,7 @@ from pemma_cl.report.claims import (
     render_claims,
     stored_run,
 )
+from pemma_cl.report.contrasts import paired_case_intervals
 from pemma_cl.report.plots.figures import draw_all
 from pemma_cl.report.prognosis import summarize_prognosis
 from pemma_cl.report.seeds import aggregate, render_console_table, render_markdown
@@ -225,6 +226,9 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
         case_frames.append(files.cases)
     metrics = pd.concat(frames, ignore_index=True)
     summary = aggregate(per_seed, config.reference)
+    if len(config.seeds) == 1 and summary["paired"]:  # one seed: the paired differences' case-level intervals
+        summary["paired_case_level"] = paired_case_intervals(case_frames[0], summary["paired"], summary["reference"],
+                                                             config.seeds[0])
     summary["prognosis"] = summarize_prognosis(prognosis_rows, references)
     name = run_name(run_label(config), config.seeds, work.started)
     finished = datetime.now(timezone.utc)
