@@ -34,24 +34,26 @@ def contrast(name: str, stream: str, strategy: str, reference: str | None, direc
 
 @pytest.fixture
 def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
-    """Stand in for the declared contrasts and their values (:mod:`pemma_cl.report.contrasts`): one ``below`` contrast of stream ``dectest`` on strategy
-    ``pemma-lora``, whose value for seed s is 0.001 + 0.0001 s (far below its 0.03 margin), read only where the
-    seed's ``metrics.csv`` exists. Returns the (run folder, seed count) of each call."""
+    """Stand in for the declared contrasts and the value of one seed (:mod:`pemma_cl.report.contrasts`): one
+    ``below`` contrast of stream ``dectest`` on strategy ``pemma-lora``, whose value for seed s is 0.001 + 0.0001 s
+    (far below its 0.03 margin). The real ``seed_values`` reads each seed's per-case rows from the run's partial
+    folder. Returns the (run folder, seed) of each value computed."""
     calls: list[tuple[Path, int]] = []
-
-    def seed_values(run_dir: Path, contrast) -> dict[int, float]:
-        seeds = sorted(int(p.parent.name.removeprefix("seed")) for p in run_dir.glob("seeds/seed*/metrics.csv"))
-        calls.append((run_dir, len(seeds)))
-        for seed in seeds:  # the look's seeds are written before they are valued
-            assert set(pd.read_csv(run_dir / f"seeds/seed{seed}/metrics.csv")["strategy"]) == {contrast.strategy}
-        return {seed: 0.001 + 0.0001 * seed for seed in seeds}
-
     import pemma_cl.report.contrasts as declared
+
+    real_seed_cases = declared.seed_cases
+
+    def seed_cases(run_dir: Path, seed: int):
+        cases = real_seed_cases(run_dir, seed)
+        assert cases is not None and set(cases["strategy"]) == {"pemma-lora"}  # written before it is valued
+        calls.append((run_dir, seed))
+        return cases
 
     monkeypatch.setattr(declared, "load_primary_contrasts", lambda path=None: [
         contrast("no-forgetting", "dectest", "pemma-lora", None, "below"),
         contrast("paper-only", "paper", "example-plugin", "early-fusion", "non_inferior")])
-    monkeypatch.setattr(declared, "seed_values", seed_values)
+    monkeypatch.setattr(declared, "seed_cases", seed_cases)
+    monkeypatch.setattr(declared, "case_value", lambda cases, contrast, seed=0: 0.001 + 0.0001 * seed)
     return calls
 
 
@@ -114,7 +116,8 @@ def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_
     assert folder.name.startswith("dectest-seeds0-1-2-")  # the first look's three seeds, not the five it may run
     assert [p.name for p in results.iterdir() if "partial" in p.name] == []
     # one look: its three seeds' files were in the partial folder when the contrast was valued
-    assert [(run_dir.name.startswith(".dectest-seeds0-1-2-3-4.partial-"), n) for run_dir, n in contrasts] == [(True, 3)]
+    assert [(run_dir.name.startswith(".dectest-seeds0-1-2-3-4.partial-"), seed) for run_dir, seed in contrasts] == [
+        (True, 0), (True, 1), (True, 2)]
     assert sorted(p.name for p in (folder / "seeds").iterdir()) == ["seed0", "seed1", "seed2"]
 
     config = json.loads((folder / "config.json").read_text())

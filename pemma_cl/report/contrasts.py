@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -229,16 +230,21 @@ def _strategy_value(cases: Any, strategy: str, contrast: PrimaryContrast, seed: 
     return float(np.mean(finite)) if finite else math.nan
 
 
-def seed_values(run_dir: Path, contrast: PrimaryContrast) -> dict[int, float]:
+def seed_values(run_dir: Path, contrast: PrimaryContrast, seeds: Sequence[int] | None = None) -> dict[int, float]:
     """Each seed's value of ``contrast`` in a stored run, computed from that seed's own rows (seeds without a
     finite value left out; forgetting needs per-case rows, so a run without them gives ``{}``).
+
+    Args:
+        run_dir: a published run folder, or (with ``seeds``) a partial one whose ``seeds/seed<S>/`` are written.
+        contrast: the contrast.
+        seeds: the seeds to value; None: those of the run's ``summary.json``.
 
     Raises:
         UserError: the run's ``summary.json`` (or a seed's) is missing or unreadable.
     """
-    summary = _json(run_dir / "summary.json")
+    summary = _json(run_dir / "summary.json") if seeds is None else None
     values = {}
-    for seed in summary.get("seeds") or []:
+    for seed in (summary.get("seeds") or []) if summary is not None else seeds:
         cases = seed_cases(run_dir, seed)
         if cases is not None:
             values[seed] = case_value(cases, contrast, seed)
@@ -247,13 +253,13 @@ def seed_values(run_dir: Path, contrast: PrimaryContrast) -> dict[int, float]:
     return {seed: value for seed, value in values.items() if not math.isnan(value)}
 
 
-def _summary_value(run_dir: Path, summary: dict[str, Any], seed: int, contrast: PrimaryContrast) -> float:
+def _summary_value(run_dir: Path, summary: dict[str, Any] | None, seed: int, contrast: PrimaryContrast) -> float:
     """Final Dice of a seed from its ``seeds/seedN/summary.json`` (a one-seed run: the run's own summary)."""
     seed_file = run_dir / "seeds" / f"seed{seed}" / "summary.json"
     if seed_file.is_file():
         strategies, pick = _json(seed_file), (lambda entry: entry)
     else:
-        if len(summary["seeds"]) != 1:
+        if summary is None or len(summary["seeds"]) != 1:
             raise UserError(f"{seed_file}: not found; expected the seed's summary beside the run's")
         strategies, pick = summary["strategies"], (lambda entry: (entry or {}).get("mean"))
 
