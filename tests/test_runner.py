@@ -231,7 +231,8 @@ def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
         # experience), which are fewer than the test cases here.
         tracked = {exp: set.intersection(*(set(c["case_id"]) for _, c in of_exp.groupby("trained_through")))
                    for exp, of_exp in rows.groupby("eval_experience")}
-        assert any(len(ids) < rows.loc[rows["eval_experience"] == exp, "case_id"].nunique() for exp, ids in tracked.items())
+        assert any(len(ids) < rows.loc[rows["eval_experience"] == exp, "case_id"].nunique()
+                   for exp, ids in tracked.items())
         matrices = []
         for only_tracked in (False, True):
             R, baseline = np.full((n_experiences, n_experiences), math.nan), np.full(n_experiences, math.nan)

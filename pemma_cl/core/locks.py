@@ -86,7 +86,7 @@ def hold(path: Path, what: str, wait: bool = True) -> None:
         if not wait:
             raise UserError(f"{what} is in use by {owner}; wait for that run to finish, or stop it, then try "
                             "again") from None
-        _say(f"waiting: {what} is in use by {owner}")
+        _say(f"waiting: {what} is in use by {owner} (another run, or another worker of this one)")
         lock.acquire()
     if lock.lock_counter == 1 and getattr(_replaced, "record", ""):
         _say(f"{what}: its lock was left by {_described(_replaced.record)}, which stopped without releasing it; "

@@ -12,7 +12,8 @@
 reference*: seeds share the cohort, split and base, so pairing removes the noise both strategies share
 and its interval is usually much narrower than the two unpaired ones. With one seed every ``low``/``high``
 is None; a one-seed run's summary adds ``paired_case_level`` (the final-Dice differences with case-level bootstrap
-intervals, :func:`pemma_cl.report.contrasts.paired_case_intervals`), which the paired table shows instead. :func:`render_markdown` and :func:`render_console_table` print one run or several side by side.
+intervals, :func:`pemma_cl.report.contrasts.paired_case_intervals`), which the paired table shows instead.
+:func:`render_markdown` and :func:`render_console_table` print one run or several side by side.
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]],
                               *(_plain(_scaled(entry["costs"].get(k), f), d) for _, k, d, f in cost_columns)])
         case_level = summary.get("paired_case_level", {})
         for name, entry in summary.get("paired", {}).items():
-            cells = (case_level.get(name, {}).get(i, {}).get(m) or entry.get(i, {}).get(m) for _, i, m, _ in paired_columns)
+            cells = (case_level.get(name, {}).get(i, {}).get(m) or entry.get(i, {}).get(m)
+                     for _, i, m, _ in paired_columns)
             paired_rows.append([*([label] if several else []), name,
                                 *(_cell(cell, d, signed=True) for cell, (*_, d) in zip(cells, paired_columns))])
     seeds = "; ".join(f"{label + ': ' if several else ''}{_seeds(s['seeds'])}" for label, s in runs)

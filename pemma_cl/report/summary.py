@@ -28,7 +28,6 @@ import pandas as pd
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.protocol import OFFLINE
-from pemma_cl.evaluation.per_case import aggregated_dice, scored_at_every_state
 from pemma_cl.evaluation.cl_metrics import (
     backward_transfer,
     crossfit_forgetting_mean,
@@ -36,6 +35,7 @@ from pemma_cl.evaluation.cl_metrics import (
     forgetting,
     forward_transfer,
 )
+from pemma_cl.evaluation.per_case import aggregated_dice, scored_at_every_state
 
 __all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "NOTE", "r_matrix", "summarize"]
 
@@ -71,11 +71,12 @@ NOTE: str = (
     "of test cases. Final Dice and HD95 are scored on every test case; forgetting, BWT and FWT on the tracked "
     "cases of each experience (the first tracked_cases_per_centre test cases of each centre, scored at every "
     "state; the final state's scores of the same cases). Forgetting is cross-fitted max-based forgetting "
-    "(docs/forgetting.md): per experience, its tracked cases split in two halves stratified by centre, the step where it peaked (from the step it was trained "
-    "until the one before last) chosen on one half and its drop to the final Dice read on the other, both ways "
-    "averaged, then averaged over all but the last experience (higher = more forgetting; about 0 when nothing is "
-    "forgotten). Forgetting (max) is the classic max-based form (Chaudhry et al., 2018) on all tracked cases: best Dice "
-    "minus final Dice, biased upward by noise (the maximum of noisy scores); a run without per-case rows "
+    "(docs/forgetting.md): per experience, its tracked cases split in two halves stratified by centre, the step "
+    "where it peaked (from the step it was trained until the one before last) chosen on one half and its drop to "
+    "the final Dice read on the other, both ways averaged, then averaged over all but the last experience (higher "
+    "= more forgetting; about 0 when nothing is forgotten). Forgetting (max) is the classic max-based form "
+    "(Chaudhry et al., 2018) on the tracked cases: best Dice minus final Dice, biased upward by noise (the "
+    "maximum of noisy scores); a run without per-case rows "
     "(cases.csv.gz) reports it in both columns. BWT is "
     "GEM's backward transfer (Lopez-Paz & Ranzato, 2017): final Dice minus the Dice right after training on "
     "that experience, averaged (negative = forgetting). FWT (vs own start): Dice on an experience just before "

@@ -53,8 +53,8 @@ def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
         run_units(look)
         for seed in look.config.seeds:
             write_seed(look, seed)
-        values = {c.name: _values(declared.seed_values(work.root, c, look.config.seeds), look.config.seeds) for c in contrasts
-                  if c.name not in decided}
+        values = {c.name: _values(declared.seed_values(work.root, c, look.config.seeds), look.config.seeds)
+                  for c in contrasts if c.name not in decided}
         rows = plan.look(index, values, contrasts, decided)
         looks.append({"look": index + 1, "seeds": count, "contrasts": [row.to_dict() for row in rows]})
         for row in rows:
