@@ -169,6 +169,25 @@ def summary_tables(run_dir: Path) -> str:
     return "\n\n".join(p for p in paragraphs if not p.startswith(DEFINITIONS_PARAGRAPH))
 
 
+def decide_looks(run: str) -> str:
+    """A ``run --decide`` run's looks (its manifest's ``extra.decide``): per look and open contrast, the mean over
+    seeds, its repeated confidence interval, t against its bound and the decision; then why it stopped."""
+    record = _read_json(REFERENCE / run / "manifest.json")["extra"]["decide"]
+    rows = []
+    for look in record["history"]:
+        for row in look["contrasts"]:
+            low, high = row["interval"]
+            rows.append((look["look"], row["contrast"], row["n"], f"{row['mean']:+.4f}", f"{row['sd']:.4f}",
+                         f"{low:+.3f} .. {high:+.3f}", f"{row['t']:+.2f}", f"±{row['t_bound']:.2f}",
+                         f"{row['p']:.2g}", f"{row['p_bound']:.2g}", f"{row['local_alpha']:.3g}", row["decision"]))
+    header = ("Look", "Contrast", "Seeds", "Mean", "SD", "Repeated 95% CI", "t", "t bound", "p", "p bound",
+              "Local alpha", "Decision")
+    decisions = ", ".join(f"{name}: **{decision}**" for name, decision in record["decisions"].items())
+    return (f"Looks planned at {', '.join(map(str, record['looks']))} seeds (familywise alpha {record['alpha']}); "
+            f"{record['seeds_run']} seeds run; stopped: {record['stopped']}. Decisions: {decisions}.\n\n"
+            + table(header, rows, numeric_from=2))
+
+
 def fragments() -> dict[str, Callable[[], str]]:
     """Every fragment's name and how it is made."""
     made: dict[str, Callable[[], str]] = {}

@@ -116,6 +116,18 @@ def test_close_to_the_margin_continues_then_decides_or_ends_undecided() -> None:
     assert looks == [[("close", CONTINUE)], [("close", UNDECIDED)]]
 
 
+def test_the_declared_contrasts_of_other_streams_stay_in_holms_family() -> None:
+    # Two open contrasts out of six declared: each is tested at alpha / 6, not alpha / 2, as the claims table does.
+    plan = SequentialPlan(LOOKS, untested=4)
+    strong, weaker = Contrast("strong"), Contrast("weaker")
+    rows = plan.look(0, {"strong": [0.0, -0.1, 0.1], "weaker": [0.0, -0.1, 0.1]}, [strong, weaker], {})
+    assert [r.local_alpha for r in rows] == [pytest.approx(0.05 / 6)] * 2
+    assert rows[0].p_bound == pytest.approx(nominal_level(LOOKS, 0, 0.05 / 6))
+    # once one is decided, the other is tested at alpha / 5: the untested ones are never decided
+    rows = plan.look(1, {"weaker": [0.0, 0.05, -0.05, 0.1, -0.1]}, [strong, weaker], {"strong": HELD})
+    assert [r.local_alpha for r in rows] == [pytest.approx(0.05 / 5)]
+
+
 def test_holm_passes_a_decided_contrasts_level_on() -> None:
     plan = SequentialPlan(LOOKS)
     strong, weaker = Contrast("strong"), Contrast("weaker")

@@ -186,20 +186,26 @@ class ContrastLook:
 
 @dataclass(frozen=True)
 class SequentialPlan:
-    """Looks (seed counts) and familywise level of a decide run; :meth:`look` applies the stopping rule."""
+    """Looks (seed counts) and familywise level of a decide run; :meth:`look` applies the stopping rule.
+
+    ``untested``: declared primary contrasts the run cannot test (other streams'). Holm's family is every declared
+    contrast, as in the claims table: the untested ones count as never rejected (p = 1), so they keep the local
+    levels of the others at ``alpha / (open + untested)``.
+    """
 
     looks: tuple[int, ...]
     alpha: float = ALPHA
+    untested: int = 0
 
     @classmethod
-    def for_max_seeds(cls, max_seeds: int, alpha: float = ALPHA) -> SequentialPlan:
-        return cls(look_schedule(max_seeds), alpha)
+    def for_max_seeds(cls, max_seeds: int, alpha: float = ALPHA, untested: int = 0) -> SequentialPlan:
+        return cls(look_schedule(max_seeds), alpha, untested)
 
     def holm(self, index: int, pvalues: Mapping[str, float]) -> tuple[set[str], dict[str, float]]:
         """Holm's step-down at look ``index`` over the open contrasts' p-values: the contrasts it decides, and the
         local level each is tested at (``alpha / (m - r)`` with r decided, earlier looks included, i.e. alpha over
-        the contrasts still open)."""
-        left = len(pvalues)
+        the contrasts still open and the :attr:`untested` ones)."""
+        left = len(pvalues) + self.untested
         levels: dict[str, float] = {}
         rejected: set[str] = set()
         for name in sorted(pvalues, key=pvalues.__getitem__):

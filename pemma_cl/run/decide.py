@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pemma_cl.evaluation.sequential import HELD, NOT_HELD, ContrastLook, SequentialPlan, stream_contrasts
@@ -17,16 +18,18 @@ from pemma_cl.report import contrasts as declared
 from pemma_cl.run.config import RunConfig
 from pemma_cl.run.work import WorkFolder
 
-__all__ = ["primary_contrasts", "render_decisions", "run_looks"]
+__all__ = ["primary_contrasts", "render_decisions", "replay_looks", "run_looks"]
 
 
-def primary_contrasts(config: RunConfig) -> list:
-    """The primary contrasts (``benchmarks/contrasts/primary.yaml``) a decide run of ``config`` decides.
+def primary_contrasts(config: RunConfig) -> tuple[list, int]:
+    """The primary contrasts (``benchmarks/contrasts/primary.yaml``) a decide run of ``config`` decides, and how
+    many are declared in all (Holm's family, as in the claims table).
 
     Raises:
         UserError: If the stream has none, or the run lacks a strategy one of them compares.
     """
-    return stream_contrasts(declared.load_primary_contrasts(), config.stream.name, config.strategies)
+    every = declared.load_primary_contrasts()
+    return stream_contrasts(every, config.stream.name, config.strategies), len(every)
 
 
 def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
@@ -41,19 +44,37 @@ def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
     Returns:
         The folder restricted to the seeds that ran, and the record of the looks for the manifest.
     """
-    config = work.config
-    contrasts = primary_contrasts(config)
-    plan = SequentialPlan.for_max_seeds(config.max_seeds)
+    folders: list[WorkFolder] = []
+
+    def run_seeds(count: int) -> tuple[int, ...]:
+        folders.append(work.for_seeds(work.config.seeds[:count]))
+        run_units(folders[-1])
+        for seed in folders[-1].config.seeds:
+            write_seed(folders[-1], seed)
+        return tuple(folders[-1].config.seeds)
+
+    record = _looks(work.config, work.root, run_seeds)
+    return folders[-1], record
+
+
+def replay_looks(run_dir: Path, config: RunConfig) -> dict[str, Any]:
+    """The record :func:`run_looks` gives, recomputed from a published run of ``config`` whose seeds all ran (a
+    decide run, or any run of enough seeds of a stream with primary contrasts): the same plan, values and rule."""
+    return _looks(config, run_dir, lambda count: tuple(config.seeds[:count]))
+
+
+def _looks(config: RunConfig, folder: Path, seeds_at: Callable[[int], tuple[int, ...]]) -> dict[str, Any]:
+    """The look loop: at each look, ``seeds_at(count)`` makes the look's seeds' files in ``folder`` and names them;
+    each open contrast is valued from them and the plan decides what it can."""
+    contrasts, family = primary_contrasts(config)
+    plan = SequentialPlan.for_max_seeds(config.max_seeds, untested=family - len(contrasts))
     _say(f"--decide: looks at {', '.join(map(str, plan.looks))} seeds for {len(contrasts)} primary contrast(s): "
-         f"{', '.join(c.name for c in contrasts)}")
+         f"{', '.join(c.name for c in contrasts)} (Holm across the {family} declared)")
     decided: dict[str, str] = {}
     looks: list[dict[str, Any]] = []
     for index, count in enumerate(plan.looks):
-        look = work.for_seeds(config.seeds[:count])
-        run_units(look)
-        for seed in look.config.seeds:
-            write_seed(look, seed)
-        values = {c.name: _values(declared.seed_values(work.root, c, look.config.seeds), look.config.seeds)
+        seeds = seeds_at(count)
+        values = {c.name: _values(declared.seed_values(folder, c, seeds), seeds)
                   for c in contrasts if c.name not in decided}
         rows = plan.look(index, values, contrasts, decided)
         looks.append({"look": index + 1, "seeds": count, "contrasts": [row.to_dict() for row in rows]})
@@ -67,13 +88,14 @@ def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
         open_ = [c.name for c in contrasts if c.name not in decided]
         stopped = f"reached --max-seeds {config.max_seeds} with {', '.join(open_)} undecided"
     _say(f"--decide: {stopped}")
-    record = {"alpha": plan.alpha, "max_seeds": config.max_seeds, "looks": list(plan.looks),
-              "spending": "Lan-DeMets O'Brien-Fleming-type, two-sided",
-              "statistic": "paired t over seeds, mapped to the z bound by its p-value",
-              "multiplicity": "Holm across the primary contrasts at each look",
-              "history": looks, "decisions": {c.name: decided.get(c.name, "undecided") for c in contrasts},
-              "seeds_run": len(look.config.seeds), "stopped": stopped}
-    return look, record
+    return {"alpha": plan.alpha, "max_seeds": config.max_seeds, "looks": list(plan.looks),
+            "spending": "Lan-DeMets O'Brien-Fleming-type, two-sided",
+            "statistic": "paired t over seeds, mapped to the z bound by its p-value",
+            "multiplicity": f"Holm across the {family} declared primary contrasts at each look (the "
+                            f"{plan.untested} of other streams counted as never rejected)",
+            "family": family,
+            "history": looks, "decisions": {c.name: decided.get(c.name, "undecided") for c in contrasts},
+            "seeds_run": len(seeds), "stopped": stopped}
 
 
 def render_decisions(record: dict[str, Any]) -> str:
