@@ -27,7 +27,7 @@ REFERENCE = Path("results/reference")
 OUT = ROOT / "docs" / "_generated"
 
 #: Run folders under results/reference whose ``pemma-bench report`` output becomes a fragment of the same name.
-RUNS = ("centers", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities")
+RUNS = ("centers", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities", "centers-decide")
 #: How the definitions paragraph that closes a ``summary.md`` begins.
 DEFINITIONS_PARAGRAPH = "Intervals: "
 #: Runs weighed together by ``pemma-bench claims``.
@@ -169,10 +169,12 @@ def summary_tables(run_dir: Path) -> str:
     return "\n\n".join(p for p in paragraphs if not p.startswith(DEFINITIONS_PARAGRAPH))
 
 
-def decide_looks(run: str) -> str:
-    """A ``run --decide`` run's looks (its manifest's ``extra.decide``): per look and open contrast, the mean over
-    seeds, its repeated confidence interval, t against its bound and the decision; then why it stopped."""
-    record = _read_json(REFERENCE / run / "manifest.json")["extra"]["decide"]
+def decide_looks(run: str, record_file: str = "manifest.json") -> str:
+    """A ``run --decide`` run's looks (its manifest's ``extra.decide``, or a replay's record file): per look and open
+    contrast, the mean over seeds, its repeated confidence interval, t against its bound and the decision; then why
+    it stopped."""
+    record = _read_json(REFERENCE / run / record_file)
+    record = record["extra"]["decide"] if record_file == "manifest.json" else record
     rows = []
     for look in record["history"]:
         for row in look["contrasts"]:
@@ -198,6 +200,9 @@ def fragments() -> dict[str, Callable[[], str]]:
                                                           "--reference", "full-finetune")
     made["summary-paper-seed0"] = lambda: summary_tables(REFERENCE / "paper" / "seeds" / "seed0")
     made["per-seed-centers"] = lambda: per_seed("centers")
+    made["decide-centers-as-run"] = lambda: decide_looks("centers-decide")
+    made["decide-centers"] = lambda: decide_looks("centers-decide", "decide-replay.json")
+    made["plan-centers-decide"] = lambda: cli("plan", str(REFERENCE / "centers-decide"))
     made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
     made["reference-runs"] = reference_runs
     for name in sorted(p.name for p in (ROOT / REFERENCE).glob("profile-*.json")):
