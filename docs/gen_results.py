@@ -27,7 +27,8 @@ REFERENCE = Path("results/reference")
 OUT = ROOT / "docs" / "_generated"
 
 #: Run folders under results/reference whose ``pemma-bench report`` output becomes a fragment of the same name.
-RUNS = ("centers", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities", "centers-decide")
+RUNS = ("centers", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities", "centers-decide",
+        "centers-noshift")
 #: How the definitions paragraph that closes a ``summary.md`` begins.
 DEFINITIONS_PARAGRAPH = "Intervals: "
 #: Runs weighed together by ``pemma-bench claims``.
@@ -96,6 +97,20 @@ def per_seed(run: str, inp: str = "ctpet", metric: str = "final_dice") -> str:
     strategies = list(per[seeds[0]])
     rows = [(name, *(f"{per[seed][name]['inputs'][inp][metric]:.3f}" for seed in seeds)) for name in strategies]
     return table(("Strategy", *(f"seed {seed}" for seed in seeds)), rows)
+
+
+def forgetting_per_seed(run: str) -> str:
+    """Per strategy, input and seed: cross-fitted forgetting, max-based forgetting and BWT (each seed's summary)."""
+    seeds = _read_json(REFERENCE / run / "summary.json")["seeds"]
+    per = {seed: _read_json(REFERENCE / run / "seeds" / f"seed{seed}" / "summary.json") for seed in seeds}
+    rows = []
+    for name in per[seeds[0]]:
+        for inp in ("ct", "pet", "ctpet"):
+            for seed in seeds:
+                values = per[seed][name]["inputs"][inp]
+                rows.append((name, inp, seed, *(f"{values[m]:+.3f}" for m in ("forgetting", "forgetting_max", "bwt"))))
+    return table(("Strategy", "Input", "Seed", "Forgetting (cross-fitted)", "Forgetting (max)", "BWT"), rows,
+                 numeric_from=2)
 
 
 def profile(name: str) -> str:
@@ -200,6 +215,7 @@ def fragments() -> dict[str, Callable[[], str]]:
                                                           "--reference", "full-finetune")
     made["summary-paper-seed0"] = lambda: summary_tables(REFERENCE / "paper" / "seeds" / "seed0")
     made["per-seed-centers"] = lambda: per_seed("centers")
+    made["forgetting-centers-noshift"] = lambda: forgetting_per_seed("centers-noshift")
     made["decide-centers-as-run"] = lambda: decide_looks("centers-decide")
     made["decide-centers"] = lambda: decide_looks("centers-decide", "decide-replay.json")
     made["plan-centers-decide"] = lambda: cli("plan", str(REFERENCE / "centers-decide"))
