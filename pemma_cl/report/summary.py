@@ -176,10 +176,11 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
         continual = evaluation.get(strategy) != OFFLINE
         for inp in (i for i in INPUTS if i in present):
             R, baseline = r_matrix(df, strategy, inp)
-            tracked, tracked_baseline = _tracked_r_matrix(df, cases, strategy, inp) if continual else (R, baseline)
+            rows = None if cases is None or not continual else _case_rows_of(cases, strategy, inp)
+            tracked, tracked_baseline = _tracked_r_matrix(df, rows, strategy, inp) if continual else (R, baseline)
             inputs[inp] = {
                 "final_dice": final_average(R),
-                "forgetting": _forgetting(tracked, cases, strategy, inp) if continual else None,
+                "forgetting": _forgetting(tracked, rows) if continual else None,
                 "forgetting_max": forgetting(tracked) if continual else None,
                 "bwt": backward_transfer(tracked) if continual else None,
                 "fwt_own_start": (None if tracked_baseline is None or not continual
@@ -194,7 +195,8 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
 def _tracked_r_matrix(df: pd.DataFrame, cases: pd.DataFrame | None, strategy: str, inp: str
                       ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`r_matrix` of the aggregated Dice on the cases scored at every state of each experience (the tracked
-    cases: ``tracked_cases_per_centre``), from the per-case rows; forgetting, BWT and FWT compare states on it.
+    cases: ``tracked_cases_per_centre``), from the per-case rows of ``strategy`` and ``inp``; forgetting, BWT and
+    FWT compare states on it.
 
     Without per-case rows it is :func:`r_matrix` itself, which is right only if every state scored the same cases.
 
@@ -207,17 +209,16 @@ def _tracked_r_matrix(df: pd.DataFrame, cases: pd.DataFrame | None, strategy: st
             raise UserError(f"strategy {strategy!r}, input {inp!r}: the states were scored on different cases "
                             "(tracked cases); forgetting, BWT and FWT need the per-case rows (cases=...)")
         return r_matrix(df, strategy, inp)
-    rows = scored_at_every_state(_case_rows_of(cases, strategy, inp))
+    rows = scored_at_every_state(cases)
     cells = rows.groupby(["trained_through", "eval_experience"]).apply(aggregated_dice, include_groups=False)
     table = cells.rename("dice").reset_index().assign(strategy=strategy, input=inp, structure="aggregated")
     return r_matrix(table.reindex(columns=list(METRIC_COLUMNS)), strategy, inp)
 
 
-def _forgetting(R: np.ndarray, cases: pd.DataFrame | None, strategy: str, inp: str) -> float:
-    """Cross-fitted forgetting from the per-case rows of ``strategy`` and ``inp``; max-based without rows."""
-    if cases is None:
+def _forgetting(R: np.ndarray, rows: pd.DataFrame | None) -> float:
+    """Cross-fitted forgetting from the per-case rows of one strategy and input setting; max-based without rows."""
+    if rows is None:
         return forgetting(R)
-    rows = _case_rows_of(cases, strategy, inp)
     return crossfit_forgetting_mean(rows, seed=int(rows["seed"].iloc[0]))
 
 
