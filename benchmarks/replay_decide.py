@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 
 from pemma_cl.run.config import RunConfig
-from pemma_cl.run.decide import render_decisions, replay_looks
+from pemma_cl.report.decisions import render_decisions
+from pemma_cl.run.decide import replay_looks
 
 
 def main() -> None:

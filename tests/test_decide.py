@@ -49,9 +49,14 @@ def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
         calls.append((run_dir, seed))
         return cases
 
-    monkeypatch.setattr(declared, "load_primary_contrasts", lambda path=None: [
-        contrast("no-forgetting", "dectest", "pemma-lora", None, "below"),
-        contrast("paper-only", "paper", "example-plugin", "early-fusion", "non_inferior")])
+    import pemma_cl.report.claims as claims
+
+    def declared_contrasts(path=None):
+        return [contrast("no-forgetting", "dectest", "pemma-lora", None, "below"),
+                contrast("paper-only", "paper", "example-plugin", "early-fusion", "non_inferior")]
+
+    monkeypatch.setattr(declared, "load_primary_contrasts", declared_contrasts)
+    monkeypatch.setattr(claims, "load_primary_contrasts", declared_contrasts)
     monkeypatch.setattr(declared, "seed_cases", seed_cases)
     monkeypatch.setattr(declared, "case_value", lambda cases, contrast, seed=0: 0.001 + 0.0001 * seed)
     return calls
@@ -141,6 +146,18 @@ def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_
     assert "Primary contrasts decided by --decide (looks at 3, 5 seeds, familywise alpha 0.05): every primary " \
            "contrast decided at look 1 (3 seeds)" in result.stdout
     assert pd.read_csv(folder / "metrics.csv")["seed"].unique().tolist() == [0, 1, 2]
+    # the claims take the plan's decision (three seeds would be "indicative" for a fixed-seed run), in the run and
+    # when 'pemma-bench claims' reads the folder again
+    for claims in (json.loads((folder / "claims.json").read_text()), _claims_of(folder)):
+        [primary] = [row for row in claims if row["contrast"] == "no-forgetting"]
+        assert primary["verdict"] == "held" and "repeated confidence interval" in primary["measured"]
+        assert "--decide: looks at 3, 5 seeds" in primary["why"] and "Holm across the 2 declared" in primary["why"]
+
+
+def _claims_of(folder: Path) -> list[dict]:
+    from pemma_cl.report.claims import check_claims, claims_json, load_run
+
+    return claims_json(check_claims([load_run(folder)], {"lora": 7.2, "dora": 7.3}))
 
 
 def test_max_seeds_is_part_of_the_run_configuration(tmp_path: Path) -> None:

@@ -275,9 +275,9 @@ def run(
             max_seeds=max_seeds,
         )
         if decide:
-            from pemma_cl.run.decide import primary_contrasts
+            from pemma_cl.run.decide import check_decidable
 
-            primary_contrasts(config)  # a stream without one, or a run without their strategies: refused now
+            check_decidable(config)  # a stream without a primary contrast, or a run without its strategies
         work = None
     if executor not in EXECUTORS:
         raise UserError(f"--executor: expected one of [{', '.join(EXECUTORS)}], got {executor!r}")

@@ -48,6 +48,8 @@ class StoredRun:
     modalities: list[tuple[str, ...]]
     summary: dict[str, Any]
     kinds: list[str] | None = None
+    #: A ``--decide`` run's ``--max-seeds`` (its last look); None for a run of fixed seeds.
+    max_seeds: int | None = None
 
     @property
     def kind(self) -> str | None:

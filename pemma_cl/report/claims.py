@@ -85,7 +85,8 @@ def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) ->
     except (KeyError, TypeError):
         raise UserError(f"{folder / 'config.json'}: no stream with experiences and modalities in it") from None
     check_run_summary(summary, folder / "summary.json")
-    return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary, kinds=kinds)
+    return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary, kinds=kinds,
+                     max_seeds=config.get("max_seeds"))
 
 
 def pemma_strategies(run: StoredRun) -> list[str]:
@@ -269,7 +270,8 @@ def paper_trainable_shares() -> dict[str, float]:
 VERDICT_RULE = (
     "Verdicts: only the primary contrasts (benchmarks/contrasts/primary.yaml, one per claim, declared before the "
         "runs) are decided, from at least 5 seeds: a t-test of the seeds' values against the contrast's boundary, "
-        "Holm-adjusted across the primary contrasts at a 5% familywise error. One seed is indicative only (its "
+        "Holm-adjusted across the primary contrasts at a 5% familywise error (a --decide run: its group-sequential "
+        "plan's decision instead). One seed is indicative only (its "
         "interval covers case sampling, not the seed's other draws). Every other row is secondary: descriptive, "
         "not adjusted, read against the claim's threshold (with one seed the value, with several the 95% interval "
         "over seeds, paired against early fusion for differences). Task-aware PEMMA cannot test a forgetting claim "

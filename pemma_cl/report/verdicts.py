@@ -12,12 +12,19 @@
   contrast without a run counts as untested, p = 1), at a familywise error of :data:`FAMILYWISE_ERROR`. Adjusted
   p below it: ``held`` if the mean is on the claim's side of the boundary, else ``not held``; otherwise
   ``inconclusive``.
+* **A** ``--decide`` **run** (its configuration has ``max_seeds``): its looks are replayed from its seeds' per-case
+  rows (:func:`pemma_cl.report.decisions.replay_record`) and its stream's contrasts take the group-sequential plan's
+  decision at their last look (``undecided``: ``inconclusive``), never a fixed-sample t-test of seeds whose number
+  the plan chose. The plan controls its own family (every declared contrast, those it did not test counted as never
+  rejected); contrasts read from fixed-seed runs are Holm-adjusted with the decide run's counted as untested.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -26,6 +33,7 @@ from pemma_cl.evaluation.case_bootstrap import CaseBootstrap
 from pemma_cl.evaluation.intervals import CONFIDENCE, t_interval
 from pemma_cl.report.claim_rows import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
 from pemma_cl.report.contrasts import PrimaryContrast, contrast_bootstrap, seed_cases, seed_values
+from pemma_cl.report.decisions import replay_record
 
 __all__ = ["FAMILYWISE_ERROR", "MIN_SEEDS", "ONE_SEED", "holm", "primary_rows"]
 
@@ -46,11 +54,14 @@ class Outcome:
     evidence: str = "–"
     missing: str | None = None
     case: CaseBootstrap | None = None
+    #: The contrast's last look in a ``--decide`` run's record, and the record (its plan).
+    sequential: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     @property
     def p_value(self) -> float | None:
-        """Two-sided one-sample t-test of the seeds' values against the boundary; None below :data:`MIN_SEEDS`."""
-        if self.missing or len(self.values) < MIN_SEEDS:
+        """Two-sided one-sample t-test of the seeds' values against the boundary; None below :data:`MIN_SEEDS` and
+        for a contrast a ``--decide`` run decided (its plan's verdict stands)."""
+        if self.missing or self.sequential or len(self.values) < MIN_SEEDS:
             return None
         values = np.array(list(self.values.values()))
         if np.ptp(values) == 0:  # no spread: the test is degenerate, and the values decide exactly
@@ -75,8 +86,10 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast) -> Outcome:
-    """The seeds' values of ``contrast`` in the run of its stream with the most seeds (case bootstrap with one)."""
+def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast, records: dict[Path, dict[str, Any]]) -> Outcome:
+    """The seeds' values of ``contrast`` in the run of its stream with the most seeds (case bootstrap with one), or
+    its last look if that run is a ``--decide`` run (``records``: the decide runs' replayed records, by folder,
+    filled as they are needed)."""
     candidates = [r for r in runs if r.stream == contrast.stream]
     if not candidates:
         return Outcome(contrast, {}, missing=f"needs a run of stream {contrast.stream}")
@@ -84,6 +97,12 @@ def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast) -> Outcome:
     absent = [n for n in (contrast.strategy, contrast.reference) if n is not None and n not in run.strategies]
     if absent:
         return Outcome(contrast, {}, run.stream, f"needs {' and '.join(absent)} in the run")
+    if run.max_seeds is not None:
+        if run.folder not in records:
+            records[run.folder] = replay_record(run.folder, run.stream, list(run.strategies), run.summary["seeds"],
+                                                run.max_seeds)
+        record = records[run.folder]
+        return Outcome(contrast, {}, run.stream, sequential=(last_look(record, contrast.name), record))
     values = seed_values(run.folder, contrast)
     if not values:
         return Outcome(contrast, {}, run.stream, f"{NO_CASES}, and the cross-fitted forgetting needs them"
@@ -96,9 +115,15 @@ def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast) -> Outcome:
     return Outcome(contrast, values, run.stream, case=case)
 
 
+def last_look(record: dict[str, Any], name: str) -> dict[str, Any]:
+    """Contrast ``name``'s row at the last look a ``--decide`` record has of it."""
+    return [row for look in record["history"] for row in look["contrasts"] if row["contrast"] == name][-1]
+
+
 def primary_rows(runs: Sequence[StoredRun], contrasts: Sequence[PrimaryContrast]) -> list[ClaimRow]:
     """One claims-table row per declared contrast, with its verdict (see the module docstring)."""
-    outcomes = [outcome(runs, c) for c in contrasts]
+    records: dict[Path, dict[str, Any]] = {}
+    outcomes = [outcome(runs, c, records) for c in contrasts]
     adjusted = holm([o.p_value for o in outcomes])
     return [_row(o, p) for o, p in zip(outcomes, adjusted)]
 
@@ -109,6 +134,8 @@ def _row(found: Outcome, adjusted: float | None) -> ClaimRow:
     if found.missing:
         return ClaimRow(contrast.claim, contrast.strategy, found.evidence, "–", NOT_TESTED, f"{why}; {found.missing}",
                         contrast=contrast.name)
+    if found.sequential:
+        return _sequential_row(found, why)
     values = found.values
     if len(values) == 1:
         [value] = values.values()
@@ -129,3 +156,15 @@ def _row(found: Outcome, adjusted: float | None) -> ClaimRow:
                     f"{why}; Holm across the primary contrasts, familywise error {FAMILYWISE_ERROR:.0%}",
                     contrast=contrast.name)
 
+
+def _sequential_row(found: Outcome, why: str) -> ClaimRow:
+    """The row of a contrast a ``--decide`` run looked at: its plan's decision at the contrast's last look."""
+    row, record = found.sequential
+    decision = {HELD: HELD, NOT_HELD: NOT_HELD}.get(row["decision"], INCONCLUSIVE)
+    low, high = row["interval"]
+    measured = (f"mean {row['mean']:+.3f} over {row['n']} seeds; repeated confidence interval [{low:+.3f}, "
+                f"{high:+.3f}] (p = {row['p']:.3g}, decides at p <= {row['p_bound']:.2g})")
+    plan = (f"--decide: looks at {', '.join(map(str, record['looks']))} seeds, O'Brien-Fleming-type bounds, "
+            f"Holm across the {record['family']} declared, familywise error {record['alpha']:.0%}; {record['stopped']}")
+    return ClaimRow(found.contrast.claim, found.contrast.strategy, found.evidence, measured, decision,
+                    f"{why}; {plan}", contrast=found.contrast.name)

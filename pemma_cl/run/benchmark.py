@@ -30,12 +30,13 @@ from pemma_cl.report.claims import (
     stored_run,
 )
 from pemma_cl.report.contrasts import paired_case_intervals
+from pemma_cl.report.decisions import render_decisions
 from pemma_cl.report.plots.figures import draw_all
 from pemma_cl.report.prognosis import summarize_prognosis
 from pemma_cl.report.seeds import aggregate, render_console_table, render_markdown
 from pemma_cl.report.summary import METRIC_COLUMNS, summarize
 from pemma_cl.run.config import RunConfig
-from pemma_cl.run.decide import render_decisions, run_looks
+from pemma_cl.run.decide import run_looks
 from pemma_cl.run.executors.processes import run_units_in_processes, threads_per_unit
 from pemma_cl.run.folders import build_manifest, publish, run_name
 from pemma_cl.run.unit import check_precision, prepare_run, resolve_device, run_unit, say
