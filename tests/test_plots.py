@@ -15,14 +15,8 @@ import pytest
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.intervals import t_interval
-from pemma_cl.report.plots.figures import (
-    PLOT_FILES,
-    draw_all,
-    plot_average_dice,
-    plot_cost_vs_dice,
-    plot_per_experience,
-    plot_r_matrices,
-)
+from pemma_cl.report.plots.cost import plot_cost_vs_dice
+from pemma_cl.report.plots.figures import PLOT_FILES, draw_all, plot_average_dice, plot_per_experience, plot_r_matrices
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NAMES = ["CHUM", "CHUP", "HGJ"]

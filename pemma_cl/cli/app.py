@@ -3,14 +3,13 @@
 Importing this module, ``--help`` and ``list`` must stay fast: torch, MONAI, Avalanche, peft, pandas and
 matplotlib are imported only inside the commands that train or plot. A :class:`~pemma_cl.core.errors.UserError`
 raised anywhere below a command is printed as ``error: <message>`` on one line of stderr, exit code 2
-(:func:`pemma_cl.cli.common.guarded`). The measuring commands ``params`` and ``profile`` live in
-:mod:`pemma_cl.cli.measure`, the commands that read a stored run (``plot``, ``report``, ``claims``,
-``export-challenger``, ``plan``) in :mod:`pemma_cl.cli.stored`.
+(:func:`pemma_cl.cli.common.guarded`). The data commands ``synth`` and ``prepare`` live in :mod:`pemma_cl.cli.data`,
+the measuring commands ``params`` and ``profile`` in :mod:`pemma_cl.cli.measure`, the commands that read a stored run
+(``plot``, ``report``, ``claims``, ``export-challenger``, ``plan``) in :mod:`pemma_cl.cli.stored`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,11 +17,17 @@ from typing import Annotated
 import typer
 
 from pemma_cl import __version__
-from pemma_cl.cli import measure, stored
-from pemma_cl.cli.common import DeviceOption, PluginOption, PrecisionOption, guarded, registry_with
+from pemma_cl.cli import data, measure, stored
+from pemma_cl.cli.common import (
+    DeviceOption,
+    OnBadCaseOption,
+    PluginOption,
+    PrecisionOption,
+    guarded,
+    registry_with,
+)
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import SEGMENTATION, TASK_KINDS
-from pemma_cl.data.records import CENTRES
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.run.config import (
     BACKBONES,
@@ -30,7 +35,6 @@ from pemma_cl.run.config import (
     DEFAULT_REFERENCE,
     DEFAULT_STRATEGIES,
     LOGGERS,
-    ON_BAD_CASE,
     PRESETS,
     RunConfig,
 )
@@ -49,14 +53,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-OnBadCaseOption = Annotated[
-    str,
-    typer.Option(
-        "--on-bad-case", metavar="|".join(ON_BAD_CASE),
-        help="Bad cases of a HECKTOR folder: refuse (list them, exit 2) or skip them (recorded with reasons).",
-    ),
-]
-SizeOption = Annotated[int, typer.Option("--size", metavar="N", help="Voxels per side of each volume.")]
 
 def _show_version(value: bool) -> None:
     if value:
@@ -323,71 +319,8 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
-@app.command()
-@guarded
-def synth(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder to create (must not hold files).")],
-    seed: Annotated[int, typer.Option("--seed", help="Cohort seed.")] = 0,
-    case_scale: Annotated[
-        float, typer.Option("--case-scale", metavar="X", help="Share of HECKTOR 2022's cases per centre (min 5).")
-    ] = 0.2,
-    size: SizeOption = 32,
-    centre: Annotated[
-        list[str] | None,
-        typer.Option("--centre", metavar="NAME", help="Centre to write; repeatable. Default: all seven.",
-                     show_default=False),
-    ] = None,
-) -> None:
-    """Write the built-in synthetic cohort as an official HECKTOR 2022 training folder (NIfTI + CSVs)."""
-    from pemma_cl.data.synthetic.export import export_synthetic  # heavy: SimpleITK, pandas
-
-    count = export_synthetic(out, seed=seed, case_scale=case_scale, size=size, centres=tuple(centre or CENTRES))
-    typer.echo(f"wrote {count} cases to {out}")
-
-
-@app.command()
-@guarded
-def prepare(
-    hecktor: Annotated[
-        Path, typer.Option("--hecktor", metavar="DIR", help="The HECKTOR 2022 training folder.")
-    ],
-    cache: Annotated[
-        Path | None,
-        typer.Option("--cache", metavar="DIR", help="Cache folder (then give 'run' the same --cache). "
-                     "Default: DIR/.pemma_cache/size<N>, the one 'run --data hecktor:DIR' reads by default.",
-                     show_default=False),
-    ] = None,
-    size: SizeOption = 32,
-    on_bad_case: OnBadCaseOption = "refuse",
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", metavar="N", help="Worker processes. Default: one per CPU core.",
-                     show_default=False),
-    ] = None,
-) -> None:
-    """Check every case of a HECKTOR 2022 folder and cache it cropped and resampled for 'run'.
-
-    Resumable: cases already in the cache are skipped. Writes prepare_report.csv in the cache folder.
-    """
-    if on_bad_case not in ON_BAD_CASE:
-        raise UserError(f"--on-bad-case: expected one of [{', '.join(ON_BAD_CASE)}], got {on_bad_case!r}")
-    if size < 8:
-        raise UserError(f"--size: expected an integer >= 8, got {size}")
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers: expected a positive integer, got {workers}")
-    if not hecktor.is_dir():
-        raise UserError(f"--hecktor: folder '{hecktor}' does not exist")
-
-    from pemma_cl.data.hecktor.prepare import prepare_folder  # heavy: SimpleITK, pandas
-
-    done = prepare_folder(hecktor, cache, size, on_bad_case, workers or os.cpu_count() or 1)
-    if done.prepared:
-        typer.echo(f"prepared {done.prepared} cases in {done.seconds:.1f} s: {done.cases_per_second:.2f} cases/s "
-                   f"on {done.workers} worker process(es)")
-    typer.echo(f"{done.cached} cases were already cached; {len(done.bad)} bad cases skipped (reasons in the report)")
-    typer.echo(str(done.report))
-
-
+app.command()(data.synth)
+app.command()(data.prepare)
 app.command()(stored.plot)
 app.command()(stored.report)
 app.command()(stored.claims)

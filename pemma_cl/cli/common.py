@@ -11,7 +11,7 @@ import typer
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.precision import PRECISIONS
-from pemma_cl.run.config import DEVICES
+from pemma_cl.run.config import DEVICES, ON_BAD_CASE
 from pemma_cl.strategy_api.registry import Registry, file_source, load_registry
 
 PluginOption = Annotated[
@@ -26,6 +26,14 @@ PrecisionOption = Annotated[
     str, typer.Option("--precision", metavar="|".join(PRECISIONS),
                       help="Arithmetic of the forward passes: fp32, or bf16 autocast (for GPUs with bfloat16 units; "
                            "weights, gradients and losses stay fp32; changes the numbers).")
+]
+
+OnBadCaseOption = Annotated[
+    str,
+    typer.Option(
+        "--on-bad-case", metavar="|".join(ON_BAD_CASE),
+        help="Bad cases of a HECKTOR folder: refuse (list them, exit 2) or skip them (recorded with reasons).",
+    ),
 ]
 
 Command = TypeVar("Command", bound=Callable[..., Any])

@@ -1,4 +1,5 @@
-"""Figures of a run: average Dice along the stream, Dice per experience, results matrices, cost vs Dice.
+"""Figures of a run: average Dice along the stream, Dice per experience, results matrices, and (from
+:mod:`pemma_cl.report.plots.cost`) cost vs Dice.
 
 The first three take the tidy metric rows of a run (``metrics.csv``, see :mod:`pemma_cl.report.summary`) and plot
 the ``aggregated`` structure's ``dice``; a table without a ``seed`` column is one seed (seed 0). Values are
@@ -23,8 +24,8 @@ import pandas as pd
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.intervals import t_interval
-from pemma_cl.report.plots.canvas import new_figure, save_figure
-from pemma_cl.report.plots.labels import place_labels
+from pemma_cl.report.plots.canvas import new_figure, save_figure, strategy_styles
+from pemma_cl.report.plots.cost import plot_cost_vs_dice
 from pemma_cl.report.plots.survival import KAPLAN_MEIER_FILE, plot_kaplan_meier
 from pemma_cl.report.summary import INPUT_LABELS, INPUTS, METRIC_COLUMNS, r_matrix
 
@@ -32,14 +33,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = [
-    "PLOT_FILES",
-    "draw_all",
-    "plot_average_dice",
-    "plot_cost_vs_dice",
-    "plot_per_experience",
-    "plot_r_matrices",
-]
+__all__ = ["PLOT_FILES", "draw_all", "plot_average_dice", "plot_per_experience", "plot_r_matrices"]
 
 #: File names :func:`draw_all` writes, in the order it returns them.
 PLOT_FILES: tuple[str, ...] = ("average_dice.png", "per_experience.png", "r_matrices.png", "cost_vs_dice.png")
@@ -48,7 +42,6 @@ PLOT_FILES: tuple[str, ...] = ("average_dice.png", "per_experience.png", "r_matr
 _MIN_WIDTH = 7.5
 #: Columns the metric table must have (``seed`` is optional: a table without it is seed 0).
 _REQUIRED: tuple[str, ...] = tuple(c for c in METRIC_COLUMNS if c != "seed")
-_MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 #: Results-matrix panels: heatmap side in inches per experience, its bounds, and the room for labels.
 _HEAT_CELL_IN, _HEAT_MIN_IN, _HEAT_MAX_IN, _HEAT_MARGIN_IN = 0.42, 2.0, 4.2, 1.4
 #: Annotations are dropped above this many experiences or below this font size (points).
@@ -79,7 +72,7 @@ class _Run:
         self.inputs = [i for i in INPUTS if i in set(rows["input"])]
         self.experiences = _names(rows, "eval_experience", "eval_experience_name")
         self.states = _names(rows, "trained_through", "trained_through_name")
-        self.style = _styles(self.strategies)
+        self.style = strategy_styles(self.strategies)
         # Every experience trained or scored: a stream's prognosis experiences are trained but have no Dice column.
         T = 1 + max([*self.experiences, *self.states])
         self.matrices: dict[tuple[str, str], np.ndarray] = {}
@@ -132,14 +125,6 @@ def _lower_triangle_mean(stack: np.ndarray) -> np.ndarray:
 
 
 # --- shared drawing helpers ------------------------------------------------------------------------------------
-
-
-def _styles(strategies: list[str]) -> dict[str, dict[str, Any]]:
-    """Colour and marker per strategy: tab10 up to 10 strategies, tab20 beyond, markers cycling apart."""
-    from matplotlib import colormaps
-
-    cmap, n = (colormaps["tab10"], 10) if len(strategies) <= 10 else (colormaps["tab20"], 20)
-    return {s: {"color": cmap(k % n), "marker": _MARKERS[k % len(_MARKERS)]} for k, s in enumerate(strategies)}
 
 
 def _line_with_band(ax: Axes, x: list[int], samples: np.ndarray, style: dict[str, Any], label: str) -> None:
@@ -307,71 +292,6 @@ def _annotate_cells(ax: Axes, R: np.ndarray, fontsize: float) -> None:
         value = R[i, j]
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=fontsize,
                 color="white" if value < 0.6 else "black")
-
-
-def plot_cost_vs_dice(summary: dict[str, Any], out_path: Path | str) -> Figure:
-    """Final CT+PET Dice against trainable parameters per task, one labelled point per strategy.
-
-    x is ``costs.trainable_params`` (log scale), y ``inputs.ctpet.final_dice.mean`` with its interval as
-    an error bar when it has one. Strategies lacking either number (or with no positive parameter count,
-    which a log axis cannot show) are left out.
-
-    Args:
-        summary: a run's summary (``summary.json``), with ``strategies`` and optionally ``seeds``.
-        out_path: PNG file to write.
-
-    Returns:
-        The figure, with one axes; its lines are the points, one per strategy, labelled with its name.
-
-    Raises:
-        UserError: no strategy has both numbers.
-    """
-    points = _cost_points(summary)
-    if not points:
-        raise UserError("summary has no strategy with both costs.trainable_params and inputs.ctpet.final_dice.mean")
-    style = _styles(list(summary["strategies"]))
-    fig = new_figure(7.5, 5.0)
-    ax = fig.subplots()
-    for name, x, y, low, high in points:
-        ax.plot([x], [y], linestyle="none", markersize=7, label=name, zorder=3, **style[name])
-        if low is not None and high is not None:
-            ax.errorbar([x], [y], yerr=[[y - low], [high - y]], fmt="none", ecolor=style[name]["color"], capsize=3)
-    ax.set_xscale("log")
-    _pad_limits(ax, points)
-    ax.set_xlabel("trainable parameters per task")
-    ax.set_ylabel("final Dice, CT+PET")
-    ax.grid(alpha=0.3)
-    ax.grid(alpha=0.1, which="minor")
-    seeds = summary.get("seeds") or []
-    bars = "error bars: 95% t-interval over seeds" if len(seeds) > 1 else "no interval"
-    ax.set_title(f"Cost vs final Dice ({len(seeds) or '?'} seed{'' if len(seeds) == 1 else 's'}; {bars})",
-                 fontsize="medium")
-    place_labels(fig, ax, points)
-    return save_figure(fig, out_path)
-
-
-def _cost_points(summary: dict[str, Any]) -> list[tuple[str, float, float, float | None, float | None]]:
-    """``(strategy, trainable params, mean, low, high)`` of the strategies that have both numbers."""
-    points = []
-    for name, entry in (summary.get("strategies") or {}).items():
-        entry = entry or {}
-        params = (entry.get("costs") or {}).get("trainable_params")
-        dice = ((entry.get("inputs") or {}).get("ctpet") or {}).get("final_dice") or {}
-        mean = dice.get("mean")
-        if params is None or mean is None or not params > 0 or math.isnan(float(mean)):
-            continue
-        points.append((str(name), float(params), float(mean), dice.get("low"), dice.get("high")))
-    return points
-
-
-def _pad_limits(ax: Axes, points: list[tuple[str, float, float, float | None, float | None]]) -> None:
-    """Room around the points for their labels: a decade-fraction on the log x axis, 0.08 Dice on y."""
-    xs = [p[1] for p in points]
-    ys = [v for p in points for v in (p[2], p[3], p[4]) if v is not None]
-    lo, hi = math.log10(min(xs)), math.log10(max(xs))
-    pad = max(0.35, 0.12 * (hi - lo))
-    ax.set_xlim(10 ** (lo - pad), 10 ** (hi + pad))
-    ax.set_ylim(max(0.0, min(ys) - 0.08), min(1.05, max(ys) + 0.08))
 
 
 def draw_all(metrics: pd.DataFrame, summary: dict[str, Any], plots_dir: Path,
