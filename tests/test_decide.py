@@ -81,6 +81,11 @@ def invoke(*args: str | Path) -> Result:
     (["--decide", "--stream", "centers"], "error: --decide: stream 'centers' has no primary contrast"),
     (["--decide", "--strategy", "example-plugin"], "error: --decide: primary contrast 'no-forgetting' compares "
                                                    "pemma-lora; add --strategy pemma-lora"),
+    (["--first-seed", "100"], "error: --first-seed: only with --decide"),
+    (["--contrast", "no-forgetting"], "error: --contrast: only with --decide"),
+    (["--decide", "--first-seed", "-1"], "error: --first-seed: expected a non-negative integer, got -1"),
+    (["--decide", "--contrast", "paper-only"], "error: --contrast: 'paper-only' is not a primary contrast of stream "
+                                               "'dectest' (its contrasts: no-forgetting)"),
 ])
 def test_bad_decide_input_is_one_line_and_exit_2(contrasts, stream_file: Path, tmp_path: Path, args: list[str],
                                                  message: str) -> None:
@@ -170,6 +175,13 @@ def test_max_seeds_is_part_of_the_run_configuration(tmp_path: Path) -> None:
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     older = {key: item for key, item in config.to_dict().items() if key != "max_seeds"}  # written before the field
     assert RunConfig.from_dict(older).max_seeds is None
+    later = RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(100, 101, 102), max_seeds=4,
+                      decide_contrasts=("no-forgetting-centres",))
+    assert RunConfig.from_dict(json.loads(json.dumps(later.to_dict()))) == later
+    with pytest.raises(UserError, match="decide_contrasts: only for a --decide run"):
+        RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), decide_contrasts=("x",))
+    with pytest.raises(UserError, match=r"seeds: a --decide run has seeds 100 \.\. 103 in order, got \[100, 102\]"):
+        RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(100, 102), max_seeds=4)
     with pytest.raises(UserError, match=r"seeds: a --decide run has seeds 0 \.\. 3 in order, got \[0, 2\]"):
         RunConfig(stream=load_stream("centers"), strategies=("pemma-lora",), seeds=(0, 2), max_seeds=4)
     with pytest.raises(UserError, match="--max-seeds: expected at least 3"):

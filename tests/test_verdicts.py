@@ -249,3 +249,22 @@ def test_the_fast_final_dice_bootstrap_equals_recomputing_on_the_drawn_rows() ->
     slow = [case_value(resample_cases(cases, units, row), DICE) for row in weights]
     assert weighted_final_dice(cases, DICE, units, weights) == pytest.approx(slow)
     assert weighted_final_dice(cases, DICE, units, np.ones((1, len(units)))) == pytest.approx([case_value(cases, DICE)])
+
+
+def test_a_decide_run_is_read_by_its_plan_for_the_contrasts_it_decided(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import pemma_cl.report.contrasts as declared
+
+    monkeypatch.setattr(declared, "load_primary_contrasts", lambda path=None: [DICE, FORGET])
+    # shared PEMMA forgets 0.00, 0.01, 0.00 (cross-fitted: every case of experience 0 fell by that much); one look
+    # at 3 seeds (max_seeds 3): t = (0.00333 - 0.03) / (0.00577 / sqrt 3) = -8.0, p = 0.015 <= 0.025 (Holm, 2)
+    folder = write_run(tmp_path / "run", {s: seed_rows(s, 0.0, forgetting=f) for s, f in enumerate([0.0, 0.01, 0.0])})
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "max_seeds": 3, "decide_contrasts": ["forget"]}))
+    dice, forget = primary_rows([load_run(folder)], [DICE, FORGET])
+    assert forget.verdict == HELD and "repeated confidence interval" in forget.measured
+    assert "--decide: looks at 3 seeds" in forget.why and "Holm across the 2 declared" in forget.why
+    assert dice.verdict == NOT_TESTED and "the --decide run did not decide it (--contrast)" in dice.why
+    # three seeds of a fixed-seed run decide nothing (fewer than MIN_SEEDS)
+    (folder / "config.json").write_text(json.dumps(config))
+    assert [r.verdict for r in primary_rows([load_run(folder)], [DICE, FORGET])] == ["3 seeds: indicative"] * 2

@@ -129,7 +129,7 @@ def run(
                                "draws the synthetic cohort, the split, the bases and every initialisation.")
     ] = "0",
     decide: Annotated[
-        bool, typer.Option("--decide", help="Add seeds 0, 1, ... in pre-set looks (3, 5, 8, 12, ... seeds) until "
+        bool, typer.Option("--decide", help="Add seeds 0, 1, ... (or from --first-seed) in pre-set looks (3, 5, 8, 12, ... seeds) until "
                            "every primary contrast of the stream (benchmarks/contrasts/primary.yaml) is held or not "
                            "held under group-sequential bounds, or --max-seeds is reached (docs/decide.md).")
     ] = False,
@@ -137,6 +137,17 @@ def run(
         int | None,
         typer.Option("--max-seeds", metavar="N", help=f"With --decide: the most seeds to run (the last look). "
                      f"Default: {DEFAULT_MAX_SEEDS}.", show_default=False),
+    ] = None,
+    first_seed: Annotated[
+        int | None,
+        typer.Option("--first-seed", metavar="S", help="With --decide: start at seed S (S, S+1, ...), e.g. to decide "
+                     "on seeds no earlier run has seen. Default: 0.", show_default=False),
+    ] = None,
+    contrast: Annotated[
+        list[str] | None,
+        typer.Option("--contrast", metavar="NAME", help="With --decide: the primary contrast of the stream to decide; "
+                     "repeatable. Default: all of the stream's (the others stay in Holm's family).",
+                     show_default=False),
     ] = None,
     reference: Annotated[
         str | None,
@@ -243,17 +254,21 @@ def run(
         if decide and getattr(ctx.get_parameter_source("seeds"), "name", None) == "COMMANDLINE":
             raise UserError("--decide: adds seeds itself (0, 1, ... look by look, up to --max-seeds); "
                             "leave out --seeds")
-        if max_seeds is not None and not decide:
-            raise UserError("--max-seeds: only with --decide")
+        for option, value in (("--max-seeds", max_seeds), ("--first-seed", first_seed), ("--contrast", contrast)):
+            if value is not None and not decide:
+                raise UserError(f"{option}: only with --decide")
+        if first_seed is not None and first_seed < 0:
+            raise UserError(f"--first-seed: expected a non-negative integer, got {first_seed}")
         if decide:
             from pemma_cl.evaluation.sequential import look_schedule  # scipy
 
             max_seeds = DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
             look_schedule(max_seeds)  # below the first look: refused
+            first_seed = first_seed or 0
         config = RunConfig(
             stream=spec,
             strategies=strategies,
-            seeds=tuple(range(max_seeds)) if decide else _seed_list(seeds),
+            seeds=tuple(range(first_seed, first_seed + max_seeds)) if decide else _seed_list(seeds),
             preset=preset,
             backbone=backbone,
             data=data,
@@ -269,6 +284,7 @@ def run(
             loggers=tuple(logger or ()),
             strategy_options=options,
             max_seeds=max_seeds,
+            decide_contrasts=tuple(contrast or ()),
         )
         if decide:
             from pemma_cl.run.decide import check_decidable

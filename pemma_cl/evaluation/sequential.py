@@ -252,17 +252,26 @@ class SequentialPlan:
         return rows
 
 
-def stream_contrasts(contrasts: Sequence[Contrast], stream: str, strategies: Sequence[str]) -> list[Contrast]:
-    """The primary contrasts a run of ``stream`` with ``strategies`` decides.
+def stream_contrasts(contrasts: Sequence[Contrast], stream: str, strategies: Sequence[str],
+                     names: Sequence[str] = ()) -> list[Contrast]:
+    """The primary contrasts a run of ``stream`` with ``strategies`` decides: those named in ``names`` (``--contrast``),
+    or every one of the stream's when it is empty.
 
     Raises:
-        UserError: If the stream has no primary contrast, or the run lacks a strategy one of them compares.
+        UserError: If the stream has no primary contrast, a name is not one of its contrasts, or the run lacks a
+            strategy one of the chosen contrasts compares.
     """
     mine = [c for c in contrasts if c.stream == stream]
     if not mine:
         raise UserError(f"--decide: stream {stream!r} has no primary contrast in benchmarks/contrasts/primary.yaml "
                         "(streams that have one: "
                         f"{', '.join(sorted({c.stream for c in contrasts})) or 'none'})")
+    unknown = [name for name in names if name not in {c.name for c in mine}]
+    if unknown:
+        raise UserError(f"--contrast: {unknown[0]!r} is not a primary contrast of stream {stream!r} (its contrasts: "
+                        f"{', '.join(c.name for c in mine)})")
+    if names:
+        mine = [c for c in mine if c.name in names]
     for contrast in mine:
         needed = [name for name in (contrast.strategy, contrast.reference) if name is not None]
         missing = [name for name in needed if name not in strategies]

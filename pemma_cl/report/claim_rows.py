@@ -50,6 +50,8 @@ class StoredRun:
     kinds: list[str] | None = None
     #: A ``--decide`` run's ``--max-seeds`` (its last look); None for a run of fixed seeds.
     max_seeds: int | None = None
+    #: The primary contrasts a ``--decide`` run decided (``--contrast``); empty: all of its stream's.
+    decide_contrasts: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str | None:

@@ -86,7 +86,7 @@ def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) ->
         raise UserError(f"{folder / 'config.json'}: no stream with experiences and modalities in it") from None
     check_run_summary(summary, folder / "summary.json")
     return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary, kinds=kinds,
-                     max_seeds=config.get("max_seeds"))
+                     max_seeds=config.get("max_seeds"), decide_contrasts=tuple(config.get("decide_contrasts", ())))
 
 
 def pemma_strategies(run: StoredRun) -> list[str]:

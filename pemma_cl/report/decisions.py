@@ -18,28 +18,29 @@ from pemma_cl.report import contrasts as declared
 __all__ = ["describe", "primary_contrasts", "record_looks", "render_decisions", "replay_record"]
 
 
-def primary_contrasts(stream: str, strategies: Sequence[str]) -> tuple[list, int]:
+def primary_contrasts(stream: str, strategies: Sequence[str], names: Sequence[str] = ()) -> tuple[list, int]:
     """The primary contrasts (``benchmarks/contrasts/primary.yaml``) a decide run of ``stream`` with ``strategies``
-    decides, and how many are declared in all (Holm's family, as in the claims table).
+    decides (those in ``names``, or all of the stream's), and how many are declared in all (Holm's family, as in the
+    claims table).
 
     Raises:
-        UserError: If the stream has none, or the run lacks a strategy one of them compares.
+        UserError: If the stream has none, a name is not one of them, or the run lacks a strategy one compares.
     """
     every = declared.load_primary_contrasts()
-    return stream_contrasts(every, stream, strategies), len(every)
+    return stream_contrasts(every, stream, strategies, names), len(every)
 
 
-def record_looks(stream: str, strategies: Sequence[str], max_seeds: int, folder: Path,
+def record_looks(stream: str, strategies: Sequence[str], names: Sequence[str], max_seeds: int, folder: Path,
                  seeds_at: Callable[[int], tuple[int, ...]], say: Callable[[str], None] = lambda text: None,
                  ) -> dict[str, Any]:
-    """The look loop: at each look, ``seeds_at(count)`` makes the look's seeds' files in ``folder`` (if need be) and
-    names them; each open contrast is valued from them and the plan decides what it can. Stops when every contrast is
+    """The look loop over the contrasts :func:`primary_contrasts` gives for ``stream``, ``strategies`` and ``names``:
+    at each look, ``seeds_at(count)`` makes the look's seeds' files in ``folder`` (if need be) and names them; each open contrast is valued from them and the plan decides what it can. Stops when every contrast is
     decided or at the last look; ``say`` hears a line per look and contrast.
 
     Returns:
         The record a decide run keeps in its manifest (``extra.decide``).
     """
-    contrasts, family = primary_contrasts(stream, strategies)
+    contrasts, family = primary_contrasts(stream, strategies, names)
     plan = SequentialPlan.for_max_seeds(max_seeds, untested=family - len(contrasts))
     say(f"--decide: looks at {', '.join(map(str, plan.looks))} seeds for {len(contrasts)} primary contrast(s): "
         f"{', '.join(c.name for c in contrasts)} (Holm across the {family} declared)")
@@ -71,16 +72,16 @@ def record_looks(stream: str, strategies: Sequence[str], max_seeds: int, folder:
             "seeds_run": len(seeds), "stopped": stopped}
 
 
-def replay_record(folder: Path, stream: str, strategies: Sequence[str], seeds: Sequence[int],
+def replay_record(folder: Path, stream: str, strategies: Sequence[str], names: Sequence[str], seeds: Sequence[int],
                   max_seeds: int) -> dict[str, Any]:
-    """The record of a published decide run (or of any run of seeds ``0 .. n-1`` of a stream with primary
+    """The record of a published decide run (or of any run of consecutive seeds of a stream with primary
     contrasts) recomputed from its seeds' files: the same plan, values and rule, looks cut at the seeds it has."""
     ordered = tuple(seeds)
 
     def seeds_at(count: int) -> tuple[int, ...]:
         return ordered[:count]
 
-    return record_looks(stream, strategies, max_seeds, folder, seeds_at)
+    return record_looks(stream, strategies, names, max_seeds, folder, seeds_at)
 
 
 def render_decisions(record: dict[str, Any]) -> str:

@@ -99,9 +99,11 @@ def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast, records: dict[
         return Outcome(contrast, {}, run.stream, f"needs {' and '.join(absent)} in the run")
     if run.max_seeds is not None:
         if run.folder not in records:
-            records[run.folder] = replay_record(run.folder, run.stream, list(run.strategies), run.summary["seeds"],
-                                                run.max_seeds)
+            records[run.folder] = replay_record(run.folder, run.stream, list(run.strategies), run.decide_contrasts,
+                                                run.summary["seeds"], run.max_seeds)
         record = records[run.folder]
+        if contrast.name not in record["decisions"]:
+            return Outcome(contrast, {}, run.stream, "the --decide run did not decide it (--contrast)")
         return Outcome(contrast, {}, run.stream, sequential=(last_look(record, contrast.name), record))
     values = seed_values(run.folder, contrast)
     if not values:

@@ -63,7 +63,10 @@ class RunConfig:
             (see :mod:`pemma_cl.core.precision`).
         max_seeds: For ``run --decide``: the most seeds the run may add, look by look, until its stream's primary
             contrasts are decided (:mod:`pemma_cl.evaluation.sequential`); ``seeds`` then lists the seeds it may run
-            (``0 .. max_seeds - 1``), and, once published, those it ran. None: a run of exactly ``seeds``.
+            (``S .. S + max_seeds - 1``, S its first seed, 0 unless ``--first-seed``), and, once published, those it
+            ran. None: a run of exactly ``seeds``.
+        decide_contrasts: For ``run --decide``: the names of the stream's primary contrasts it decides (``--contrast``);
+            empty: all of them.
     """
 
     stream: StreamSpec
@@ -84,6 +87,7 @@ class RunConfig:
     backbone: str = "unetr"
     precision: str = FP32
     max_seeds: int | None = None
+    decide_contrasts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -118,9 +122,14 @@ class RunConfig:
             if not is_int(self.max_seeds):
                 raise UserError(f"max_seeds: expected an integer, got {self.max_seeds!r}")
             look_schedule(self.max_seeds)
-            if self.seeds != tuple(range(len(self.seeds))) or len(self.seeds) > self.max_seeds:
-                raise UserError(f"seeds: a --decide run has seeds 0 .. {self.max_seeds - 1} in order, got "
-                                f"{list(self.seeds)!r}")
+            first = self.seeds[0]
+            if self.seeds != tuple(range(first, first + len(self.seeds))) or len(self.seeds) > self.max_seeds:
+                raise UserError(f"seeds: a --decide run has seeds {first} .. {first + self.max_seeds - 1} in order, "
+                                f"got {list(self.seeds)!r}")
+        if self.decide_contrasts and self.max_seeds is None:
+            raise UserError("decide_contrasts: only for a --decide run (max_seeds)")
+        if len(set(self.decide_contrasts)) != len(self.decide_contrasts):
+            raise UserError(f"decide_contrasts: each contrast may be named once, got {list(self.decide_contrasts)!r}")
         _check_data_source(self.data)
         if self.cache is not None and not self.data.startswith("hecktor:"):
             raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR'")
@@ -144,7 +153,8 @@ class RunConfig:
                        eval_on=raw["eval_on"], reference=raw["reference"], loggers=tuple(raw["loggers"]),
                        cache=None if raw["cache"] is None else Path(raw["cache"]),
                        strategy_options=raw.get("strategy_options", {}), backbone=raw.get("backbone", "unetr"),
-                       precision=raw.get("precision", FP32), max_seeds=raw.get("max_seeds"))
+                       precision=raw.get("precision", FP32), max_seeds=raw.get("max_seeds"),
+                       decide_contrasts=tuple(raw.get("decide_contrasts", ())))
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None

@@ -24,9 +24,10 @@ def check_decidable(config: RunConfig) -> None:
     """Refuse a decide run of ``config`` before anything runs.
 
     Raises:
-        UserError: If its stream has no primary contrast, or it lacks a strategy one of them compares.
+        UserError: If its stream has no primary contrast, ``--contrast`` names none of them, or the run lacks a
+            strategy one of those it decides compares.
     """
-    primary_contrasts(config.stream.name, config.strategies)
+    primary_contrasts(config.stream.name, config.strategies, config.decide_contrasts)
 
 
 def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
@@ -51,13 +52,15 @@ def run_looks(work: WorkFolder, run_units: Callable[[WorkFolder], None],
         return tuple(folders[-1].config.seeds)
 
     config = work.config
-    record = record_looks(config.stream.name, config.strategies, config.max_seeds, work.root, run_seeds, _say)
+    record = record_looks(config.stream.name, config.strategies, config.decide_contrasts, config.max_seeds, work.root,
+                          run_seeds, _say)
     return folders[-1], record
 
 
 def replay_looks(run_dir: Path, config: RunConfig) -> dict[str, Any]:
     """The record :func:`run_looks` gives, recomputed from a published run of ``config`` whose seeds all ran."""
-    return replay_record(run_dir, config.stream.name, config.strategies, config.seeds, config.max_seeds)
+    return replay_record(run_dir, config.stream.name, config.strategies, config.decide_contrasts, config.seeds,
+                         config.max_seeds)
 
 
 def _say(text: str) -> None:
