@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pemma_cl.core.task_kinds import PROGNOSIS
+from pemma_cl.evaluation.per_case import CASES_CSV
 
 #: The reference every paired difference of a claim is against.
 REFERENCE = "early-fusion"
@@ -65,6 +66,14 @@ class StoredRun:
         if first_pet is not None and any(m == ("ct",) for m in self.modalities[first_pet + 1:]):
             return "single"
         return None
+
+    @property
+    def forgetting_estimator(self) -> str:
+        """How the run's ``forgetting`` values were estimated: cross-fitted where it has per-case rows, else the
+        classic max-based form (the summary then holds it in both forgetting columns)."""
+        if (self.folder / CASES_CSV).is_file():
+            return "cross-fitted forgetting"
+        return "max-based forgetting (biased upward by noise; the run has no per-case rows)"
 
     @property
     def strategies(self) -> dict[str, Any]:

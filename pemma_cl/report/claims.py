@@ -197,7 +197,7 @@ def _no_forgetting(runs: list[StoredRun], kind: str, claim: str, settings: tuple
             else:
                 reading = _all_readings([_reading(values[s], intervals[s], lambda f: f <= SEED_SPREAD)
                                          for s in settings])
-                why = (f"task-agnostic (one shared adapter set); max-based forgetting (biased upward by noise); "
+                why = (f"task-agnostic (one shared adapter set); {run.forgetting_estimator}; "
                        f"threshold: every forgetting <= {SEED_SPREAD}")
                 rows.append(_secondary(claim, strategy, run.stream, measured, reading, why))
     return rows or [ClaimRow(claim, "pemma-*", "–", "–", NOT_TESTED, missing)]
