@@ -199,6 +199,12 @@ def test_runs_without_per_case_rows_are_still_read(tmp_path: Path) -> None:
     assert dice.verdict == "3 seeds: indicative" and "mean +0.020 over 3 seeds" in dice.measured
     assert forget.verdict == NOT_TESTED and "no per-case rows: case-level intervals unavailable" in forget.why
     assert {r.verdict for r in rows if not r.contrast} <= {SECONDARY, NOT_TESTED}
+    shared = [r for r in rows if r.strategy == "pemma-lora-shared" and r.verdict == SECONDARY and "forgetting" in r.measured]
+    assert shared and all("max-based forgetting (biased upward by noise" in r.why for r in shared)
+    with_cases = load_run(write_run(tmp_path / "new", {0: seed_rows(0, 0.01), 1: seed_rows(1, 0.03)}))
+    shared = [r for r in check_claims([with_cases], SHARES)
+              if r.strategy == "pemma-lora-shared" and r.verdict == SECONDARY and "forgetting" in r.measured]
+    assert shared and all("cross-fitted forgetting" in r.why for r in shared)
     one = load_run(write_run(tmp_path / "one", {0: seed_rows(0, 0.01)}, with_cases=False))
     dice = next(r for r in check_claims([one], SHARES) if r.contrast == "dice-vs-early-fusion")
     assert dice.verdict == ONE_SEED and "no per-case rows: case-level intervals unavailable" in dice.measured

@@ -71,7 +71,7 @@ class StoredRun:
     def forgetting_estimator(self) -> str:
         """How the run's ``forgetting`` values were estimated: cross-fitted where it has per-case rows, else the
         classic max-based form (the summary then holds it in both forgetting columns)."""
-        if (self.folder / CASES_CSV).is_file():
+        if (self.folder / CASES_CSV).is_file() or any(self.folder.glob(f"seeds/seed*/{CASES_CSV}")):
             return "cross-fitted forgetting"
         return "max-based forgetting (biased upward by noise; the run has no per-case rows)"
 
