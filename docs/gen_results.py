@@ -27,12 +27,12 @@ REFERENCE = Path("results/reference")
 OUT = ROOT / "docs" / "_generated"
 
 #: Run folders under results/reference whose ``pemma-bench report`` output becomes a fragment of the same name.
-RUNS = ("centers", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities", "centers-decide",
-        "centers-noshift")
+RUNS = ("centers", "centers-ct", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities",
+        "centers-decide", "centers-noshift")
 #: How the definitions paragraph that closes a ``summary.md`` begins.
 DEFINITIONS_PARAGRAPH = "Intervals: "
 #: Runs weighed together by ``pemma-bench claims``.
-CLAIM_RUNS = ("centers", "paper", "paper-ct", "modalities")
+CLAIM_RUNS = ("centers", "centers-ct", "paper", "paper-ct", "modalities")
 
 
 def cli(*args: str) -> str:
@@ -219,6 +219,7 @@ def fragments() -> dict[str, Callable[[], str]]:
     made["decide-centers-as-run"] = lambda: decide_looks("centers-decide")
     made["decide-centers"] = lambda: decide_looks("centers-decide", "decide-replay.json")
     made["plan-centers-decide"] = lambda: cli("plan", str(REFERENCE / "centers-decide"))
+    made["plan-centers-ct"] = lambda: cli("plan", str(REFERENCE / "centers-ct"))
     made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
     made["reference-runs"] = reference_runs
     for name in sorted(p.name for p in (ROOT / REFERENCE).glob("profile-*.json")):
