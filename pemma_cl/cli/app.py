@@ -129,9 +129,10 @@ def run(
                                "draws the synthetic cohort, the split, the bases and every initialisation.")
     ] = "0",
     decide: Annotated[
-        bool, typer.Option("--decide", help="Add seeds 0, 1, ... (or from --first-seed) in pre-set looks (3, 5, 8, 12, ... seeds) until "
-                           "every primary contrast of the stream (benchmarks/contrasts/primary.yaml) is held or not "
-                           "held under group-sequential bounds, or --max-seeds is reached (docs/decide.md).")
+        bool, typer.Option("--decide", help="Add seeds 0, 1, ... (or from --first-seed) in pre-set looks (3, 5, 8, "
+                           "12, ... seeds) until every primary contrast of the stream "
+                           "(benchmarks/contrasts/primary.yaml) is held or not held under group-sequential bounds, "
+                           "or --max-seeds is reached (docs/decide.md).")
     ] = False,
     max_seeds: Annotated[
         int | None,
