@@ -271,6 +271,10 @@ def test_a_decide_run_is_read_by_its_plan_for_the_contrasts_it_decided(tmp_path:
     assert forget.verdict == HELD and "repeated confidence interval" in forget.measured
     assert "--decide: looks at 3 seeds" in forget.why and "Holm across the 2 declared" in forget.why
     assert dice.verdict == NOT_TESTED and "the --decide run did not decide it (--contrast)" in dice.why
+    # beside a three-seed run of both contrasts, each contrast is read from the run that can value it
+    both = load_run(write_run(tmp_path / "both", {s: seed_rows(s, 0.01 * s, forgetting=0.0) for s in range(3)}))
+    dice, forget = primary_rows([load_run(folder), both], [DICE, FORGET])
+    assert (dice.verdict, forget.verdict) == ("3 seeds: indicative", HELD)
     # three seeds of a fixed-seed run decide nothing (fewer than MIN_SEEDS)
     (folder / "config.json").write_text(json.dumps(config))
     assert [r.verdict for r in primary_rows([load_run(folder)], [DICE, FORGET])] == ["3 seeds: indicative"] * 2

@@ -87,13 +87,15 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 
 def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast, records: dict[Path, dict[str, Any]]) -> Outcome:
-    """The seeds' values of ``contrast`` in the run of its stream with the most seeds (case bootstrap with one), or
-    its last look if that run is a ``--decide`` run (``records``: the decide runs' replayed records, by folder,
-    filled as they are needed)."""
+    """The seeds' values of ``contrast`` in the run of its stream with the most seeds among those that can value it
+    (both its strategies; a ``--decide`` run only for a contrast it decided), case bootstrap with one seed; or its
+    last look if that run is a ``--decide`` run (``records``: the decide runs' replayed records, by folder, filled as
+    they are needed)."""
     candidates = [r for r in runs if r.stream == contrast.stream]
     if not candidates:
         return Outcome(contrast, {}, missing=f"needs a run of stream {contrast.stream}")
-    run = max(candidates, key=lambda r: len(r.summary.get("seeds") or []))
+    usable = [r for r in candidates if _can_value(r, contrast)]
+    run = max(usable or candidates, key=lambda r: len(r.summary.get("seeds") or []))
     absent = [n for n in (contrast.strategy, contrast.reference) if n is not None and n not in run.strategies]
     if absent:
         return Outcome(contrast, {}, run.stream, f"needs {' and '.join(absent)} in the run")
@@ -115,6 +117,13 @@ def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast, records: dict[
     cases = seed_cases(run.folder, seed)
     case = None if cases is None else contrast_bootstrap(cases, contrast, seed)
     return Outcome(contrast, values, run.stream, case=case)
+
+
+def _can_value(run: StoredRun, contrast: PrimaryContrast) -> bool:
+    """Whether ``run`` has the contrast's strategies and, if it is a ``--decide`` run, decided it."""
+    needed = [name for name in (contrast.strategy, contrast.reference) if name is not None]
+    decided = run.max_seeds is None or not run.decide_contrasts or contrast.name in run.decide_contrasts
+    return decided and all(name in run.strategies for name in needed)
 
 
 def last_look(record: dict[str, Any], name: str) -> dict[str, Any]:
