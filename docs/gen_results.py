@@ -28,11 +28,12 @@ OUT = ROOT / "docs" / "_generated"
 
 #: Run folders under results/reference whose ``pemma-bench report`` output becomes a fragment of the same name.
 RUNS = ("centers", "centers-ct", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities",
-        "centers-decide", "centers-decide-forgetting", "centers-noshift")
+        "centers-decide", "centers-decide-forgetting", "centers-ct-decide-pet", "centers-noshift")
 #: How the definitions paragraph that closes a ``summary.md`` begins.
 DEFINITIONS_PARAGRAPH = "Intervals: "
 #: Runs weighed together by ``pemma-bench claims``.
-CLAIM_RUNS = ("centers", "centers-ct", "paper", "paper-ct", "modalities", "centers-decide", "centers-decide-forgetting")
+CLAIM_RUNS = ("centers", "centers-ct", "paper", "paper-ct", "modalities", "centers-decide", "centers-decide-forgetting",
+              "centers-ct-decide-pet")
 
 
 def cli(*args: str) -> str:
@@ -219,6 +220,7 @@ def fragments() -> dict[str, Callable[[], str]]:
     made["decide-centers-as-run"] = lambda: decide_looks("centers-decide")
     made["decide-centers"] = lambda: decide_looks("centers-decide", "decide-replay.json")
     made["decide-centers-forgetting"] = lambda: decide_looks("centers-decide-forgetting")
+    made["decide-centers-ct-pet"] = lambda: decide_looks("centers-ct-decide-pet")
     made["plan-centers-decide"] = lambda: cli("plan", str(REFERENCE / "centers-decide"))
     made["plan-centers-ct"] = lambda: cli("plan", str(REFERENCE / "centers-ct"))
     made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
