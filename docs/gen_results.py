@@ -206,6 +206,20 @@ def decide_looks(run: str, record_file: str = "manifest.json") -> str:
             + table(header, rows, numeric_from=2))
 
 
+def plan_accuracy() -> str:
+    """``benchmarks/plan_accuracy.py``'s table: how often ``plan``'s seed counts from simulated pilots reach what the
+    truth needs."""
+    record = _read_json(REFERENCE / "plan-accuracy.json")
+    rows = [(r["pilot"], f"{r['distance_sd']:.2f}", r["needed"], f"{r['point_median']:.0f}",
+             f"{r['point_reaches']:.2f}", f"{r['point_power_median']:.2f}", f"{r['unbounded']:.2f}",
+             f"{r['pessimistic_reaches']:.2f}") for r in record["rows"]]
+    header = ("Pilot seeds", "True distance (SDs)", "Seeds needed", "Plan's count (median)", "Plan's count enough",
+              "Its true power (median)", "Range: no bound", "Pessimistic end enough")
+    return (f"{record['reps']} simulated pilots a row (seed {record['seed']}), level {record['alpha']:.4f} "
+            f"(5 % / 6), {record['power']:.0%} power; *enough*: at least the seeds the truth needs (no bound counts as "
+            "enough).\n\n" + table(header, rows, numeric_from=0))
+
+
 def fragments() -> dict[str, Callable[[], str]]:
     """Every fragment's name and how it is made."""
     made: dict[str, Callable[[], str]] = {}
@@ -223,6 +237,7 @@ def fragments() -> dict[str, Callable[[], str]]:
     made["decide-centers-ct-pet"] = lambda: decide_looks("centers-ct-decide-pet")
     made["plan-centers-decide"] = lambda: cli("plan", str(REFERENCE / "centers-decide"))
     made["plan-centers-ct"] = lambda: cli("plan", str(REFERENCE / "centers-ct"))
+    made["plan-accuracy"] = plan_accuracy
     made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
     made["reference-runs"] = reference_runs
     for name in sorted(p.name for p in (ROOT / REFERENCE).glob("profile-*.json")):

@@ -28,7 +28,7 @@ from pemma_cl.report.contrasts import (
     seed_values,
     weighted_final_dice,
 )
-from pemma_cl.report.plan import plan_run, render_plan
+from pemma_cl.report.plan import plan_run, render_plan, seeds_to_decide, seeds_to_decide_range
 from pemma_cl.report.seeds import aggregate, render_markdown
 from pemma_cl.report.verdicts import MIN_SEEDS, ONE_SEED, holm, primary_rows
 from pemma_cl.streams.spec import list_streams
@@ -221,7 +221,16 @@ def test_plan_from_a_three_seed_pilot(tmp_path: Path) -> None:
     decide = next(n for n in range(MIN_SEEDS, 1000)
                   if (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * 0.1 / n ** 0.5 <= 0.13)
     assert dice.to_decide == decide
-    assert f"| dice | 3 | +0.100 (-0.030) | 0.01000 | 0.00000 | 0.01000 | {n} | {decide} |" in render_plan([dice], 0.03)
+    # its 80% range: the distance 0.13 -+ t(0.9, 2) * 0.1 / sqrt(3), the sd 0.1 * sqrt(2 / chi2(0.9 or 0.1, 2))
+    half = stats.t.ppf(0.9, 2) * 0.1 / 3 ** 0.5
+    low_sd, high_sd = (0.1 * (2 / stats.chi2.ppf(q, 2)) ** 0.5 for q in (0.9, 0.1))
+    optimistic = next(n for n in range(MIN_SEEDS, 1000)
+                      if (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * low_sd / n ** 0.5 <= 0.13 + half)
+    assert dice.to_decide_range.optimistic == optimistic < decide
+    assert 0.13 - half > 0 and (stats.t.ppf(0.975, 999) + stats.t.ppf(0.8, 999)) * high_sd / 1000 ** 0.5 > 0.13 - half
+    assert dice.to_decide_range.pessimistic is None and not dice.to_decide_range.unbounded  # over the search range
+    assert (f"| dice | 3 | +0.100 (-0.030) | 0.01000 | 0.00000 | 0.01000 | {n} | {decide} | {optimistic} to more "
+            "than 1000 |") in render_plan([dice], 0.03)
     # the command, with the declared contrasts (six: Holm's strictest level 5% / 6) and a wider half-width
     done = CliRunner().invoke(app, ["plan", str(run), "--half-width", "0.05"])
     assert done.exit_code == 0, done.output
@@ -230,6 +239,17 @@ def test_plan_from_a_three_seed_pilot(tmp_path: Path) -> None:
                   if (stats.t.ppf(1 - 0.05 / 12, n - 1) + stats.t.ppf(0.8, n - 1)) * 0.1 / n ** 0.5 <= 0.13)
     assert f"| dice-vs-early-fusion | 3 | +0.100 (-0.030) | 0.01000 | 0.00000 | 0.01000 | {wide} | {decide} |" \
         in done.stdout
+
+
+def test_the_plans_range_has_no_bound_when_the_pilot_reaches_the_margin() -> None:
+    # mean 0.01 against the boundary -0.03, sd 0.1, 3 seeds: the 80% interval's near end 0.04 - 0.109 < 0
+    wide = seeds_to_decide_range([-0.09, 0.01, 0.11], -0.03, 0.05)
+    assert wide.unbounded and wide.pessimistic is None and wide.optimistic is not None
+    # 16 seeds (sd 0.032) whose mean is 0.03 from the boundary: a bounded range around the point count
+    values = list(np.linspace(0.05, 0.15, 16))
+    narrow = seeds_to_decide_range(values, 0.07, 0.05)
+    point = seeds_to_decide(float(np.std(values, ddof=1)), 0.03, 0.05)
+    assert not narrow.unbounded and MIN_SEEDS < narrow.optimistic < point < narrow.pessimistic < 100
 
 
 def test_plan_refuses_fewer_than_three_seeds_and_other_streams(tmp_path: Path) -> None:

@@ -7,8 +7,12 @@ rows), the rest (between seeds beyond case sampling), and two seed counts at the
 * for a paired 95% interval over seeds of half-width ``W``: the least ``n`` with ``t(0.975, n-1) · s / sqrt(n) <= W``;
 * for deciding at the margin, given the pilot's effect ``d = |mean - boundary|``: the least ``n`` (at least
   :data:`~pemma_cl.report.verdicts.MIN_SEEDS`) with ``(t(1 - a/2, n-1) + t(0.8, n-1)) · s / sqrt(n) <= d``, i.e. 80% power
-  at Holm's strictest level ``a = 5% / K`` (K declared contrasts); the pilot's effect is itself noisy, so this is a
-  rough guide, not a promise.
+  at Holm's strictest level ``a = 5% / K`` (K declared contrasts);
+* the range of that count over the pilot's own uncertainty: the count at the far end of an 80% interval for the
+  true value with the standard deviation at the low end of its 80% interval (optimistic), and at the near end with
+  the standard deviation at its high end (pessimistic). When the interval reaches the boundary the pessimistic end
+  has no bound: the pilot cannot exclude a true value on the margin, where no number of seeds decides.
+  ``benchmarks/plan_accuracy.py`` measures on known truth how often each count buys the power it promises.
 """
 
 from __future__ import annotations
@@ -31,13 +35,26 @@ from pemma_cl.report.contrasts import (
 )
 from pemma_cl.report.verdicts import FAMILYWISE_ERROR, MIN_SEEDS, NO_CASES
 
-__all__ = ["PILOT_SEEDS", "ContrastPlan", "plan_run", "render_plan", "seeds_to_decide", "seeds_for_half_width"]
+__all__ = ["PILOT_SEEDS", "ContrastPlan", "SeedRange", "plan_run", "render_plan", "seeds_to_decide",
+           "seeds_to_decide_range", "seeds_for_half_width"]
 
 #: Seeds a pilot run needs at least.
 PILOT_SEEDS = 3
 #: Seed counts are searched up to this; beyond it a plan says so.
 MAX_SEEDS = 1000
 POWER = 0.8
+#: Two-sided confidence of the intervals (true value, standard deviation) a plan's range spans.
+RANGE_CONFIDENCE = 0.8
+
+
+@dataclass(frozen=True)
+class SeedRange:
+    """Seeds to decide at the two ends of a pilot's uncertainty (None: more than :data:`MAX_SEEDS`); ``unbounded``:
+    the pilot's interval for the true value reaches the boundary, so the pessimistic end has no bound."""
+
+    optimistic: int | None
+    pessimistic: int | None
+    unbounded: bool
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,7 @@ class ContrastPlan:
     case_variance: float | None
     for_half_width: int | None
     to_decide: int | None
+    to_decide_range: SeedRange | None
 
     @property
     def mean(self) -> float:
@@ -61,16 +79,28 @@ class ContrastPlan:
         return None if self.case_variance is None else max(self.seed_variance - self.case_variance, 0.0)
 
 
-def _least_n(needed, start: int) -> int | None:
-    """The least ``n`` in ``start..MAX_SEEDS`` with ``needed(n)`` (vectorised over ``n``), or None."""
+def _least_n(start: int, multiplier, ratio) -> np.ndarray:
+    """For each ``ratio`` (standard deviation over target), the least ``n`` in ``start..MAX_SEEDS`` with
+    ``multiplier(n) * ratio / sqrt(n) <= 1``, or 0 where none is (``sqrt(n) / multiplier(n)`` grows with ``n``, so
+    a sorted search finds it)."""
     n = np.arange(start, MAX_SEEDS + 1)
-    hits = np.flatnonzero(needed(n))
-    return int(n[hits[0]]) if hits.size else None
+    reach = np.sqrt(n) / multiplier(n)
+    index = np.searchsorted(reach, np.asarray(ratio, dtype=float), side="left")
+    return np.where(index < n.size, n[np.minimum(index, n.size - 1)], 0)
+
+
+def _as_count(found: np.ndarray) -> int | None:
+    return int(found) if found else None
 
 
 def seeds_for_half_width(sd: float, half_width: float) -> int | None:
     """Least number of seeds whose 95% t-interval has half-width ``<= half_width`` at standard deviation ``sd``."""
-    return _least_n(lambda n: stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n) <= half_width, 2)
+    return _as_count(_least_n(2, lambda n: stats.t.ppf(0.975, n - 1), sd / half_width))
+
+
+def decide_counts(ratio, alpha: float) -> np.ndarray:
+    """Vectorised :func:`seeds_to_decide` over ``ratio = sd / effect`` (0 where more than MAX_SEEDS are needed)."""
+    return _least_n(MIN_SEEDS, lambda n: stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(POWER, n - 1), ratio)
 
 
 def seeds_to_decide(sd: float, effect: float, alpha: float) -> int | None:
@@ -78,8 +108,29 @@ def seeds_to_decide(sd: float, effect: float, alpha: float) -> int | None:
     true distance ``effect`` from the boundary; None if ``effect`` is 0 or more than :data:`MAX_SEEDS` are needed."""
     if effect == 0:
         return None
-    return _least_n(lambda n: (stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(POWER, n - 1)) * sd / np.sqrt(n)
-                    <= abs(effect), MIN_SEEDS)
+    return _as_count(decide_counts(sd / abs(effect), alpha))
+
+
+def range_ends(values: np.ndarray, boundary: float) -> tuple[np.ndarray, ...]:
+    """The ends of a pilot's uncertainty, vectorised over pilots (rows of ``values``): (far distance from the
+    boundary, low standard deviation, near distance, high standard deviation), each from a two-sided
+    :data:`RANGE_CONFIDENCE` interval (t for the mean, chi-square for the standard deviation)."""
+    pilots = values.shape[-1]
+    upper = (1 + RANGE_CONFIDENCE) / 2
+    mean, sd = values.mean(axis=-1), values.std(axis=-1, ddof=1)
+    half = stats.t.ppf(upper, pilots - 1) * sd / np.sqrt(pilots)
+    distance = np.abs(mean - boundary)
+    low_sd = sd * np.sqrt((pilots - 1) / stats.chi2.ppf(upper, pilots - 1))
+    high_sd = sd * np.sqrt((pilots - 1) / stats.chi2.ppf(1 - upper, pilots - 1))
+    return distance + half, low_sd, distance - half, high_sd
+
+
+def seeds_to_decide_range(values: list[float], boundary: float, alpha: float) -> SeedRange:
+    """:func:`seeds_to_decide` at the optimistic and pessimistic ends of a pilot's seed values."""
+    far, low_sd, near, high_sd = (float(x) for x in range_ends(np.asarray(values, dtype=float), boundary))
+    if near <= 0:
+        return SeedRange(seeds_to_decide(low_sd, far, alpha), None, True)
+    return SeedRange(seeds_to_decide(low_sd, far, alpha), seeds_to_decide(high_sd, near, alpha), False)
 
 
 def plan_run(run_dir: Path, half_width: float, contrasts: list[PrimaryContrast] | None = None) -> list[ContrastPlan]:
@@ -108,7 +159,7 @@ def plan_run(run_dir: Path, half_width: float, contrasts: list[PrimaryContrast] 
 def _plan(run_dir: Path, contrast: PrimaryContrast, half_width: float, alpha: float) -> ContrastPlan:
     values = seed_values(run_dir, contrast)
     if len(values) < 2:
-        return ContrastPlan(contrast, values, math.nan, None, None, None)
+        return ContrastPlan(contrast, values, math.nan, None, None, None, None)
     seed_variance = float(np.var(list(values.values()), ddof=1))
     case_variances = []
     for seed in values:
@@ -119,31 +170,40 @@ def _plan(run_dir: Path, contrast: PrimaryContrast, half_width: float, alpha: fl
     sd = math.sqrt(seed_variance)
     effect = float(np.mean(list(values.values()))) - contrast.boundary
     return ContrastPlan(contrast, values, seed_variance, case_variance, seeds_for_half_width(sd, half_width),
-                        seeds_to_decide(sd, effect, alpha))
+                        seeds_to_decide(sd, effect, alpha),
+                        seeds_to_decide_range(list(values.values()), contrast.boundary, alpha))
 
 
 def render_plan(plans: list[ContrastPlan], half_width: float) -> str:
     """The plan as a markdown table, with what each column means under it."""
     header = ["Contrast", "Seeds", "Mean (boundary)", "Seed-to-seed variance", "of which case sampling",
-              "beyond case sampling", f"Seeds for ±{half_width:g}", "Seeds to decide"]
+              "beyond case sampling", f"Seeds for ±{half_width:g}", "Seeds to decide",
+              f"its {RANGE_CONFIDENCE:.0%} range"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] * len(header)) + "|"]
     for plan in plans:
         c = plan.contrast
         if len(plan.values) < 2:
             lines.append(f"| {c.name} | {len(plan.values)} | – | undefined (no value per seed: per-case rows "
-                         "needed for forgetting) | – | – | – | – |")
+                         "needed for forgetting) | – | – | – | – | – |")
             continue
         cells = [c.name, str(len(plan.values)), f"{plan.mean:+.3f} ({c.boundary:+.3f})", f"{plan.seed_variance:.5f}",
                  NO_CASES if plan.case_variance is None else f"{plan.case_variance:.5f}",
                  "–" if plan.beyond_cases is None else f"{plan.beyond_cases:.5f}",
-                 _count(plan.for_half_width), _count(plan.to_decide)]
+                 _count(plan.for_half_width), _count(plan.to_decide), _range(plan.to_decide_range)]
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"Seed-to-seed variance: of the seeds' values (each from its own cases); case sampling: the mean "
             f"case-level bootstrap variance; seeds for ±{half_width:g}: for a 95% interval over seeds that narrow; seeds to "
             f"decide: for {POWER:.0%} power at Holm's strictest level given the pilot's distance from the boundary "
-            f"(at least {MIN_SEEDS}); both at the pilot's test-set size.")
+            f"(at least {MIN_SEEDS}); both at the pilot's test-set size. Its range: the same count with the true value and the "
+            f"standard deviation at the ends of their {RANGE_CONFIDENCE:.0%} intervals from the pilot; no bound where "
+            "that interval reaches the boundary (a true value on the margin is never decided). The count is for a "
+            "fixed number of seeds; a decide run's looks need a few per cent more at the same power.")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 
 def _count(n: int | None) -> str:
     return f"more than {MAX_SEEDS}" if n is None else str(n)
+
+
+def _range(found: SeedRange) -> str:
+    return f"{_count(found.optimistic)} to {'no bound' if found.unbounded else _count(found.pessimistic)}"
