@@ -18,6 +18,13 @@ def test_run_name() -> None:
     assert run_name("centers", [0], started) == "centers-seed0-20261128-040512"
     assert run_name("centers-val", [0, 1, 2], started) == "centers-val-seeds0-1-2-20261128-040512"
     assert run_prefix("paper", [3]) == "paper-seed3"
+    # four or more consecutive seeds as a range (a decide run of 60 seeds once broke the 255-byte name limit)
+    assert run_prefix("centers", list(range(200, 260))) == "centers-seeds200to259"
+    assert run_prefix("centers", [*range(16), 20, 21]) == "centers-seeds0to15-20-21"
+    scattered = list(range(0, 400, 3))
+    name = run_prefix("centers", scattered)
+    assert name.startswith("centers-seeds134of0to399-") and len(name) < 40
+    assert run_prefix("centers", scattered[:-1] + [400]) != name
     with pytest.raises(UserError):
         run_name("a/b", [0], datetime(2026, 1, 1))
 

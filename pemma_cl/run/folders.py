@@ -7,6 +7,7 @@ A run works in a hidden partial folder (see :mod:`pemma_cl.run.work`) that :func
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -26,12 +27,38 @@ from pemma_cl.core.files import write_atomically
 
 __all__ = ["FolderWriter", "build_manifest", "publish", "run_name", "run_prefix"]
 
+#: Longest seed list in a folder name; a longer one (many scattered seeds) becomes its count, ends and a hash, so
+#: that a name (and its partial folder's lock file) stays within the file system's 255 bytes.
+MAX_SEEDS_TEXT = 60
+#: A run of this many consecutive seeds or more is written ``AtoB``.
+SEED_RANGE_MIN = 4
+
 #: Distributions whose versions go into the manifest.
 MANIFEST_PACKAGES: tuple[str, ...] = ("torch", "monai", "avalanche-lib", "peft", "numpy", "pandas")
 
 
+def _seeds_text(seeds: Sequence[int]) -> str:
+    """``0-1-2``, with runs of :data:`SEED_RANGE_MIN` or more consecutive seeds as ``AtoB`` (``0to15-20``)."""
+    parts, start = [], 0
+    while start < len(seeds):
+        end = start
+        while end + 1 < len(seeds) and seeds[end + 1] == seeds[end] + 1:
+            end += 1
+        if end - start + 1 >= SEED_RANGE_MIN:
+            parts.append(f"{seeds[start]}to{seeds[end]}")
+        else:
+            parts.extend(map(str, seeds[start:end + 1]))
+        start = end + 1
+    text = "-".join(parts)
+    if len(text) <= MAX_SEEDS_TEXT:
+        return text
+    digest = hashlib.sha256(",".join(map(str, seeds)).encode()).hexdigest()[:8]
+    return f"{len(seeds)}of{min(seeds)}to{max(seeds)}-{digest}"
+
+
 def run_prefix(stream: str, seeds: Sequence[int]) -> str:
-    """What a run's folder name starts with: ``centers-seed0``, or ``centers-seeds0-1-2`` for several seeds.
+    """What a run's folder name starts with: ``centers-seed0``, ``centers-seeds0-1-2`` for several seeds,
+    ``centers-seeds200to259`` for a run of consecutive ones (see :func:`_seeds_text`).
 
     Args:
         stream: name of the experience stream (with ``-val`` for runs on validation cases).
@@ -41,7 +68,7 @@ def run_prefix(stream: str, seeds: Sequence[int]) -> str:
         raise UserError(f"stream name {stream!r} cannot be used in a folder name")
     if len(seeds) == 1:
         return f"{stream}-seed{seeds[0]}"
-    return f"{stream}-seeds{'-'.join(map(str, seeds))}"
+    return f"{stream}-seeds{_seeds_text(seeds)}"
 
 
 def run_name(stream: str, seeds: Sequence[int], started: datetime) -> str:
