@@ -24,8 +24,25 @@ with held(Path(sys.argv[1]), "the test lock"):
 """
 
 
-def start_holder(lock: Path, seconds: float) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(seconds)], stdout=subprocess.PIPE,
+#: A holder that takes the lock argv[1] and writes its owner record only half a second later (the moment between
+#: taking a lock and recording it, stretched).
+LATE_HOLDER = """\
+import json, os, socket, sys, time
+from filelock import FileLock
+lock = FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(0.5)
+record = open(sys.argv[1], "w")
+record.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": "just now"}))
+record.close()
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def start_holder(lock: Path, seconds: float, script: str = HOLDER) -> subprocess.Popen:
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([sys.executable, "-c", script, str(lock), str(seconds)], stdout=subprocess.PIPE,
                                text=True)
     assert process.stdout.readline() == "held\n"
     return process
@@ -46,6 +63,18 @@ def test_a_lock_held_elsewhere_is_refused_or_waited_for_naming_its_owner(tmp_pat
     said = capsys.readouterr().err.splitlines()
     assert len(said) == 1 and said[0].startswith(f"waiting: the test lock is in use by {owner}")
     assert lock.read_text() == ""  # released properly: no owner left on record
+
+
+def test_a_lock_found_held_before_its_owner_recorded_itself_still_names_the_owner(tmp_path: Path) -> None:
+    lock = tmp_path / "run.lock"
+    holder = start_holder(lock, 3, LATE_HOLDER)
+    try:
+        assert lock.read_text() == ""  # held, not yet recorded
+        with pytest.raises(UserError, match=f"the test lock is in use by pid {holder.pid} on host "):
+            hold(lock, "the test lock", wait=False)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_the_lock_of_a_killed_process_is_taken_over(tmp_path: Path, capsys) -> None:

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -30,6 +31,9 @@ __all__ = ["held", "hold", "owner_of", "release"]
 #: Every lock this process has used, by path (a lock object must live as long as it is held: filelock releases
 #: the lock of an object that is collected).
 _LOCKS: dict[str, FileLock] = {}
+#: How long a process that finds a lock held waits for its owner's record: the owner writes it just after taking
+#: the lock, so for a moment the file can still be empty.
+RECORD_PATIENCE_S = 2.0
 #: The record the last physical acquisition in this thread replaced (``""``: the lock was released properly).
 _replaced = threading.local()
 
@@ -69,6 +73,16 @@ def owner_of(path: Path) -> str:
         return "another process"
 
 
+def _holder(path: Path) -> str:
+    """:func:`owner_of` a lock just found held, waiting up to :data:`RECORD_PATIENCE_S` for the new owner's record."""
+    deadline = time.monotonic() + RECORD_PATIENCE_S
+    owner = owner_of(path)
+    while owner == "another process" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        owner = owner_of(path)
+    return owner
+
+
 def hold(path: Path, what: str, wait: bool = True) -> None:
     """Acquire the lock ``path``, which guards ``what`` (a phrase such as ``the partial folder 'x'``).
 
@@ -82,7 +96,7 @@ def hold(path: Path, what: str, wait: bool = True) -> None:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        owner = owner_of(path)
+        owner = _holder(path)
         if not wait:
             raise UserError(f"{what} is in use by {owner}; wait for that run to finish, or stop it, then try "
                             "again") from None
