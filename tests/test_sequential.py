@@ -69,6 +69,20 @@ def test_obrien_fleming_bounds_spend_alpha() -> None:
     assert 1 - _inside(cov[:2, :2], bounds[:2]) == pytest.approx(obf_spending(5 / 12, 0.05), abs=2e-5)
 
 
+@pytest.mark.parametrize("max_seeds", [60, 100])
+def test_a_long_plan_at_a_small_level_has_bounds(max_seeds: int) -> None:
+    # the 60-seed decide run at 5 % / 6 once stopped after its first look: look 2's bound lay past the root
+    # finder's bracket, its spending (6e-20) far below what the integral resolves
+    looks = look_schedule(max_seeds)
+    bounds = z_bounds(looks, 0.05 / 6)
+    fractions = np.asarray(looks) / max_seeds
+    spent = [obf_spending(t, 0.05 / 6) for t in fractions]
+    assert bounds[1] == pytest.approx(stats.norm.isf((spent[1] - spent[0]) / 2)) and bounds[1] > 8
+    assert list(bounds) == sorted(bounds, reverse=True)
+    cov = np.sqrt(np.minimum.outer(fractions, fractions) / np.maximum.outer(fractions, fractions))
+    assert 1 - _inside(cov, bounds) == pytest.approx(0.05 / 6, abs=1e-4)  # all looks together spend the level
+
+
 def test_paired_t_by_hand() -> None:
     st = paired_t([0.1, 0.2, 0.3], threshold=0.0)
     assert (st.n, st.mean, st.sd) == (3, pytest.approx(0.2), pytest.approx(0.1))

@@ -43,6 +43,9 @@ from pemma_cl.core.errors import UserError
 ALPHA = 0.05
 #: Seed counts of the looks (cut at ``--max-seeds``, which is always the last look).
 LOOK_SCHEDULE: tuple[int, ...] = (3, 5, 8, 12, 18, 27, 40, 60)
+#: Alpha spent at one look below which its bound is the marginal one (see :func:`z_bounds`): well above the
+#: integral's absolute error (1e-6).
+RESOLVABLE_SPENDING = 1e-5
 #: Directions of a primary contrast: held when the value is above ``-margin`` / below ``margin``.
 NON_INFERIOR, BELOW = "non_inferior", "below"
 HELD, NOT_HELD, CONTINUE, UNDECIDED = "held", "not held", "continue", "undecided"
@@ -93,8 +96,14 @@ def z_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
     for k in range(1, len(looks)):
         cov = np.sqrt(np.minimum.outer(fractions[: k + 1], fractions[: k + 1])
                       / np.maximum.outer(fractions[: k + 1], fractions[: k + 1]))
-        inside_before = _inside(cov[:k, :k], bounds)
         target = spent[k] - spent[k - 1]
+        if target < RESOLVABLE_SPENDING:
+            # Below what the quasi-Monte Carlo integral resolves (a long plan's early looks at a small level: 60
+            # seeds at 5 % / 6 spend 6e-20 at 5 seeds, a bound past any bracket). The marginal bound spends at most
+            # the target, and exactly it when earlier looks spent far less, as they do under this spending.
+            bounds.append(float(stats.norm.isf(target / 2)))
+            continue
+        inside_before = _inside(cov[:k, :k], bounds)
         bounds.append(float(optimize.brentq(lambda c: inside_before - _inside(cov, [*bounds, c]) - target, 1.0, 8.0,
                                             xtol=1e-5)))
     return tuple(bounds)
