@@ -28,12 +28,12 @@ OUT = ROOT / "docs" / "_generated"
 
 #: Run folders under results/reference whose ``pemma-bench report`` output becomes a fragment of the same name.
 RUNS = ("centers", "centers-ct", "paper-ct", "paper", "centers-all", "centers-protect", "paper-swin", "modalities",
-        "centers-decide", "centers-decide-forgetting", "centers-ct-decide-pet", "centers-noshift")
+        "centers-decide", "centers-decide-forgetting", "centers-ct-decide-pet", "centers-decide-dice", "centers-noshift")
 #: How the definitions paragraph that closes a ``summary.md`` begins.
 DEFINITIONS_PARAGRAPH = "Intervals: "
 #: Runs weighed together by ``pemma-bench claims``.
 CLAIM_RUNS = ("centers", "centers-ct", "paper", "paper-ct", "modalities", "centers-decide", "centers-decide-forgetting",
-              "centers-ct-decide-pet")
+              "centers-ct-decide-pet", "centers-decide-dice")
 
 
 def cli(*args: str) -> str:
@@ -235,6 +235,7 @@ def fragments() -> dict[str, Callable[[], str]]:
     made["decide-centers"] = lambda: decide_looks("centers-decide", "decide-replay.json")
     made["decide-centers-forgetting"] = lambda: decide_looks("centers-decide-forgetting")
     made["decide-centers-ct-pet"] = lambda: decide_looks("centers-ct-decide-pet")
+    made["decide-centers-dice"] = lambda: decide_looks("centers-decide-dice")
     made["plan-centers-decide"] = lambda: cli("plan", str(REFERENCE / "centers-decide"))
     made["plan-centers-ct"] = lambda: cli("plan", str(REFERENCE / "centers-ct"))
     made["plan-accuracy"] = plan_accuracy
