@@ -34,6 +34,8 @@ _LOCKS: dict[str, FileLock] = {}
 #: How long a process that finds a lock held waits for its owner's record: the owner writes it just after taking
 #: the lock, so for a moment the file can still be empty.
 RECORD_PATIENCE_S = 2.0
+#: How a lock's owner is named when its file holds no record (yet).
+UNRECORDED_OWNER = "another process"
 #: The record the last physical acquisition in this thread replaced (``""``: the lock was released properly).
 _replaced = threading.local()
 
@@ -62,7 +64,7 @@ def _described(record: str) -> str:
         owner = json.loads(record)
         return f"pid {owner['pid']} on host {owner['host']} (since {owner['since']})"
     except (ValueError, TypeError, KeyError):
-        return "another process (its record is unreadable)" if record.strip() else "another process"
+        return "another process (its record is unreadable)" if record.strip() else UNRECORDED_OWNER
 
 
 def owner_of(path: Path) -> str:
@@ -70,14 +72,14 @@ def owner_of(path: Path) -> str:
     try:
         return _described(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
-        return "another process"
+        return UNRECORDED_OWNER
 
 
 def _holder(path: Path) -> str:
     """:func:`owner_of` a lock just found held, waiting up to :data:`RECORD_PATIENCE_S` for the new owner's record."""
     deadline = time.monotonic() + RECORD_PATIENCE_S
     owner = owner_of(path)
-    while owner == "another process" and time.monotonic() < deadline:
+    while owner == UNRECORDED_OWNER and time.monotonic() < deadline:
         time.sleep(0.02)
         owner = owner_of(path)
     return owner

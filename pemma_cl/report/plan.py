@@ -35,8 +35,8 @@ from pemma_cl.report.contrasts import (
 )
 from pemma_cl.report.verdicts import FAMILYWISE_ERROR, MIN_SEEDS, NO_CASES
 
-__all__ = ["PILOT_SEEDS", "ContrastPlan", "SeedRange", "plan_run", "render_plan", "seeds_to_decide",
-           "seeds_to_decide_range", "seeds_for_half_width"]
+__all__ = ["PILOT_SEEDS", "ContrastPlan", "SeedRange", "decide_counts", "plan_run", "range_ends", "render_plan",
+           "seeds_to_decide", "seeds_to_decide_range", "seeds_for_half_width"]
 
 #: Seeds a pilot run needs at least.
 PILOT_SEEDS = 3
