@@ -288,7 +288,7 @@ def test_unknown_strategy_lists_valid_names(runner_calls: list[Any]) -> None:
             "[MDA], modalities: [mri]",
             "experiences[0].modalities: expected a non-empty subset of [ct, pet], got ['mri']",
         ),
-        ("[HGJ]", "[XYZ]", "experiences[1].centres: expected a non-empty list of distinct HECKTOR centres"),
+        ("[HGJ]", "[[HGJ]]", "experiences[1].centres: expected a non-empty list of distinct values"),
         ("name: HMR", "name: MDA", "experiences[2].name: expected a unique name, got 'MDA' again"),
     ],
 )

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.records import CENTRES
+from pemma_cl.data.synthetic.centres import CENTRES
 from pemma_cl.run.config import DEFAULT_STRATEGIES, PRESETS, RunConfig
 from pemma_cl.streams.spec import ExperienceSpec, PretrainSpec, benchmarks_dir, list_streams, load_stream
 
@@ -104,10 +104,10 @@ def _delete(path: str) -> Callable[[dict[str, Any]], None]:
         ),
         (_set("experiences.0.modalities", []), "experiences[0].modalities: expected a non-empty subset"),
         (_set("experiences.0.modalities", ["ct", "ct"]), "experiences[0].modalities: expected a non-empty subset"),
-        (
-            _set("experiences.1.centres", ["XYZ"]),
-            "experiences[1].centres: expected a non-empty list of distinct HECKTOR centres from [CHUM",
-        ),
+        (_set("experiences.1.centres", []), "experiences[1].centres: expected a non-empty list of distinct values"),
+        (_set("experiences.1.where", {"tracer": []}), "experiences[1].where.tracer: expected a value or a non-empty"),
+        (_set("experiences.1.where", {"centre": "MDA"}), "experiences[1]: give the centres once, in 'centres' or"),
+        (_delete("experiences.1.centres"), "experiences[1]: missing key 'centres' or 'where'"),
         (_set("pretrain.centres", "CHUM"), "pretrain.centres: expected a non-empty list"),
         (_set("experiences.1.name", "MDA"), "experiences[1].name: expected a unique name, got 'MDA' again"),
         (_set("experiences.0.task", 0), "experiences[0].task: expected a positive integer, got 0"),
@@ -116,7 +116,8 @@ def _delete(path: str) -> Callable[[dict[str, Any]], None]:
         (_set("experiences", []), "experiences: expected a non-empty list of experiences, got []"),
         (
             _set("experiences.0.colour", "red"),
-            "experiences[0]: unknown key 'colour'; expected keys: [name, centres, modalities, task, kind, cases_per_centre]",
+            "experiences[0]: unknown key 'colour'; expected keys: [name, modalities, task, kind, cases_per_centre, centres, "
+            "where]",
         ),
         (_delete("experiences.0.task"), "experiences[0]: missing key 'task'"),
         (_delete("pretrain"), "missing key 'pretrain'"),
@@ -124,7 +125,7 @@ def _delete(path: str) -> Callable[[dict[str, Any]], None]:
         (_set("pretrain.modalities", ["pet"]), "pretrain.modalities: expected a subset that includes ct, got ['pet']"),
         (_set("name", "other"), "name: expected 'x' (the file name without extension), got 'other'"),
         (_set("description", ""), "description: expected a non-empty string"),
-        (_set("pretrain", None), "pretrain: expected a mapping with keys [centres, modalities], got None"),
+        (_set("pretrain", None), "pretrain: expected a mapping with keys [modalities], got None"),
     ],
 )
 def test_malformed_stream_names_file_and_field(
@@ -182,7 +183,7 @@ def test_run_config_defaults_and_plain_dict() -> None:
         "name": "MDA",
         "centres": ["MDA"],
         "modalities": ["ct", "pet"],
-        "task": 1, "kind": "segmentation", "cases_per_centre": None,
+        "task": 1, "kind": "segmentation", "cases_per_centre": None, "where": [],
     }
     assert plain["stream"]["path"] == str(benchmarks_dir() / "paper.yaml")
 
@@ -253,7 +254,7 @@ def test_modalities_stream_declares_prognosis_experiences_with_ehr() -> None:
     (lambda raw: raw.update(tracked_cases_per_centre="some"),
      r"tracked_cases_per_centre: expected an integer of at least 2 or 'all', got 'some'"),
     (lambda raw: raw["pretrain"].update(cases=3),
-     r"pretrain: unknown key 'cases'; expected keys: \[centres, modalities, cases_per_centre\]"),
+     r"pretrain: unknown key 'cases'; expected keys: \[modalities, cases_per_centre, centres, where\]"),
 ])
 def test_prognosis_fields_of_a_stream_file_are_checked(tmp_path: Path, mutate, message: str) -> None:
     with pytest.raises(UserError, match=message):

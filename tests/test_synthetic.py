@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.records import CENTRES
+from pemma_cl.data.synthetic.centres import CENTRES
 from pemma_cl.data.sources import load_cases
 from pemma_cl.data.synthetic.centres import CENTRE_PARAMS
 from pemma_cl.data.synthetic.cohort import generate_cohort, generate_test_cohort

@@ -11,7 +11,6 @@ import typer
 
 from pemma_cl.cli.common import OnBadCaseOption, guarded
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.records import CENTRES
 from pemma_cl.run.config import ON_BAD_CASE
 
 SizeOption = Annotated[int, typer.Option("--size", metavar="N", help="Voxels per side of each volume.")]
@@ -32,6 +31,7 @@ def synth(
     ] = None,
 ) -> None:
     """Write the built-in synthetic cohort as an official HECKTOR 2022 training folder (NIfTI + CSVs)."""
+    from pemma_cl.data.synthetic.centres import CENTRES
     from pemma_cl.data.synthetic.export import export_synthetic  # heavy: SimpleITK, pandas
 
     count = export_synthetic(out, seed=seed, case_scale=case_scale, size=size, centres=tuple(centre or CENTRES))

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: HECKTOR 2022 centres in the order the challenge lists them.
-CENTRES: tuple[str, ...] = ("CHUM", "CHUP", "CHUS", "CHUV", "MDA", "HGJ", "HMR")
-#: Label values: 0 background, 1 primary tumour, 2 lymph nodes.
-STRUCTURES: dict[int, str] = {1: "GTVp", 2: "GTVn"}
+from pemma_cl.data.description import CENTRE_COLUMN, HEAD_AND_NECK_STRUCTURES, DatasetDescription
+
+#: TRANSITION ONLY (to be removed): the layers above the data still read head-and-neck structures from here.
+STRUCTURES = HEAD_AND_NECK_STRUCTURES
+
+#: The image modalities, in the order of the networks' input channels (0 CT, 1 PET).
 MODALITIES: tuple[str, ...] = ("ct", "pet")
 #: The clinical record as a modality of a prognosis experience (not an image channel).
 EHR = "ehr"
@@ -19,7 +21,8 @@ EHR = "ehr"
 class CaseRecord:
     """One patient: co-registered CT (HU) and PET (SUV) volumes on one grid, a label, clinical data, RFS endpoint.
 
-    Arrays are indexed ``[z, y, x]``; ``spacing`` is in mm in the same order.
+    Arrays are indexed ``[z, y, x]``; ``spacing`` is in mm in the same order. ``groups`` holds the case's values of
+    its data set's grouping columns other than the centre (``{"tracer": "PSMA"}``); :meth:`group` reads any of them.
     """
 
     case_id: str
@@ -34,6 +37,11 @@ class CaseRecord:
     #: What generated a synthetic case (``volume_ml``, ``suv_max``, ``risk``: the true latent log-hazard); empty
     #: for real data. Only the prognosis ceilings read it, never a model.
     truth: dict[str, float] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+
+    def group(self, column: str) -> str | None:
+        """The case's value of a grouping column (``centre`` or one of :attr:`groups`); None if it has none."""
+        return self.centre if column == CENTRE_COLUMN else self.groups.get(column)
 
     @property
     def has_endpoint(self) -> bool:
@@ -48,6 +56,7 @@ class LoadedData:
     Attributes:
         cases: the usable case records.
         key: identifies the data (part of cache keys and of the manifest).
+        description: what the data set is (its structures, grouping columns, normalisation).
         skipped: ``{case_id: reason}`` of cases left out (``--on-bad-case skip``); recorded in the manifest.
         test: the test cases when the source draws them apart from ``cases`` (the built-in cohort); None: the
             test cases are a share of ``cases`` (:func:`pemma_cl.data.splits.split_cases`).
@@ -55,5 +64,6 @@ class LoadedData:
 
     cases: list[CaseRecord]
     key: str
+    description: DatasetDescription
     skipped: dict[str, str] = field(default_factory=dict)
     test: list[CaseRecord] | None = None

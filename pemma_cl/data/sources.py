@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES, DatasetDescription
 from pemma_cl.data.hecktor.load import load_hecktor
 from pemma_cl.data.records import LoadedData
 from pemma_cl.data.synthetic.cohort import generate_cohort, generate_test_cohort
 
+#: The built-in cohort: head-and-neck phantoms labelled as HECKTOR 2022 is, grouped by centre.
+SYNTHETIC_DESCRIPTION = DatasetDescription("synthetic", HEAD_AND_NECK_STRUCTURES)
 #: Share of HECKTOR 2022's per-centre case counts the built-in synthetic cohort has (97 cases).
 SYNTHETIC_CASE_SCALE = 0.18
 #: Test cases per centre of the built-in cohort, generated apart from its training cohort (a stream's
@@ -41,6 +44,7 @@ def load_cases(data: str, img_size: int, seed: int, on_bad_case: str = "refuse",
         # The training cohort's key (and so the bases' cache keys) is the same whatever the test set.
         key = f"synthetic-v1:size{img_size}:scale{scale}:seed{seed}" + ("" if synthetic_shift else ":noshift")
         return LoadedData(generate_cohort(seed=seed, shape=shape, case_scale=scale, shift=synthetic_shift), key,
+                          SYNTHETIC_DESCRIPTION,
                           test=generate_test_cohort(seed=seed, shape=shape, per_centre=n_test, shift=synthetic_shift))
     kind, colon, folder = data.partition(":")
     if kind == "hecktor" and colon and folder:

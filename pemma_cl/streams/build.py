@@ -10,9 +10,10 @@ from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
 from pemma_cl.data.dataset import avalanche_dataset
+from pemma_cl.data.description import CENTRE_COLUMN
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.data.splits import TEST_FRACTION
-from pemma_cl.streams.spec import StreamSpec
+from pemma_cl.streams.spec import StreamSpec, Where
 
 
 @dataclass
@@ -81,11 +82,38 @@ def limited_split(train: list[CaseRecord], evaluated: list[CaseRecord], per_cent
     return first_cases(train, per_centre - n_evaluated), first_cases(evaluated, n_evaluated)
 
 
-def _cases_of(cases: list[CaseRecord], centres: tuple[str, ...], where: str, split: str) -> list[CaseRecord]:
-    chosen = [c for c in cases if c.centre in centres]
+def _cases_of(cases: list[CaseRecord], centres: tuple[str, ...], where: Where, label: str,
+              split: str) -> list[CaseRecord]:
+    """The cases of ``centres`` (every centre when empty) whose grouping columns hold one of ``where``'s values."""
+    chosen = [c for c in cases if (not centres or c.centre in centres)
+              and all(c.group(column) in values for column, values in where)]
     if not chosen:
-        raise UserError(f"{where}: no {split} cases for centre(s) {', '.join(centres)} in the data")
+        wanted = [f"centre in [{', '.join(centres)}]"] if centres else []
+        wanted += [f"{column} in [{', '.join(values)}]" for column, values in where]
+        raise UserError(f"{label}: no {split} cases with {' and '.join(wanted)} in the data")
     return chosen
+
+
+def check_selection(spec: StreamSpec, cases: list[CaseRecord]) -> None:
+    """Refuse, in one line naming the file and field, a stream that selects by a column or value the data lacks.
+
+    Raises:
+        UserError: If a selection names a grouping column no case has, or a value no case has in that column.
+    """
+    columns = sorted({CENTRE_COLUMN, *(column for case in cases for column in case.groups)})
+    selections = [("pretrain", spec.pretrain.centres, spec.pretrain.where)]
+    selections += [(f"experiences[{i}]", e.centres, e.where) for i, e in enumerate(spec.experiences)]
+    for field_name, centres, where in selections:
+        for column, values in ((CENTRE_COLUMN, centres), *where):
+            if column not in columns:
+                raise UserError(f"{spec.path}: {field_name}.where.{column}: the data has no column {column!r}; "
+                                f"its grouping columns are [{', '.join(columns)}]")
+            present = sorted({str(case.group(column)) for case in cases if case.group(column) is not None})
+            missing = [value for value in values if value not in present]
+            if missing:
+                shown = "centres" if column == CENTRE_COLUMN else f"where.{column}"
+                raise UserError(f"{spec.path}: {field_name}.{shown}: {missing[0]!r} is not a value of column "
+                                f"{column!r} in the data; its values are [{', '.join(present)}]")
 
 
 def _with_endpoint(cases: list[CaseRecord], where: str, split: str, left_out: dict[str, str]) -> list[CaseRecord]:
@@ -117,14 +145,15 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         evaluated: the cases every experience is scored on (test or validation cases).
         evaluated_split: what ``evaluated`` is, for error messages.
     """
+    check_selection(spec, train + evaluated)
     train_sets, test_sets, tracked_sets, spacings, left_out, prognosis_cases = [], [], [], [], {}, None
-    eval_cases, tracked_cases = [], []
+    eval_cases, tracked_cases, centre_labels = [], [], []
     tensors: dict = {}  # each case's tensors once, whichever experiences use it
     for i, exp in enumerate(spec.experiences):
         where = f"stream '{spec.name}' experience {i} ({exp.name})"
         limited_train, limited_evaluated = limited_split(train, evaluated, exp.cases_per_centre)
-        trained = _cases_of(limited_train, exp.centres, where, "training")
-        scored = _cases_of(limited_evaluated, exp.centres, where, evaluated_split)
+        trained = _cases_of(limited_train, exp.centres, exp.where, where, "training")
+        scored = _cases_of(limited_evaluated, exp.centres, exp.where, where, evaluated_split)
         if exp.kind == PROGNOSIS:
             trained = _with_endpoint(trained, where, "training", left_out)
             scored = _with_endpoint(scored, where, evaluated_split, left_out)
@@ -138,16 +167,17 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         tracked_sets.append(avalanche_dataset(tracked, scored_modalities, exp.task, tensors))
         spacings.append(_spacing(scored, where))
         eval_cases.append([(case.case_id, case.centre) for case in scored])
+        centre_labels.append("+".join(exp.centres or sorted({case.centre for case in trained})))
         tracked_cases.append([(case.case_id, case.centre) for case in tracked])
     pretrain_cases = _cases_of(first_cases(train, spec.pretrain.cases_per_centre), spec.pretrain.centres,
-                               f"stream '{spec.name}' pretrain", "training")
+                               spec.pretrain.where, f"stream '{spec.name}' pretrain", "training")
     return StreamData(
         benchmark=with_task_labels(benchmark_from_datasets(train=train_sets, test=test_sets,
                                                                      tracked=tracked_sets)),
         pretrain_cases=pretrain_cases,
         pretrain_modalities=spec.pretrain.modalities,
         names=[exp.name for exp in spec.experiences],
-        centres=["+".join(exp.centres) for exp in spec.experiences],
+        centres=centre_labels,
         modalities=[exp.modalities for exp in spec.experiences],
         spacings=spacings,
         eval_cases=eval_cases,

@@ -7,6 +7,12 @@ A stream file names a shared pretraining base and the ordered experiences of the
     pretrain: {centres: [CHUM, CHUP], modalities: [ct]}
     experiences:
       - {name: MDA, centres: [MDA], modalities: [ct, pet], task: 1}
+      - {name: MDA-PSMA, where: {centre: MDA, tracer: PSMA}, modalities: [ct, pet], task: 2}
+
+The pretrain and each experience select their cases by the values of the data's grouping columns: ``where:`` maps a
+column of the case table to one value or a list of values (a case is selected when it matches every column);
+``centres: [...]`` is the shorthand for ``where: {centre: [...]}``. Names are checked against the data when the
+stream is built (:mod:`pemma_cl.streams.build`): a column or value the data lacks is refused there.
 
 Optional keys: an experience's ``kind`` (``segmentation``, the default, or ``prognosis``: recurrence-free survival
 from its modalities, which may then include ``ehr``, the clinical record); ``cases_per_centre`` on the pretrain
@@ -37,34 +43,43 @@ import yaml
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION, TASK_KINDS
-from pemma_cl.data.records import CENTRES, EHR, MODALITIES
+from pemma_cl.data.description import CENTRE_COLUMN
+from pemma_cl.data.records import EHR, MODALITIES
 
 _STREAM_KEYS = ("name", "description", "pretrain", "experiences")
-_PRETRAIN_KEYS = ("centres", "modalities")
-_EXPERIENCE_KEYS = ("name", "centres", "modalities", "task")
+_PRETRAIN_KEYS = ("modalities",)
+_EXPERIENCE_KEYS = ("name", "modalities", "task")
+#: The keys that select cases: at least one of them (``centres`` is ``where``'s shorthand for the centre column).
+_SELECTION_KEYS = ("centres", "where")
 #: Keys a stream file may leave out (their defaults are those of the dataclasses below).
 _OPTIONAL_STREAM_KEYS = ("synthetic_scale", "synthetic_shift", "test_cases_per_centre", "tracked_cases_per_centre")
-_OPTIONAL_SUBSET_KEYS = ("cases_per_centre",)
+_OPTIONAL_SUBSET_KEYS = ("cases_per_centre", *_SELECTION_KEYS)
 #: Test cases of each centre scored at the intermediate states (docs/forgetting.md, "Tracked cases"): chosen from the
 #: cost of a state and the noise of cross-fitted forgetting (simulated), not from any test score.
 TRACKED_CASES_PER_CENTRE = 10
-_OPTIONAL_EXPERIENCE_KEYS = ("kind", "cases_per_centre")
+_OPTIONAL_EXPERIENCE_KEYS = ("kind", "cases_per_centre", *_SELECTION_KEYS)
+
+
+#: A selection of cases by grouping columns other than the centre: ``((column, (value, ...)), ...)``.
+Where = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @dataclass(frozen=True)
 class PretrainSpec:
-    """The shared base every strategy starts from; not an experience of the stream."""
+    """The shared base every strategy starts from; not an experience of the stream. Its cases are those of
+    ``centres`` (every centre when empty) that match ``where``."""
 
     centres: tuple[str, ...]
     modalities: tuple[str, ...]
     cases_per_centre: int | None = None
+    where: Where = ()
 
 
 @dataclass(frozen=True)
 class ExperienceSpec:
-    """One experience of the stream: the centres it draws cases from, the modalities it uses, its task and kind
-    (``segmentation`` or ``prognosis``); ``cases_per_centre`` keeps only N cases of each centre (see the module
-    docstring)."""
+    """One experience of the stream: the centres it draws cases from (every centre when empty) and the values of other
+    grouping columns they must have (``where``), the modalities it uses, its task and kind (``segmentation`` or
+    ``prognosis``); ``cases_per_centre`` keeps only N cases of each centre (see the module docstring)."""
 
     name: str
     centres: tuple[str, ...]
@@ -72,6 +87,7 @@ class ExperienceSpec:
     task: int
     kind: str = SEGMENTATION
     cases_per_centre: int | None = None
+    where: Where = ()
 
 
 @dataclass(frozen=True)
@@ -99,15 +115,20 @@ class StreamSpec:
         return cls(
             name=stream["name"], description=stream["description"],
             pretrain=PretrainSpec(tuple(stream["pretrain"]["centres"]), tuple(stream["pretrain"]["modalities"]),
-                                  stream["pretrain"].get("cases_per_centre")),
+                                  stream["pretrain"].get("cases_per_centre"), _stored_where(stream["pretrain"])),
             experiences=tuple(ExperienceSpec(e["name"], tuple(e["centres"]), tuple(e["modalities"]), e["task"],
-                                             e.get("kind", SEGMENTATION), e.get("cases_per_centre"))
+                                             e.get("kind", SEGMENTATION), e.get("cases_per_centre"), _stored_where(e))
                               for e in stream["experiences"]),
             path=Path(stream["path"]), synthetic_scale=stream.get("synthetic_scale"),
             synthetic_shift=stream.get("synthetic_shift", True),
             test_cases_per_centre=stream.get("test_cases_per_centre"),
             # a run stored before tracked cases scored every test case at every state
             tracked_cases_per_centre=stream.get("tracked_cases_per_centre"))
+
+
+def _stored_where(raw: dict[str, Any]) -> Where:
+    """A stored selection (a run stored before ``where`` existed has none)."""
+    return tuple((column, tuple(values)) for column, values in raw.get("where", ()))
 
 
 def benchmarks_dir() -> Path:
@@ -163,8 +184,10 @@ def _read_stream(path: Path) -> StreamSpec:
     if name != path.stem:
         raise UserError(f"{label}: name: expected {path.stem!r} (the file name without extension), got {name!r}")
     pretrain = _mapping(raw["pretrain"], _PRETRAIN_KEYS, label, "pretrain", _OPTIONAL_SUBSET_KEYS)
+    centres, where = _selection(pretrain, label, "pretrain")
     pretrain_spec = PretrainSpec(
-        centres=_centres(pretrain["centres"], label, "pretrain.centres"),
+        centres=centres,
+        where=where,
         modalities=_modalities(pretrain["modalities"], label, "pretrain.modalities"),
         cases_per_centre=_optional_count(pretrain.get("cases_per_centre"), label, "pretrain.cases_per_centre"),
     )
@@ -204,9 +227,11 @@ def _experience(raw: Any, label: str, field: str) -> ExperienceSpec:
         raise UserError(f"{label}: {field}.kind: expected one of {listed(TASK_KINDS)}, got {kind!r}")
     modalities = raw["modalities"]
     with_ehr = kind == PROGNOSIS and isinstance(modalities, list) and EHR in modalities
+    centres, where = _selection(raw, label, field)
     return ExperienceSpec(
         name=_text(raw["name"], label, f"{field}.name"),
-        centres=_centres(raw["centres"], label, f"{field}.centres"),
+        centres=centres,
+        where=where,
         modalities=_modalities([m for m in modalities if m != EHR] if with_ehr else modalities, label,
                                f"{field}.modalities", kind) + ((EHR,) if with_ehr else ()),
         task=task,
@@ -261,11 +286,43 @@ def _text(raw: Any, label: str, field: str) -> str:
     return " ".join(raw.split())
 
 
-def _centres(raw: Any, label: str, field: str) -> tuple[str, ...]:
-    if not _distinct_subset(raw, CENTRES):
-        expected = f"a non-empty list of distinct HECKTOR centres from {listed(CENTRES)}"
-        raise UserError(f"{label}: {field}: expected {expected}, got {raw!r}")
-    return tuple(raw)
+def _selection(raw: dict[str, Any], label: str, field: str) -> tuple[tuple[str, ...], Where]:
+    """``(centres, where)`` of a pretrain or experience: its ``centres`` list and ``where`` mapping merged (the
+    ``centre`` column of ``where`` joins the centres; an empty tuple of centres selects every centre)."""
+    if not any(key in raw for key in _SELECTION_KEYS):
+        raise UserError(f"{label}: {field}: missing key 'centres' or 'where'; expected the cases it selects")
+    centres: tuple[str, ...] = ()
+    if "centres" in raw:
+        centres = _values(raw["centres"], label, f"{field}.centres", one_allowed=False)
+    where = raw.get("where", {})
+    if "where" in raw and (not isinstance(where, dict) or not where):
+        raise UserError(f"{label}: {field}.where: expected a mapping of column -> value or list of values, "
+                        f"got {where!r}")
+    selection = []
+    for column, values in where.items():
+        if not isinstance(column, str) or not column.strip():
+            raise UserError(f"{label}: {field}.where: expected column names, got {column!r}")
+        values = _values(values, label, f"{field}.where.{column}", one_allowed=True)
+        if column == CENTRE_COLUMN:
+            if centres:
+                raise UserError(f"{label}: {field}: give the centres once, in 'centres' or in 'where.centre'")
+            centres = values
+        else:
+            selection.append((column, values))
+    return centres, tuple(selection)
+
+
+def _values(raw: Any, label: str, field: str, one_allowed: bool) -> tuple[str, ...]:
+    """A non-empty list of distinct values (or, where ``one_allowed``, one value), as strings."""
+    if one_allowed and isinstance(raw, (str, int)) and not isinstance(raw, bool):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or any(isinstance(v, (bool, dict, list)) or v is None for v in raw):
+        what = "a value or a non-empty list of distinct values" if one_allowed else "a non-empty list of distinct values"
+        raise UserError(f"{label}: {field}: expected {what}, got {raw!r}")
+    values = tuple(str(v) for v in raw)
+    if len(set(values)) != len(values):
+        raise UserError(f"{label}: {field}: expected distinct values, got {raw!r}")
+    return values
 
 
 def _modalities(raw: Any, label: str, field: str, kind: str = SEGMENTATION) -> tuple[str, ...]:

@@ -19,8 +19,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES as STRUCTURES
 from pemma_cl.data.hecktor import layout
-from pemma_cl.data.records import CENTRES, STRUCTURES
 
 if TYPE_CHECKING:  # pandas stays out of prepare's worker processes, which start faster without it
     import pandas as pd
@@ -52,7 +52,7 @@ def not_hecktor_centre(case_id: str) -> str | None:
     centre = layout.centre_of(case_id)
     if layout.is_hecktor_centre(centre):
         return None
-    return f"PatientID {case_id}: centre '{centre}' is not a HECKTOR 2022 centre ({', '.join(CENTRES)})"
+    return f"PatientID {case_id}: centre '{centre}' is not a HECKTOR 2022 centre ({', '.join(layout.CENTRES)})"
 
 
 def read_image(root: Path, relpath: Path) -> sitk.Image:

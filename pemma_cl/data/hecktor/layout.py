@@ -18,7 +18,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from pemma_cl.data.records import CENTRES
+#: HECKTOR 2022 centres in the order the challenge lists them.
+CENTRES: tuple[str, ...] = ("CHUM", "CHUP", "CHUS", "CHUV", "MDA", "HGJ", "HMR")
 
 IMAGES_DIR = "imagesTr"
 LABELS_DIR = "labelsTr"

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES, DatasetDescription
 from pemma_cl.data.hecktor import layout
 from pemma_cl.data.hecktor.checks import duplicate_ids, missing_columns, not_hecktor_centre, refusal
 from pemma_cl.data.records import CaseRecord, LoadedData
@@ -98,6 +99,10 @@ def read_tables(root: Path) -> Tables:
     return Tables(entries, bad)
 
 
+#: HECKTOR 2022: GTVp and GTVn, cases grouped by centre.
+HECKTOR_DESCRIPTION = DatasetDescription("hecktor", HEAD_AND_NECK_STRUCTURES)
+
+
 def load_hecktor(root: Path, img_size: int, on_bad_case: str, cache: Path | None = None) -> LoadedData:
     """The usable cases of a prepared HECKTOR 2022 folder.
 
@@ -143,7 +148,8 @@ def load_hecktor(root: Path, img_size: int, on_bad_case: str, cache: Path | None
         raise refusal(bad, len(ids))
     if not cases:
         raise UserError(f"data: no usable case in '{root}'")
-    return LoadedData(cases, _data_key(root, img_size, cache, (c.case_id for c in cases)), skipped=bad)
+    return LoadedData(cases, _data_key(root, img_size, cache, (c.case_id for c in cases)), HECKTOR_DESCRIPTION,
+                      skipped=bad)
 
 
 def _read_case(path: Path, case_id: str, img_size: int, entry: TableEntry) -> CaseRecord:

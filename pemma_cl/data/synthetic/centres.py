@@ -82,3 +82,6 @@ CENTRE_PARAMS: dict[str, CentreParams] = {
 #: The one population and acquisition of every centre of a cohort without centre differences (``shift=False``):
 #: CHUM's, the reference centre (no calibration offset, no position shift).
 NO_SHIFT_PARAMS: CentreParams = CENTRE_PARAMS["CHUM"]
+
+#: The built-in cohort's centres (HECKTOR 2022's, in the challenge's order); a centre's position seeds its cases.
+CENTRES: tuple[str, ...] = tuple(CENTRE_PARAMS)

@@ -47,8 +47,8 @@ import numpy as np
 from scipy import ndimage
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.records import CENTRES, CaseRecord
-from pemma_cl.data.synthetic.centres import CENTRE_PARAMS, NO_SHIFT_PARAMS, CentreParams
+from pemma_cl.data.records import CaseRecord
+from pemma_cl.data.synthetic.centres import CENTRE_PARAMS, CENTRES, NO_SHIFT_PARAMS, CentreParams
 from pemma_cl.data.synthetic.patient import clinical_record, draw_patient, draw_survival, latent_risk
 
 #: Nominal physical extent (mm) of every grid axis; mm parameters are converted with it.

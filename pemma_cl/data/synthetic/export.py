@@ -21,7 +21,8 @@ import SimpleITK as sitk
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.data.hecktor import layout
-from pemma_cl.data.records import CENTRES, CaseRecord
+from pemma_cl.data.records import CaseRecord
+from pemma_cl.data.synthetic.centres import CENTRES
 from pemma_cl.data.synthetic.cohort import generate_cohort
 
 #: Physical side of the exported field of view (mm): the phantom's head-and-neck anatomy at about life size.
