@@ -185,7 +185,7 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     device = resolve_device(config.device)
     data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache,
                       config.stream.synthetic_scale, config.stream.synthetic_shift, config.stream.test_cases_per_centre)
-    split = split_cases(data.cases, seed, data.description.groups)
+    split = split_cases(data.cases, seed, config.stream.selection_columns)
     if data.test is not None:  # the built-in cohort's test cases are drawn apart; its own test share is not used
         split = dataclasses.replace(split, test=data.test)
     train, evaluated = split.for_evaluation_on(config.eval_on)

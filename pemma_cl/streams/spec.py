@@ -105,6 +105,13 @@ class StreamSpec:
     tracked_cases_per_centre: int | None = None
 
     @property
+    def selection_columns(self) -> tuple[str, ...]:
+        """The grouping columns the stream selects cases by: the centre, then its ``where`` columns in name order (a
+        run splits each combination of their values apart, :func:`pemma_cl.data.splits.split_cases`)."""
+        used = {column for part in (self.pretrain, *self.experiences) for column, _ in part.where}
+        return (CENTRE_COLUMN, *sorted(used - {CENTRE_COLUMN}))
+
+    @property
     def kinds(self) -> tuple[str, ...]:
         """The task kinds of the stream's experiences, in stream order."""
         return tuple(exp.kind for exp in self.experiences)
