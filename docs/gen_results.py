@@ -21,6 +21,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from pemma_cl.cli.app import app
+from pemma_cl.report.claims import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path("results/reference")
@@ -201,8 +202,10 @@ def decide_looks(run: str, record_file: str = "manifest.json") -> str:
     header = ("Look", "Contrast", "Seeds", "Mean", "SD", "Repeated 95% CI", "t", "t bound", "p", "p bound",
               "Local alpha", "Decision")
     decisions = ", ".join(f"{name}: **{decision}**" for name, decision in record["decisions"].items())
+    stored = load_run(REFERENCE / run)  # the population every decision is about
     return (f"Looks planned at {', '.join(map(str, record['looks']))} seeds (familywise alpha {record['alpha']}); "
-            f"{record['seeds_run']} seeds run; stopped: {record['stopped']}. Decisions: {decisions}.\n\n"
+            f"{record['seeds_run']} seeds run; stopped: {record['stopped']}. Decisions: {decisions}, on "
+            f"{stored.scope('')}.\n\n"
             + table(header, rows, numeric_from=2))
 
 

@@ -17,6 +17,7 @@ from pemma_cl.strategy_api.registry import register_strategy
                    task_kinds=("segmentation", "prognosis"))
 def build(ctx):
     from pemma_cl.models.backbones import MaskedInputNetwork
+    from pemma_cl.training.bases import BASE_KINDS
 
-    model = MaskedInputNetwork(ctx.bases.get("fusion"), channels=(0, 1), prognosis=ctx.has_prognosis)
+    model = MaskedInputNetwork(ctx.bases.get("fusion"), channels=BASE_KINDS["fusion"], prognosis=ctx.has_prognosis)
     return ctx.make_strategy(model, modality_dropout=0.0)

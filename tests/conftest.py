@@ -100,10 +100,12 @@ def shared_bases(stream_data, micro_preset, tmp_path_factory):
     """Shared bases of the micro stream, cached in a session temporary folder (each trained once)."""
     import torch
 
+    from pemma_cl.data.sources import SYNTHETIC_DESCRIPTION
     from pemma_cl.training.bases import SharedBases
 
     return SharedBases(micro_preset, stream_data.pretrain_cases, TEST_SEED, torch.device("cpu"),
-                       cache_dir=tmp_path_factory.mktemp("bases-cache"), data_key="test-cohort")
+                       cache_dir=tmp_path_factory.mktemp("bases-cache"), data_key="test-cohort",
+                       num_classes=SYNTHETIC_DESCRIPTION.num_classes)
 
 
 @pytest.fixture(scope="session")
@@ -111,9 +113,12 @@ def ctx_settings(micro_preset, micro_stream_spec, shared_bases) -> dict:
     """The keyword settings ``run_strategy`` turns into a BuildContext (micro preset, one epoch, CPU)."""
     import torch
 
+    from pemma_cl.data.sources import SYNTHETIC_DESCRIPTION
+
     return {
         "preset": micro_preset, "device": torch.device("cpu"), "seed": TEST_SEED, "epochs": 1,
         "task_labels": [exp.task for exp in micro_stream_spec.experiences], "bases": shared_bases,
+        "description": SYNTHETIC_DESCRIPTION,
     }
 
 

@@ -53,7 +53,7 @@ def two_tasks(batch):
     """
     x, y = batch
     torch.manual_seed(0)
-    base = build_network(MICRO, in_channels=1)
+    base = build_network(MICRO, in_channels=1, num_classes=3)
     with torch.no_grad():
         ct_base_out = MaskedInputNetwork(base, (0,))(x, SETTINGS)
     model = wrap_with_adapters(PemmaNetwork(base, MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
@@ -117,7 +117,7 @@ def test_task_outputs_differ_and_disabled_is_ct_base(two_tasks, batch) -> None:
 
 def test_new_adapter_without_warm_start_starts_from_the_base() -> None:
     torch.manual_seed(0)
-    model = wrap_with_adapters(PemmaNetwork(build_network(MICRO, 1), MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
+    model = wrap_with_adapters(PemmaNetwork(build_network(MICRO, 1, 3), MICRO), MICRO, use_dora=False, first_adapter=adapter_name(1))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if is_task(name, 1):
@@ -210,7 +210,7 @@ def test_design_choices_pet_embedding_copy_and_a_decoder_head_per_adapter_set(ba
 
     x, y = batch
     torch.manual_seed(0)
-    base = build_network(MICRO, in_channels=1)
+    base = build_network(MICRO, in_channels=1, num_classes=3)
     design = PemmaDesign(pet_embed_init="ct-copy", decoder_head=True)
     pemma = PemmaNetwork(base, MICRO, design)
     for key, value in base.vit.patch_embedding.state_dict().items():

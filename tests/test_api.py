@@ -1,7 +1,10 @@
-"""The Python API: lazy exports, scoring a foreign Avalanche strategy by hand-counted Dice, and the example script."""
+"""The Python API: lazy exports, scoring a foreign Avalanche strategy by hand-counted Dice, progress lines (or none,
+quiet), and the example script."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import runpy
 import subprocess
 import sys
@@ -85,6 +88,51 @@ def test_a_foreign_strategy_is_scored_per_input_setting_with_hand_counted_dice(s
         for row in rows:
             if row["eval_experience"] == experience.current_experience and row["structure"] == "GTVp":
                 assert row["dice"] == pytest.approx(expected, rel=1e-12) and row["trained_through"] == -1
+
+
+def with_untrained_bases(scenario, quiet: bool):
+    """``scenario`` (quiet or not) whose bases are not trained or cached yet: asking for one trains it."""
+    bases = copy.copy(scenario.inputs.ctx_settings["bases"])
+    bases.cache_dir, bases._weights = None, {}
+    inputs = dataclasses.replace(scenario.inputs, ctx_settings={**scenario.inputs.ctx_settings, "bases": bases})
+    return dataclasses.replace(scenario, inputs=inputs, quiet=quiet)
+
+
+def train_first_experience(bm) -> None:
+    """Avalanche's Naive from the fusion base through the first experience, then evaluated on the first test one."""
+    from avalanche.training import Naive
+    from avalanche.training.plugins import EvaluationPlugin
+
+    import pemma_cl
+
+    model = bm.base("fusion")
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                     criterion=pemma_cl.segmentation_loss(), train_mb_size=4, train_epochs=1, eval_mb_size=4,
+                     device="cpu", evaluator=EvaluationPlugin(bm.scorer("naive")))
+    strategy.train(bm.train_stream[0])
+    strategy.eval(bm.test_stream[:1])
+
+
+def test_the_api_prints_the_progress_lines_of_run(scenario, capsys) -> None:
+    bm = with_untrained_bases(scenario, quiet=False)
+    capsys.readouterr()
+    train_first_experience(bm)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+    pretrain, train, test = (len(bm.inputs.stream.pretrain_cases), len(bm.train_stream[0].dataset),
+                             len(bm.test_stream[0].dataset))
+    assert lines[0] == f"[base ct] experience 1/1 (pretrain): training on {pretrain} cases"
+    naive = [line for line in lines if line.startswith("[naive]")]
+    assert naive[0] == f"[naive] experience 1/2 (HGJ): training on {train} cases"
+    assert naive[1].startswith("[naive]   first step ") and naive[2].startswith("[naive]   epoch 1/1 loss ")
+    assert naive[3].startswith(f"[naive]   evaluated 1 segmentation experience ({test} cases) x 3 inputs (")
+    assert len(naive) == 4
+
+
+def test_a_quiet_scenario_prints_no_progress_lines(scenario, capsys) -> None:
+    bm = with_untrained_bases(scenario, quiet=True)
+    capsys.readouterr()
+    train_first_experience(bm)  # trains the CT base too
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")] == []
 
 
 def test_summarize_gives_the_run_summary_of_the_rows() -> None:

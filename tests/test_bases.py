@@ -15,9 +15,9 @@ from pemma_cl.training.bases import SharedBases
 CT, PET, CTPET = (True, False), (False, True), (True, True)
 
 
-def make_bases(stream_data, micro_preset, tmp_path, modalities=("ct",)) -> SharedBases:
+def make_bases(stream_data, micro_preset, tmp_path, modalities=("ct",), num_classes=3) -> SharedBases:
     return SharedBases(micro_preset, stream_data.pretrain_cases, 0, torch.device("cpu"), cache_dir=tmp_path,
-                       data_key="bases-test", modalities=modalities)
+                       data_key="bases-test", num_classes=num_classes, modalities=modalities)
 
 
 @pytest.fixture
@@ -71,8 +71,11 @@ def test_the_cache_key_follows_the_recipe(stream_data, micro_preset, tmp_path, m
         assert make_bases(stream_data, replace(micro_preset, **change), tmp_path).cache_path("ct") != path, change
     for change in ({"epochs": 7}, {"lr": 0.5}, {"adapter_lr": 0.5}, {"lora_rank": 8}):  # what a base never sees
         assert make_bases(stream_data, replace(micro_preset, **change), tmp_path).cache_path("ct") == path, change
-    other_data = SharedBases(micro_preset, stream_data.pretrain_cases[1:], 0, torch.device("cpu"), tmp_path, "bases-test")
+    other_data = SharedBases(micro_preset, stream_data.pretrain_cases[1:], 0, torch.device("cpu"), tmp_path,
+                             "bases-test", 3)
     assert other_data.cache_path("ct") != path
+    other_labels = make_bases(stream_data, micro_preset, tmp_path, num_classes=2)  # a data set of one structure
+    assert other_labels.cache_path("ct") != path and other_labels.recipe("ct")["network"]["num_classes"] == 2
     monkeypatch.setitem(template.LOSS_KWARGS, "include_background", True)
     assert make_bases(stream_data, micro_preset, tmp_path).cache_path("ct") != path  # the loss changed
     monkeypatch.undo()

@@ -12,7 +12,8 @@ from pemma_cl.core.errors import UserError
 from rich.console import Console
 
 from pemma_cl.report.claim_rows import MEETS, MISSES, NOT_TESTED, SECONDARY, STRADDLES
-from pemma_cl.report.claims import check_claims, claims_console_table, load_run, render_claims
+from pemma_cl.report.claims import check_claims, claims_console_table, claims_json, load_run, render_claims
+from pemma_cl.report.scope import cohort_text
 from pemma_cl.report.seeds import aggregate
 
 SHARES = {"lora": 7.2, "dora": 7.3}
@@ -159,3 +160,66 @@ def test_several_seeds_judge_by_the_interval(tmp_path: Path) -> None:
     # forgetting of the shared set: 0.02 + [-0.1, 0.1, 0.0]: mean 0.02 <= 0.03, but the interval reaches far above
     assert verdicts(rows, "Continual learning of new centres with CT+PET") == {
         "pemma-lora": NOT_TESTED, "pemma-dora": NOT_TESTED, "pemma-lora-shared": STRADDLES}
+
+
+def test_the_claims_test_the_strategies_registered_in_the_pemma_family_whatever_their_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pemma_cl.strategy_api import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the plugin's strategies stay in this test
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "from pemma_cl.strategy_api.registry import register_strategy\n"
+        "register_strategy('my-adapters', 'PEMMA by another name', family='PEMMA')(lambda ctx: None)\n"
+        "register_strategy('pemma-lookalike', 'not PEMMA', family='regularisation')(lambda ctx: None)\n")
+    folder = write_run(tmp_path / "paper", "paper", CTPET_STREAM, {
+        "my-adapters": (AWARE, inputs(0.3, 0.4, 0.60)),
+        "pemma-lookalike": (AGNOSTIC, inputs(0.3, 0.4, 0.20)),
+        "early-fusion": (AGNOSTIC, inputs(0.0, 0.3, 0.61, forgetting=0.1)),
+    })
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "plugin_files": [str(plugin)]}))
+    run = load_run(folder)
+    assert run.families["my-adapters"] == "PEMMA" and run.families["pemma-lora"] == "PEMMA"
+    assert verdicts(check_claims([run], SHARES), "Dice comparable") == {"my-adapters": MEETS}
+
+
+def test_every_verdict_line_names_its_population(tmp_path: Path) -> None:
+    """Cohort, preset and PEMMA's trainable share as measured in the run, on every verdict of the markdown table, the
+    console table and claims.json; a run without a manifest is the built-in cohort at its configuration's preset."""
+    folder = write_run(tmp_path / "centers", "centers", CTPET_STREAM, {
+        "pemma-lora": (AWARE, inputs(0.3, 0.4, 0.60)),
+        "early-fusion": (AGNOSTIC, inputs(0.0, 0.3, 0.61, forgetting=0.1)),
+    })
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["strategies"]["pemma-lora"]["costs"] = {"trainable_pct": 19.37}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "data": "synthetic", "preset": "tiny"}))
+    rows = check_claims([load_run(folder)], SHARES)
+    scope = "built-in synthetic cohort (32³ phantoms), preset tiny, pemma-lora trains 19.4% of its parameters"
+    judged = [r for r in rows if r.evidence != "–"]
+    assert any(r.contrast == "dice-vs-early-fusion" and r.verdict == "one seed: indicative" for r in judged)
+    assert judged and all(r.scope == scope for r in judged if r.strategy == "pemma-lora")
+    assert all(r.scope.startswith("built-in synthetic cohort (32³ phantoms), preset tiny") for r in judged)
+    table = render_claims(rows)
+    assert table.startswith("Scope: ")
+    body = table.splitlines()[table.splitlines().index("|" + "|".join([" --- "] * 6) + "|") + 1:]
+    lines = [line for line in body if line.split("|")[3].strip() != "–"]
+    assert len(lines) == len(judged) and all(f"— on {scope} |" in line for line in lines if "| pemma-lora |" in line)
+    assert all("— on built-in synthetic cohort (32³ phantoms), preset tiny" in line for line in lines)
+    console = Console(record=True, width=400)
+    console.print(claims_console_table(rows, "claims.md"))
+    assert "one seed: indicative — on built-in synthetic cohort (32³ phantoms), preset tiny" in console.export_text()
+    assert all(entry["scope"] for entry in claims_json(rows) if entry["evidence"] != "–")
+
+
+@pytest.mark.parametrize(("data", "facts", "expected"), [
+    ("synthetic", None, "built-in synthetic cohort (32³ phantoms)"),
+    ("synthetic", {"data": "synthetic-v1:size96:scale0.18:seed0:noshift"},
+     "built-in synthetic cohort (96³ phantoms, no centre shift)"),
+    ("hecktor:/data/hecktor", {"data": "hecktor"}, "HECKTOR 2022"),
+    ("nnunet:/data/Dataset042", {"description": {"name": "Dataset042_Liver"}}, "nnU-Net dataset Dataset042_Liver"),
+])
+def test_the_cohort_is_named_from_the_data_facts(data: str, facts: dict | None, expected: str) -> None:
+    assert cohort_text(data, 32, facts) == expected

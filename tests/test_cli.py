@@ -310,7 +310,7 @@ def test_malformed_stream_file_names_file_and_field(
         (["--preset", "huge"], f"error: preset: expected one of [{', '.join(PRESETS)}], got 'huge'"),
         (["--device", "tpu"], "error: device: expected one of [auto, cpu, cuda], got 'tpu'"),
         (["--epochs", "0"], "error: epochs: expected a positive integer, got 0"),
-        (["--data", "csv:x"], "error: data: expected 'synthetic' or 'hecktor:DIR', got 'csv:x'"),
+        (["--data", "csv:x"], "error: data: expected 'synthetic', 'hecktor:DIR' or 'nnunet:DIR', got 'csv:x'"),
         (["--data", "hecktor:/does/not/exist"], "error: data: HECKTOR folder '/does/not/exist' does not exist"),
         (["--data", "hecktor:."], "error: data: '.' is not a HECKTOR 2022 training folder: imagesTr, labelsTr, "),
         (["--on-bad-case", "ignore"], "error: on_bad_case: expected one of [refuse, skip], got 'ignore'"),
@@ -391,6 +391,8 @@ def test_report_adds_the_claims_when_the_run_has_them(tmp_path: Path) -> None:
 
 
 def test_claims_weighs_several_runs_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    # The claims test the strategies registered in the PEMMA family (this module's registry starts empty).
+    register_strategy("pemma-lora-shared", "shared PEMMA", family="PEMMA")(lambda context: None)
     for stream, modalities, dice in (("paper", [["ct", "pet"]] * 2, 0.6), ("paper-ct", [["ct", "pet"], ["ct"]], 0.7)):
         folder = tmp_path / stream
         folder.mkdir()

@@ -201,10 +201,10 @@ def test_run_config_defaults_and_plain_dict() -> None:
         ({"epochs": 0}, "epochs: expected a positive integer, got 0"),
         ({"strategies": ()}, "strategies: expected at least one strategy name"),
         ({"strategies": ("a", "b", "a")}, "strategies: each strategy may be named once, got a twice"),
-        ({"data": "nifti:/x"}, "data: expected 'synthetic' or 'hecktor:DIR', got 'nifti:/x'"),
+        ({"data": "nifti:/x"}, "data: expected 'synthetic', 'hecktor:DIR' or 'nnunet:DIR', got 'nifti:/x'"),
         ({"data": "hecktor:/does/not/exist"}, "data: HECKTOR folder '/does/not/exist' does not exist"),
         ({"on_bad_case": "ignore"}, "on_bad_case: expected one of [refuse, skip], got 'ignore'"),
-        ({"cache": Path("/x")}, "cache: a prepared cache only applies to '--data hecktor:DIR'"),
+        ({"cache": Path("/x")}, "cache: a prepared cache only applies to '--data hecktor:DIR' or '--data nnunet:DIR'"),
     ],
 )
 def test_run_config_rejects_bad_values(changes: dict[str, Any], message: str) -> None:

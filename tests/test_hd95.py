@@ -19,6 +19,7 @@ import torch
 from pemma_cl.evaluation.hd95 import HausdorffAccumulator
 
 SHAPE = (12, 12, 12)
+HEAD_AND_NECK = {1: "GTVp", 2: "GTVn"}
 
 
 def plate(axis: int, position: int, label: int = 1, shape=SHAPE, volume: np.ndarray | None = None) -> np.ndarray:
@@ -44,7 +45,7 @@ def pair(offset: int, axis: int = 0, label: int = 1) -> tuple[np.ndarray, np.nda
 def test_offset_plates_give_offset_in_voxels(axis, offset):
     """Without spacing HD95 is in voxels: a plate shifted by k voxels along any axis gives k."""
     pred, target = pair(offset, axis)
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     acc.update(batch(pred), batch(target))
     per_case = acc.per_case()
     assert per_case.shape == (1, 2)
@@ -56,19 +57,19 @@ def test_offset_plates_give_offset_in_voxels(axis, offset):
 def test_anisotropic_spacing_is_in_mm_along_z_y_x(axis, expected):
     """spacing is [z, y, x], the order of the arrays' axes: a 2-voxel shift along axis a is 2 * spacing[a] mm."""
     pred, target = pair(2, axis)
-    acc = HausdorffAccumulator(spacing=(3.0, 1.5, 0.5))
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=(3.0, 1.5, 0.5))
     acc.update(batch(pred), batch(target))
     assert acc.per_case()[0, 0] == pytest.approx(expected)
     assert acc.result()["GTVp"] == pytest.approx(expected)
 
 
 def test_structures_are_measured_separately():
-    """GTVp (label 1) and GTVn (label 2) each get their own distance, in the columns of STRUCTURES."""
+    """GTVp (label 1) and GTVn (label 2) each get their own distance, in label order."""
     target = plate(0, 1, label=1)
     plate(0, 8, label=2, volume=target)
     pred = plate(0, 2, label=1)  # GTVp shifted by 1
     plate(0, 11, label=2, volume=pred)  # GTVn shifted by 3
-    acc = HausdorffAccumulator(spacing=(2.0, 2.0, 2.0))
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=(2.0, 2.0, 2.0))
     acc.update(batch(pred), batch(target))
     np.testing.assert_allclose(acc.per_case(), [[2.0, 6.0]])
 
@@ -78,7 +79,7 @@ def test_labels_outside_structures_are_background():
     pred, target = pair(1)
     pred = pred.copy()
     pred[0, 0, 0] = 3
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     acc.update(batch(pred), batch(target))
     assert acc.per_case()[0, 0] == pytest.approx(1.0)
     assert np.isnan(acc.per_case()[0, 1])
@@ -89,7 +90,7 @@ def test_both_empty_is_left_out():
     empty = np.zeros(SHAPE, dtype=np.int64)
     p1, t1 = pair(1)
     p4, t4 = pair(4)
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     acc.update(batch(p1, empty, p4), batch(t1, empty, t4))
     per_case = acc.per_case()
     assert per_case.shape == (3, 2)
@@ -109,7 +110,7 @@ def test_one_empty_gives_volume_diagonal(spacing):
     empty = np.zeros(shape, dtype=np.int64)
     gtvp = plate(0, 2, label=1, shape=shape)
     gtvn = plate(0, 5, label=2, shape=shape)
-    acc = HausdorffAccumulator(spacing=spacing)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=spacing)
     acc.update(batch(empty, gtvn), batch(gtvp, empty))  # case 0 misses GTVp, case 1 hallucinates GTVn
     per_case = acc.per_case()
     assert per_case[0, 0] == pytest.approx(diagonal)
@@ -123,7 +124,7 @@ def test_empty_masks_leak_no_warning_and_no_inf():
     """MONAI's empty-mask warnings and inf/nan never reach the caller."""
     empty = np.zeros(SHAPE, dtype=np.int64)
     p, t = pair(1)
-    acc = HausdorffAccumulator(spacing=(4.0, 4.0, 4.0))
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=(4.0, 4.0, 4.0))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         acc.update(batch(empty, p, empty), batch(t, empty, empty))
@@ -136,7 +137,7 @@ def test_empty_masks_leak_no_warning_and_no_inf():
 
 def test_median_over_cases_across_batches():
     """Per structure, the median over cases (HECKTOR 2021), accumulated over several update calls."""
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     for offsets in ([1, 5], [2]):
         pairs = [pair(k) for k in offsets]
         acc.update(batch(*(p for p, _ in pairs)), batch(*(t for _, t in pairs)))
@@ -155,14 +156,14 @@ def test_aggregated_is_mean_of_defined_structure_medians():
         pred = plate(0, gtvp_offset, label=1)
         plate(0, 5 + gtvn_offset, label=2, volume=pred)
         volumes.append((pred, target))
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     acc.update(batch(*(p for p, _ in volumes)), batch(*(t for _, t in volumes)))
     result = acc.result()
     assert result["GTVp"] == pytest.approx(3.0)  # median {1, 3, 5}
     assert result["GTVn"] == pytest.approx(4.0)  # median {2, 6, 4}
     assert result["aggregated"] == pytest.approx(3.5)
 
-    only_gtvp = HausdorffAccumulator(spacing=None)
+    only_gtvp = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     p, t = pair(2)
     only_gtvp.update(batch(p), batch(t))
     result = only_gtvp.result()
@@ -172,7 +173,7 @@ def test_aggregated_is_mean_of_defined_structure_medians():
 
 def test_nothing_defined_is_nan():
     """No case with any structure (or no case at all): every score NaN, without a warning."""
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = acc.result()
@@ -189,7 +190,7 @@ def test_nothing_defined_is_nan():
 def test_channel_dim_label_maps_accepted():
     """[B, 1, D, H, W] label maps give the same values as [B, D, H, W]."""
     pred, target = pair(3, axis=1)
-    plain, channel = HausdorffAccumulator(spacing=None), HausdorffAccumulator(spacing=None)
+    plain, channel = (HausdorffAccumulator(HEAD_AND_NECK, spacing=None) for _ in range(2))
     plain.update(batch(pred), batch(target))
     channel.update(batch(pred)[:, None], batch(target)[:, None])
     np.testing.assert_array_equal(plain.per_case(), channel.per_case())
@@ -198,22 +199,47 @@ def test_channel_dim_label_maps_accepted():
 
 def test_shape_mismatch_and_bad_inputs_raise():
     """Mismatched pred/target shapes, non-label-map tensors and bad spacings are refused."""
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     with pytest.raises(ValueError, match="shapes differ"):
         acc.update(torch.zeros(1, 8, 8, 8, dtype=torch.long), torch.zeros(1, 8, 8, 9, dtype=torch.long))
     with pytest.raises(ValueError, match="label map"):
         acc.update(torch.zeros(1, 3, 8, 8, 8, dtype=torch.long), torch.zeros(1, 3, 8, 8, 8, dtype=torch.long))
     with pytest.raises(ValueError, match="spacing"):
-        HausdorffAccumulator(spacing=(1.0, 1.0))
+        HausdorffAccumulator(HEAD_AND_NECK, spacing=(1.0, 1.0))
     with pytest.raises(ValueError, match="spacing"):
-        HausdorffAccumulator(spacing=(1.0, 0.0, 1.0))
+        HausdorffAccumulator(HEAD_AND_NECK, spacing=(1.0, 0.0, 1.0))
 
 
 def test_reset_forgets_cases():
     """reset() empties the accumulator."""
-    acc = HausdorffAccumulator(spacing=None)
+    acc = HausdorffAccumulator(HEAD_AND_NECK, spacing=None)
     p, t = pair(2)
     acc.update(batch(p), batch(t))
     acc.reset()
     assert acc.result()["n_cases"] == 0
     assert acc.per_case().shape == (0, 2)
+
+
+def test_one_structure_gives_its_median_and_aggregated_equal_to_it():
+    """A data set of one structure: its median HD95 over the cases, and ``aggregated`` the same."""
+    p1, t1 = pair(1)
+    p3, t3 = pair(3, axis=2)
+    acc = HausdorffAccumulator({1: "lesion"}, spacing=None)
+    acc.update(batch(p1, p3), batch(t1, t3))
+    assert acc.per_case().tolist() == [[1.0], [3.0]]
+    assert acc.result() == {"lesion": 2.0, "aggregated": 2.0, "n_cases": 2}
+
+
+def test_three_structures_each_get_their_distance():
+    """Labels 1, 2, 3 shifted by 1 and 2 voxels and missed (2 mm voxels): 2 mm, 4 mm and the diagonal."""
+    target = plate(0, 1, label=1)
+    plate(0, 5, label=2, volume=target)
+    plate(0, 10, label=3, volume=target)
+    pred = plate(0, 2, label=1)
+    plate(0, 7, label=2, volume=pred)  # label 3 missed
+    acc = HausdorffAccumulator({1: "liver", 2: "tumour", 3: "node"}, spacing=(2.0, 2.0, 2.0))
+    acc.update(batch(pred), batch(target))
+    diagonal = 24 * math.sqrt(3)  # 12 voxels of 2 mm along each axis
+    result = acc.result()
+    assert [result[k] for k in ("liver", "tumour", "node")] == pytest.approx([2.0, 4.0, diagonal])
+    assert result["aggregated"] == pytest.approx((2.0 + 4.0 + diagonal) / 3)

@@ -115,7 +115,8 @@ def test_a_stream_centre_without_cases_is_a_user_error(prepared_hecktor: Path) -
     from pemma_cl.streams.build import build_stream
 
     data = load_hecktor(prepared_hecktor, 32, "refuse")
-    with pytest.raises(UserError, match=r"no training cases for centre\(s\) MDA in the data"):
+    with pytest.raises(UserError, match=r"paper.yaml: pretrain.centres: 'CHUS' is not a value of column 'centre' in "
+                                        r"the data; its values are \[CHUV, HGJ, HMR\]$"):
         build_stream(load_stream("paper"), *split_cases(data.cases, 0).for_evaluation_on("test"))
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pemma_cl.models.backbones import NUM_CLASSES, MaskedInputNetwork, build_network
+from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES, DatasetDescription
+from pemma_cl.models.backbones import MaskedInputNetwork, build_network
 from pemma_cl.models.pemma import PEMMA_MODULES, PemmaNetwork
 from pemma_cl.models.presets import PRESETS
 
 MICRO = PRESETS["micro"]
+#: The built-in cohort's outputs: background, GTVp, GTVn.
+NUM_CLASSES = DatasetDescription("head-and-neck", HEAD_AND_NECK_STRUCTURES).num_classes
 SIDE = MICRO.img_size
 CT, PET, CTPET = (True, False), (False, True), (True, True)
 
@@ -21,7 +24,7 @@ def masks(*rows: tuple[bool, bool]) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def ct_base() -> torch.nn.Module:
     torch.manual_seed(1)
-    return build_network(MICRO, in_channels=1).eval()
+    return build_network(MICRO, in_channels=1, num_classes=NUM_CLASSES).eval()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def test_pemma_samples_are_independent_of_each_other_mask(perturbed_pemma, x) ->
 @torch.no_grad()
 def test_masked_input_unetr_zeroes_missing_modality(x) -> None:
     torch.manual_seed(5)
-    fusion = MaskedInputNetwork(build_network(MICRO, in_channels=2), channels=(0, 1)).eval()
+    fusion = MaskedInputNetwork(build_network(MICRO, in_channels=2, num_classes=NUM_CLASSES), channels=(0, 1)).eval()
     zero_pet = x.clone()
     zero_pet[:, 1] = 0
     missing = fusion(x, masks(CT, CT))
@@ -102,6 +105,20 @@ def test_masked_input_unetr_zeroes_missing_modality(x) -> None:
     zero_ct = x.clone()
     zero_ct[:, 0] = 0
     assert torch.equal(fusion(x, masks(PET, PET)), fusion(zero_ct, masks(CTPET, CTPET)))
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("structures", [{1: "lesion"}, {1: "GTVp", 2: "GTVn"}, {1: "liver", 2: "tumour", 3: "node"}],
+                         ids=["one", "two", "three"])
+def test_networks_have_one_output_per_structure_and_background(x, structures) -> None:
+    """Every network the suite builds (plain, masked, PEMMA on it) outputs background plus the data's structures."""
+    classes = DatasetDescription("data", structures).num_classes
+    assert classes == len(structures) + 1
+    torch.manual_seed(6)
+    base = build_network(MICRO, in_channels=1, num_classes=classes).eval()
+    fusion = MaskedInputNetwork(build_network(MICRO, in_channels=2, num_classes=classes), channels=(0, 1)).eval()
+    for out in (base(x[:, :1]), fusion(x), PemmaNetwork(base, MICRO).eval()(x, masks(CTPET, PET))):
+        assert out.shape == (2, len(structures) + 1, SIDE, SIDE, SIDE)
 
 
 @torch.no_grad()
@@ -122,7 +139,7 @@ def test_paper_preset_trains_6_to_10_percent(use_dora: bool) -> None:
     paper = PRESETS["paper"]
     # Parameter counts depend on shapes only: build on the meta device (no memory, no initialisation cost).
     with torch.device("meta"):
-        base = build_network(paper, in_channels=1)
+        base = build_network(paper, in_channels=1, num_classes=NUM_CLASSES)
         base_count = sum(p.numel() for p in base.parameters())
         model = wrap_with_adapters(PemmaNetwork(base, paper), paper, use_dora=use_dora, first_adapter="task1")
     budget = parameter_budget(model)

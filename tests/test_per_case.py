@@ -11,7 +11,15 @@ import pytest
 from conftest import invoke_cli
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.evaluation.per_case import CASE_COLUMNS, aggregated_dice, case_frame, challenger_table, read_cases
+from pemma_cl.evaluation.per_case import (
+    CASE_COLUMNS,
+    aggregated_dice,
+    case_frame,
+    challenger_table,
+    read_cases,
+    structure_dice,
+    structures_of,
+)
 from pemma_cl.run.folders import FolderWriter
 
 
@@ -33,6 +41,26 @@ def test_aggregated_dice_pools_counts_per_structure_then_averages_the_structures
     assert math.isnan(aggregated_dice(case_frame([row("CHUM-001", "GTVp", 0, 4, 0)])))
     with pytest.raises(ValueError, match="aggregated"):
         aggregated_dice(cases.assign(structure="aggregated"))
+
+
+def test_the_rows_of_a_one_structure_data_set_summarise_to_that_structure_and_aggregated() -> None:
+    cases = case_frame([row("S-001", "lesion", 3, 1, 1), row("S-002", "lesion", 0, 2, 0),
+                        row("S-003", "lesion", 1, 0, 3)])
+    # lesion: 2*4 / (8 + 3 + 4) = 8/15; aggregated is the one structure's Dice
+    assert structures_of(cases) == ["lesion"]
+    assert structure_dice(cases) == pytest.approx({"lesion": 8 / 15, "aggregated": 8 / 15})
+    assert aggregated_dice(cases) == pytest.approx(8 / 15)
+    assert math.isnan(aggregated_dice(cases[cases["case_id"] == "S-002"]))  # false positives only
+
+
+def test_the_rows_of_three_structures_keep_their_label_order_and_average_the_ones_with_a_reference() -> None:
+    cases = case_frame([row("S-001", "liver", 4, 0, 1), row("S-001", "tumour", 2, 1, 0), row("S-001", "node", 0, 2, 0),
+                        row("S-002", "liver", 5, 1, 0), row("S-002", "tumour", 0, 0, 3), row("S-002", "node", 0, 1, 0)])
+    # liver 2*9 / (18 + 1 + 1) = 9/10; tumour 2*2 / (4 + 1 + 3) = 1/2; node: no reference voxel, left out
+    summary = structure_dice(cases)
+    assert list(summary) == ["liver", "tumour", "node", "aggregated"]
+    assert summary["liver"] == pytest.approx(9 / 10) and summary["tumour"] == pytest.approx(1 / 2)
+    assert math.isnan(summary["node"]) and summary["aggregated"] == pytest.approx((9 / 10 + 1 / 2) / 2)
 
 
 def write_run(folder: Path, rows: list[list]) -> Path:

@@ -66,7 +66,7 @@ def test_fp32_leaves_every_layer_in_fp32(stream_data, ctx_settings, registered_e
 
 def test_pemma_mixes_modality_paths_in_one_batch_under_autocast(micro_preset):
     torch.manual_seed(0)
-    network = PemmaNetwork(build_network(micro_preset, in_channels=1), micro_preset)
+    network = PemmaNetwork(build_network(micro_preset, in_channels=1, num_classes=3), micro_preset)
     x = torch.randn(3, 2, 32, 32, 32)
     mask = torch.tensor([[True, True], [True, False], [False, True]])  # CT+PET, CT only, PET only
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -78,7 +78,7 @@ def test_pemma_mixes_modality_paths_in_one_batch_under_autocast(micro_preset):
 def test_a_base_is_cached_per_precision(stream_data, micro_preset, tmp_path):
     def bases(precision: str) -> SharedBases:
         return SharedBases(micro_preset, stream_data.pretrain_cases, 0, torch.device("cpu"), cache_dir=tmp_path,
-                           data_key="test", precision=precision)
+                           data_key="test", num_classes=3, precision=precision)
 
     assert bases(FP32).recipe("ct")["precision"] == FP32 and bases(BF16).recipe("ct")["precision"] == BF16
     assert bases(FP32).cache_path("ct") != bases(BF16).cache_path("ct")

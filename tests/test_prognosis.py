@@ -11,6 +11,7 @@ import torch
 from conftest import TEST_SEED
 
 from pemma_cl.data.ehr import EHR_FIELDS, EHR_SIZE, ehr_vector
+from pemma_cl.data.sources import SYNTHETIC_DESCRIPTION
 from pemma_cl.evaluation.cindex import bootstrap_indices, cindex_with_interval, harrell_c
 from pemma_cl.training.template import cox_loss
 
@@ -174,14 +175,16 @@ def _bases_for(stream, micro_preset, tmp_path_factory):
     from pemma_cl.training.bases import SharedBases
 
     return SharedBases(micro_preset, stream.pretrain_cases, TEST_SEED, torch.device("cpu"),
-                       cache_dir=tmp_path_factory.mktemp("prognosis-bases"), data_key="prognosis-cohort")
+                       cache_dir=tmp_path_factory.mktemp("prognosis-bases"), data_key="prognosis-cohort",
+                       num_classes=SYNTHETIC_DESCRIPTION.num_classes)
 
 
 @pytest.fixture(scope="module")
 def prognosis_settings(prognosis_stream, prognosis_spec, micro_preset, tmp_path_factory) -> dict:
     return {"preset": micro_preset, "device": torch.device("cpu"), "seed": TEST_SEED, "epochs": 1,
             "task_labels": [e.task for e in prognosis_spec.experiences],
-            "bases": _bases_for(prognosis_stream, micro_preset, tmp_path_factory)}
+            "bases": _bases_for(prognosis_stream, micro_preset, tmp_path_factory),
+            "description": SYNTHETIC_DESCRIPTION}
 
 
 def test_pemma_learns_prognosis_through_adapters_and_head_only(prognosis_stream, prognosis_settings) -> None:
@@ -264,6 +267,22 @@ def test_references_and_ceilings_on_the_synthetic_cohort() -> None:
     assert references["ceiling: true tumour volume (CT)"]["cindex"] < truth
     assert 0.5 < references["CoxPH: clinical (EHR)"]["cindex"] < truth
     assert references["CoxPH: clinical (EHR)"]["features"]  # fitted on the EHR columns that vary
+
+
+def test_a_cohort_without_the_clinical_record_gets_no_ehr_reference() -> None:
+    from pemma_cl.data.splits import split_cases
+    from pemma_cl.data.synthetic.cohort import generate_cohort
+    from pemma_cl.evaluation.prognosis_references import prognosis_references
+
+    cases = generate_cohort(seed=TEST_SEED, shape=(16, 16, 16), case_scale=0.5)
+    for case in cases:
+        case.clinical = {"karnofsky": 80.0}  # a case table's own column: not one of the EHR vector's fields
+        case.truth = {}
+    train, test = split_cases(cases, TEST_SEED).for_evaluation_on("test")
+    masks = lambda chosen: [c.label > 0 for c in chosen]  # noqa: E731 (the true masks stand in for the base's)
+    references = prognosis_references(train, test, masks, TEST_SEED)
+    assert list(references) == ["CoxPH: CT-base mask features (volume, SUVmax, SUVmean, TLG)"]
+    assert not any("ehr" in feature or "missing" in feature for feature in references[list(references)[0]]["features"])
 
 
 def test_prognosis_summary_reads_own_final_and_forgetting_from_rows() -> None:

@@ -348,7 +348,7 @@ def test_training_a_shared_base_leaves_the_global_random_state_alone(stream_data
     def draws_after_get() -> tuple:
         seed_everything(0)
         SharedBases(micro_preset, stream_data.pretrain_cases, 0, torch.device("cpu"), cache_dir=tmp_path,
-                    data_key="rng-test").get("ct")
+                    data_key="rng-test", num_classes=3).get("ct")
         return torch.rand(4), np.random.rand(4), random.random()
 
     trained = draws_after_get()

@@ -67,6 +67,18 @@ def test_render_reads_which_differences_the_seeds_separate() -> None:
     assert "| A | – | – | +0.100 | +0.000 |" in one_seed  # a paired difference without an interval, and no star
 
 
+def test_the_legend_names_the_structures_the_run_recorded() -> None:
+    lesion = aggregate(PER_SEED, "early-fusion", ("lesion",))
+    assert lesion["structures"] == ["lesion"]
+    text = render_markdown([("run", lesion)])
+    assert "'aggregated' is lesion's Dice (the data's one structure)" in text and "GTV" not in text
+    head_and_neck = render_markdown([("run", aggregate(PER_SEED, "early-fusion", ("GTVp", "GTVn")))])
+    assert "'aggregated' is the mean over GTVp and GTVn, leaving out" in head_and_neck
+    legacy = aggregate(PER_SEED, None)  # a run stored before summaries recorded structures: the head-and-neck cohort's
+    assert "structures" not in legacy and "the mean over GTVp and GTVn" in render_markdown([("run", legacy)])
+    assert "the mean over the data's structures" in render_markdown([("a", lesion), ("b", legacy)])  # they differ
+
+
 def test_several_runs_side_by_side() -> None:
     runs = [("run-a", aggregate(PER_SEED, "early-fusion")), ("run-b", aggregate({0: PER_SEED[0]}, None))]
     text = render_markdown(runs)

@@ -47,8 +47,8 @@ def test_segment_calls_the_model_with_the_case_twice_and_returns_its_own_output(
 
 def _networks(micro_preset):
     torch.manual_seed(0)
-    plain = MaskedInputNetwork(build_network(micro_preset, in_channels=2), (0, 1))
-    pemma = PemmaNetwork(build_network(micro_preset, in_channels=1), micro_preset)
+    plain = MaskedInputNetwork(build_network(micro_preset, in_channels=2, num_classes=3), (0, 1))
+    pemma = PemmaNetwork(build_network(micro_preset, in_channels=1, num_classes=3), micro_preset)
     return plain, pemma
 
 

@@ -36,6 +36,29 @@ def test_parts_are_disjoint_cover_the_cohort_and_follow_the_fractions() -> None:
         assert (count["train"][centre], count["val"][centre], count["test"][centre]) == (n_train, n_val, n_test), centre
 
 
+def test_a_source_with_its_own_test_cases_trains_on_every_other_case() -> None:
+    split = split_cases(cohort(SIZES), seed=0, with_test=False)
+    assert split.test == []
+    count = {name: Counter(c.centre for c in part) for name, part in (("train", split.train), ("val", split.val))}
+    # val round(0.15 n) as before; the test share returns to training: MDA 36 = 31 + 5, CHUV 2 = 2 + 0.
+    expected = {"MDA": (31, 5), "CHUM": (8, 2), "HMR": (4, 1), "HGJ": (2, 1), "CHUV": (2, 0), "CHUP": (1, 0)}
+    for centre, (n_train, n_val) in expected.items():
+        assert (count["train"][centre], count["val"][centre]) == (n_train, n_val), centre
+
+
+def test_groups_of_several_columns_get_streams_of_their_own() -> None:
+    cases = cohort({"north": 20})
+    for i, case in enumerate(cases):
+        case.groups["tracer"] = "FDG" if i % 2 else "PSMA"
+    split = split_cases(cases, seed=0, groups=("centre", "tracer"))
+    assert Counter(c.group("tracer") for c in split.test) == {"FDG": 2, "PSMA": 2}
+    # two unknown centres no longer share one random stream: their test picks differ in position
+    other = cohort({"east": 10, "west": 10})
+    picks = {centre: sorted(int(c.case_id[-3:]) for c in split_cases(other, seed=3).test if c.centre == centre)
+             for centre in ("east", "west")}
+    assert picks["east"] != picks["west"]
+
+
 def test_the_split_is_seeded() -> None:
     cases = cohort(SIZES)
     assert split_cases(cases, 0) == split_cases(list(reversed(cases)), 0)

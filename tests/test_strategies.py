@@ -22,7 +22,7 @@ from pemma_cl.strategy_api.registry import StrategyEntry, load_registry
 REGISTERED_NAMES = sorted(load_registry().entries)
 N_EXPERIENCES = 2
 #: The built-in strategies that pick an adapter set by the test experience's task label.
-TASK_AWARE = {"pemma-lora", "pemma-dora"}
+TASK_AWARE = {"pemma-lora", "pemma-dora", "separate-models"}
 N_ROWS = (N_EXPERIENCES + 1) * N_EXPERIENCES * 3 * 3  # model states x test experiences x inputs x structures
 
 
@@ -31,6 +31,8 @@ def base_state(model) -> tuple[str, dict[str, torch.Tensor]]:
     if hasattr(model, "get_base_model"):  # PEMMA with peft adapters
         state = model.get_base_model().base.state_dict()
         return "ct", {k.replace(".base_layer.", "."): v for k, v in state.items() if "lora_" not in k}
+    if hasattr(model, "active_network"):  # separate-models: the last network evaluated
+        return base_state(model.active_network)
     if hasattr(model, "network"):  # MaskedInputNetwork (early fusion)
         return ("ct" if model.channels == [0] else "fusion"), model.network.state_dict()
     return "ct", model.base.state_dict()  # plain PemmaNetwork
@@ -159,4 +161,5 @@ def test_a_build_context_carries_the_run_settings(stream_data, ctx_settings, mic
     ctx = seen[0]
     assert (ctx.name, ctx.preset, ctx.seed, ctx.epochs, ctx.task_labels) == ("inspect", micro_preset, 0, 1, [1, 2])
     assert ctx.bases is ctx_settings["bases"]
+    assert ctx.description.structure_names == ("GTVp", "GTVn") and ctx.description.num_classes == 3
     assert {type(p).__name__ for p in ctx.run_plugins} == {"ProgressPlugin", "CostPlugin"}

@@ -18,7 +18,7 @@ BOTH, CT_ONLY, PET_ONLY = (torch.tensor([m] * 2) for m in ([True, True], [True, 
 @pytest.fixture(scope="module")
 def swin_base():
     torch.manual_seed(0)
-    return build_network(MICRO, in_channels=1).eval()
+    return build_network(MICRO, in_channels=1, num_classes=3).eval()
 
 
 def test_the_preset_builds_swin_unetr_and_its_backbone_is_found_from_the_network(swin_base) -> None:

@@ -14,10 +14,13 @@ from torch import nn
 
 from pemma_cl.data.dataset import avalanche_dataset
 from pemma_cl.data.records import CaseRecord
-from pemma_cl.evaluation.segmentation_metric import STRUCTURES, SegmentationMetric
+from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
 from pemma_cl.training.template import INPUT_SETTINGS, SegmentationTemplate, drop_modalities
 
 SIDE = 32
+#: The built-in cohort's structures, and the structures of its metric rows.
+HEAD_AND_NECK = ("GTVp", "GTVn")
+STRUCTURES = (*HEAD_AND_NECK, "aggregated")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -108,7 +111,8 @@ def make_template(model: nn.Module, metric: SegmentationMetric | None = None, **
 
 def test_evaluation_runs_every_minibatch_under_each_input_setting(stream_data) -> None:
     model = MaskRecorder()
-    metric = SegmentationMetric(stream_data.names, stream_data.centres, stream_data.eval_cases)
+    metric = SegmentationMetric(stream_data.names, stream_data.centres, stream_data.eval_cases,
+                                structures=HEAD_AND_NECK)
     make_template(model, metric).eval(stream_data.benchmark.test_stream)
     n_exp = len(stream_data.names)
     assert [c[0] for c in model.calls] == [False] * (3 * n_exp)
@@ -141,7 +145,7 @@ def test_oracle_scores_dice_one_through_the_sliding_window(tiny_cohort) -> None:
     benchmark = with_task_labels(benchmark_from_datasets(train=[avalanche_dataset(cases, ("ct", "pet"), 1)],
                                                          test=[avalanche_dataset(cases, ("ct", "pet"), 1)]))
     model = LabelOracle()
-    metric = SegmentationMetric(["HGJ"], ["HGJ"], [[(c.case_id, c.centre) for c in cases]])
+    metric = SegmentationMetric(["HGJ"], ["HGJ"], [[(c.case_id, c.centre) for c in cases]], structures=HEAD_AND_NECK)
     make_template(model, metric, roi_size=16).eval(benchmark.test_stream)
     assert model.window_shapes == {(16, 16, 16)}  # 32^3 volumes were evaluated window by window
     assert len(metric.rows) == 3 * len(STRUCTURES)
@@ -226,8 +230,8 @@ def test_loss_dice_term_counts_the_tumour_classes_only() -> None:
 # SegmentationMetric with a fake strategy
 
 
-def one_hot_logits(labels: torch.Tensor) -> torch.Tensor:
-    return nn.functional.one_hot(labels[:, 0], 3).permute(0, 4, 1, 2, 3).float()
+def one_hot_logits(labels: torch.Tensor, classes: int = 3) -> torch.Tensor:
+    return nn.functional.one_hot(labels[:, 0], classes).permute(0, 4, 1, 2, 3).float()
 
 
 def fake_strategy(exp: int, stream: str = "test", **fields) -> SimpleNamespace:
@@ -240,7 +244,8 @@ def fake_strategy(exp: int, stream: str = "test", **fields) -> SimpleNamespace:
 def test_hd95_only_at_the_final_evaluation() -> None:
     labels = torch.zeros(1, 1, 8, 8, 8, dtype=torch.long)
     labels[0, 0, 1:4, 1:4, 1:4] = 1
-    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ"], [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ")]])
+    metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ"], [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ")]],
+                                structures=HEAD_AND_NECK)
     for trained_through in (-1, 0, 1):  # before training, after A, after B (the last experience)
         if trained_through >= 0:
             metric.after_training_exp(fake_strategy(trained_through))
@@ -261,7 +266,8 @@ def test_dice_metric_rows_for_perfect_and_empty_predictions() -> None:
     labels[0, 0, 1:4, 1:4, 1:4] = 1
     labels[1, 0, 5:7, 5:7, 5:7] = 2
     metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ+HMR"],
-                                [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ"), ("HMR-001", "HMR")]])
+                                [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ"), ("HMR-001", "HMR")]],
+                                structures=HEAD_AND_NECK)
     metric.after_training_exp(fake_strategy(1))  # the final evaluation: the one with HD95
     strategy = fake_strategy(1)
     metric.before_eval_exp(strategy)
@@ -296,7 +302,8 @@ def test_per_case_rows_name_each_case_with_its_counts_dice_and_hd95() -> None:
     prediction[1, 0, 5:7, 5:7, 5:7] = 0  # GTVn missed
     prediction[1, 0, 0, 0, 0:2] = 1  # 2 GTVp voxels hallucinated
     metric = SegmentationMetric(["A", "B"], ["CHUM", "HGJ+HMR"],
-                                [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ"), ("HMR-001", "HMR")]])
+                                [[("CHUM-001", "CHUM")], [("HGJ-001", "HGJ"), ("HMR-001", "HMR")]],
+                                structures=HEAD_AND_NECK)
     strategy = fake_strategy(1, eval_settings=("ct",), mb_input_setting="ct")
     metric.before_eval_exp(strategy)  # trained_through -1: no HD95
     for half in (slice(0, 1), slice(1, 2)):  # two mini-batches of one case: rows follow the dataset's order
@@ -323,10 +330,55 @@ def test_per_case_rows_name_each_case_with_its_counts_dice_and_hd95() -> None:
     assert math.isnan(final[("HGJ-001", "GTVn")]) and 0 < final[("HGJ-001", "GTVp")] < diagonal
 
 
+def test_a_one_structure_data_set_gives_rows_of_that_structure_and_aggregated_equal_to_it() -> None:
+    labels = torch.zeros(2, 1, 8, 8, 8, dtype=torch.long)
+    labels[0, 0, 1:4, 1:4, 1:4] = 1  # 27 lesion voxels, found
+    labels[1, 0, 5:7, 5:7, 5:7] = 1  # 8 lesion voxels, missed
+    prediction = torch.where(torch.arange(2)[:, None, None, None, None] == 0, labels, 0)
+    metric = SegmentationMetric(["A"], ["CHUM"], [[("CHUM-001", "CHUM"), ("CHUM-002", "CHUM")]],
+                                structures=("lesion",))
+    metric.after_training_exp(fake_strategy(0))  # the final evaluation: HD95 too
+    strategy = fake_strategy(0, eval_settings=("ct",), mb_input_setting="ct", mb_output=one_hot_logits(prediction, 2),
+                             mb_y=labels)
+    metric.before_eval_exp(strategy)
+    metric.after_eval_forward(strategy)
+    metric.after_eval_exp(strategy)
+    diagonal = (3 * 8**2) ** 0.5  # the missed case's HD95 (voxels)
+    rows = {r["structure"]: r for r in metric.rows}
+    assert list(rows) == ["lesion", "aggregated"]
+    for row in rows.values():  # pooled 2 * 27 / (54 + 8); per-case mean of 1 and 0; HD95 median of 0 and the diagonal
+        assert (row["dice"], row["dice_case_mean"]) == pytest.approx((27 / 31, 0.5))
+        assert row["hd95"] == pytest.approx(diagonal / 2)
+    assert [r[5:15] for r in metric.case_rows] == [
+        ["CHUM-001", "ct", "lesion", 27, 0, 0, 27, 27, 1.0, 0.0],
+        ["CHUM-002", "ct", "lesion", 0, 0, 8, 8, 0, 0.0, pytest.approx(diagonal)]]
+
+
+def test_three_structures_each_get_rows_in_label_order() -> None:
+    labels = torch.zeros(1, 1, 8, 8, 8, dtype=torch.long)
+    labels[0, 0, 1:3, 1:3, 1:3] = 1  # 8 voxels each
+    labels[0, 0, 4:6, 4:6, 4:6] = 2
+    labels[0, 0, 6:8, 6:8, 6:8] = 3
+    prediction = torch.where(labels == 2, 0, labels)  # structure 2 missed
+    prediction[0, 0, 0, 0, 0:2] = 3  # 2 voxels of structure 3 hallucinated
+    metric = SegmentationMetric(["A"], ["CHUM"], [[("CHUM-001", "CHUM")]], structures=("liver", "tumour", "node"))
+    strategy = fake_strategy(0, eval_settings=("ct",), mb_input_setting="ct", mb_output=one_hot_logits(prediction, 4),
+                             mb_y=labels)
+    metric.before_eval_exp(strategy)
+    metric.after_eval_forward(strategy)
+    metric.after_eval_exp(strategy)
+    dice = {r["structure"]: r["dice"] for r in metric.rows}
+    # liver found: 1; tumour missed: 0; node 2 * 8 / (16 + 2) = 8/9; aggregated their mean, 17/27
+    assert list(dice) == ["liver", "tumour", "node", "aggregated"]
+    assert list(dice.values()) == pytest.approx([1.0, 0.0, 8 / 9, 17 / 27])
+    assert [r[7:13] for r in metric.case_rows] == [["liver", 8, 0, 0, 8, 8], ["tumour", 0, 0, 8, 8, 0],
+                                                   ["node", 8, 2, 0, 8, 10]]
+
+
 def test_per_case_rows_name_the_tracked_cases_of_an_experience_from_the_tracked_stream() -> None:
     labels = torch.zeros(1, 1, 4, 4, 4, dtype=torch.long)
     metric = SegmentationMetric(["A"], ["CHUM"], [[("CHUM-001", "CHUM"), ("CHUM-002", "CHUM")]],
-                                tracked_cases=[[("CHUM-002", "CHUM")]])
+                                tracked_cases=[[("CHUM-002", "CHUM")]], structures=HEAD_AND_NECK)
     strategy = fake_strategy(0, stream="tracked", eval_settings=("ct",), mb_input_setting="ct",
                              mb_output=one_hot_logits(labels), mb_y=labels)
     metric.before_eval_exp(strategy)
@@ -339,7 +391,7 @@ def test_per_case_rows_name_the_tracked_cases_of_an_experience_from_the_tracked_
 
 def test_per_case_rows_refuse_a_case_count_other_than_the_experience_has() -> None:
     labels = torch.zeros(2, 1, 4, 4, 4, dtype=torch.long)
-    metric = SegmentationMetric(["A"], ["CHUM"], [[("CHUM-001", "CHUM")]])
+    metric = SegmentationMetric(["A"], ["CHUM"], [[("CHUM-001", "CHUM")]], structures=HEAD_AND_NECK)
     strategy = fake_strategy(0, eval_settings=("ct",), mb_input_setting="ct", mb_output=one_hot_logits(labels),
                              mb_y=labels)
     metric.before_eval_exp(strategy)

@@ -17,7 +17,7 @@ from pemma_cl.cli.app import app
 from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.case_bootstrap import case_units, resample_cases, stratified_weights
 from pemma_cl.evaluation.per_case import CASE_COLUMNS
-from pemma_cl.report.claim_rows import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, SECONDARY
+from pemma_cl.report.claim_rows import DOES_NOT_APPLY, HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, SECONDARY
 from pemma_cl.report.claims import check_claims, load_run, render_claims
 from pemma_cl.report.contrasts import (
     PrimaryContrast,
@@ -41,14 +41,16 @@ FORGET = PrimaryContrast("forget", "Continual learning of new centres with CT+PE
                          "pemma-lora-shared", None, "forgetting", "ctpet", "aggregated", 0.03, "below")
 
 
-def case_rows(seed: int, strategy: str, dice: dict[tuple[int, int], list[float]]) -> list[dict]:
-    """Rows of one strategy: ``dice[(step, experience)]`` lists each case's Dice (the same for GTVp and GTVn, tp = 100
-    Dice, fp = fn = 100 - tp: a case's Dice is tp / 100, and the aggregated Dice of equal-sized cases their mean)."""
+def case_rows(seed: int, strategy: str, dice: dict[tuple[int, int], list[float]],
+              structures: tuple[str, ...] = ("GTVp", "GTVn")) -> list[dict]:
+    """Rows of one strategy: ``dice[(step, experience)]`` lists each case's Dice (the same for every structure, tp =
+    100 Dice, fp = fn = 100 - tp: a case's Dice is tp / 100, and the aggregated Dice of equal-sized cases their
+    mean)."""
     rows = []
     for (step, exp), per_case in dice.items():
         for k, value in enumerate(per_case):
             tp = round(100 * value)
-            for structure in ("GTVp", "GTVn"):
+            for structure in structures:
                 rows.append({"seed": seed, "strategy": strategy, "trained_through": step,
                              "trained_through_name": f"E{step}",
                              "eval_experience": exp, "eval_experience_name": f"E{exp}", "centre": CENTRES[exp],
@@ -66,8 +68,10 @@ def final(e0: list[float], e1: list[float], before: float | None = None) -> dict
     return out
 
 
-def write_run(folder: Path, seeds: dict[int, list[dict]], with_cases: bool = True) -> Path:
-    """A run of stream ``centers`` (two CT+PET experiences): per seed its case rows, summary and cases file."""
+def write_run(folder: Path, seeds: dict[int, list[dict]], with_cases: bool = True,
+              structures: tuple[str, ...] | None = None) -> Path:
+    """A run of stream ``centers`` (two CT+PET experiences): per seed its case rows, summary and cases file; the
+    summary records ``structures`` (None: a run stored before summaries recorded them)."""
     folder.mkdir(parents=True)
     experiences = [{"name": f"E{i}", "modalities": ["ct", "pet"]} for i in range(2)]
     (folder / "config.json").write_text(json.dumps({"stream": {"name": "centers", "experiences": experiences}}))
@@ -83,15 +87,16 @@ def write_run(folder: Path, seeds: dict[int, list[dict]], with_cases: bool = Tru
         (seed_dir / "summary.json").write_text(json.dumps(per_seed[seed]))
         if with_cases:
             cases.to_csv(seed_dir / "cases.csv.gz", index=False)
-    (folder / "summary.json").write_text(json.dumps(aggregate(per_seed, "early-fusion")))
+    (folder / "summary.json").write_text(json.dumps(aggregate(per_seed, "early-fusion", structures)))
     return folder
 
 
-def seed_rows(seed: int, gap: float, forgetting: float = 0.0) -> list[dict]:
+def seed_rows(seed: int, gap: float, forgetting: float = 0.0, structures: tuple[str, ...] = ("GTVp", "GTVn")
+              ) -> list[dict]:
     """Early fusion 0.60 on every case; pemma-lora ``gap`` above it; pemma-lora-shared forgets ``forgetting``."""
-    return [*case_rows(seed, "early-fusion", final([0.6] * 4, [0.6] * 2)),
-            *case_rows(seed, "pemma-lora", final([0.6 + gap] * 4, [0.6 + gap] * 2)),
-            *case_rows(seed, "pemma-lora-shared", final([0.5] * 4, [0.5] * 2, before=0.5 + forgetting))]
+    return [*case_rows(seed, "early-fusion", final([0.6] * 4, [0.6] * 2), structures),
+            *case_rows(seed, "pemma-lora", final([0.6 + gap] * 4, [0.6 + gap] * 2), structures),
+            *case_rows(seed, "pemma-lora-shared", final([0.5] * 4, [0.5] * 2, before=0.5 + forgetting), structures)]
 
 
 def test_the_declared_file_has_the_claims_primary_contrasts() -> None:
@@ -112,6 +117,10 @@ def test_the_declared_file_has_the_claims_primary_contrasts() -> None:
     ("- {name: a, claim: c, stream: s, strategy: x, reference: null, metric: final_dice, input: ct, margin: 0.03, "
      "direction: non_inferior}", "direction non_inferior needs a reference"),
     ("{}", "expected a non-empty list of contrasts"),
+    ("- {name: a, claim: 'Continual learning of new centres with CT+PET, without forgetting', stream: centers, "
+     "strategy: x, reference: null, metric: forgetting, input: ct, margin: 0.03, direction: below}",
+     "contrast 1 (a): field 'input': its claim 'Continual learning of new centres with CT+PET, without forgetting' "
+     "names input ctpet, got 'ct'"),
 ])
 def test_a_bad_contrasts_file_is_one_line_naming_the_field(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "primary.yaml"
@@ -119,6 +128,44 @@ def test_a_bad_contrasts_file_is_one_line_naming_the_field(tmp_path: Path, text:
     with pytest.raises(UserError, match=str(path)) as caught:
         load_primary_contrasts(path)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_each_suite_contrast_scores_its_claims_input() -> None:
+    from pemma_cl.report.claim_rows import CLAIM_INPUTS
+
+    declared = load_primary_contrasts()
+    assert all(c.input in CLAIM_INPUTS[c.claim] for c in declared)
+    by_name = {c.name: c for c in declared}
+    assert by_name["no-forgetting-centres"].claim == "Earlier centres still served from CT alone"
+    assert by_name["no-forgetting-centres"].input == "ct" and by_name["no-forgetting-centres-ctpet"].input == "ctpet"
+
+
+def test_a_contrast_file_is_checked_against_the_structures_of_the_cohort_it_is_written_for(tmp_path: Path) -> None:
+    path = tmp_path / "primary.yaml"
+    path.write_text("- {name: a, claim: c, stream: s, strategy: x, reference: null, metric: final_dice, input: ct, "
+                    "structure: lesion, margin: 0.03, direction: below}")
+    with pytest.raises(UserError, match=r"field 'structure': expected one of \[aggregated, GTVp, GTVn\], got 'lesion'"):
+        load_primary_contrasts(path)  # the suite's cohort: head and neck
+    [contrast] = load_primary_contrasts(path, structures=("lesion",))  # a file written for a cohort with lesions
+    assert contrast.structure == "lesion"
+
+
+def test_a_contrast_naming_a_structure_the_runs_data_lack_does_not_apply(tmp_path: Path) -> None:
+    gaps = [0.01, 0.02, 0.00, 0.03, 0.01]  # as in the Holm test below: Dice held where it applies
+    lesion = {s: seed_rows(s, gap, structures=("lesion",)) for s, gap in enumerate(gaps)}
+    run = load_run(write_run(tmp_path / "lesion", lesion, structures=("lesion",)))
+    assert run.structures == ("lesion",)
+    gtvn = replace(DICE, name="dice-gtvn", structure="GTVn")
+    aggregated, nodes = primary_rows([run], [DICE, gtvn])
+    assert aggregated.verdict == HELD  # aggregated applies to every data set: here the lesion's Dice
+    p_dice = stats.ttest_1samp(gaps, -0.03).pvalue  # the GTVn contrast counts in Holm's family as untested
+    assert f"Holm-adjusted {min(1, 2 * p_dice):.3g}" in aggregated.measured
+    assert nodes.verdict == DOES_NOT_APPLY and nodes.measured == "–"
+    assert "the run's data have no structure GTVn (they have lesion)" in nodes.why
+    # beside it, a run of the head-and-neck cohort is the one the GTVn contrast is read from
+    head_and_neck = load_run(write_run(tmp_path / "hn", {s: seed_rows(s, g) for s, g in enumerate(gaps)},
+                                       structures=("GTVp", "GTVn")))
+    assert primary_rows([run, head_and_neck], [gtvn])[0].verdict == HELD
 
 
 def test_holm_by_hand() -> None:
@@ -261,6 +308,13 @@ def test_plan_refuses_fewer_than_three_seeds_and_other_streams(tmp_path: Path) -
         plan_run(pilot, 0.03, [PrimaryContrast(**{**DICE.__dict__, "stream": "paper"})])
     with pytest.raises(UserError, match="--half-width"):
         plan_run(pilot, 0.0, [DICE])
+    lesion = write_run(tmp_path / "lesion", {s: seed_rows(s, 0.01 * s, structures=("lesion",)) for s in range(3)},
+                       structures=("lesion",))
+    with pytest.raises(UserError, match="no primary contrast of stream 'centers' applies to the run's data "
+                                        r"\(they name GTVn; the data have lesion\)"):
+        plan_run(lesion, 0.03, [replace(DICE, structure="GTVn")])
+    assert [p.contrast.name for p in plan_run(lesion, 0.03, [DICE, replace(DICE, name="n", structure="GTVn")])] == [
+        "dice"]
 
 
 def test_the_fast_final_dice_bootstrap_equals_recomputing_on_the_drawn_rows() -> None:

@@ -19,11 +19,15 @@ import typer
 from pemma_cl import __version__
 from pemma_cl.cli import data, measure, stored
 from pemma_cl.cli.common import (
+    CaseTableOption,
     DeviceOption,
     OnBadCaseOption,
     PluginOption,
     PrecisionOption,
+    SpacingOption,
+    column_list,
     guarded,
+    parsed_spacing,
     registry_with,
 )
 from pemma_cl.core.errors import UserError
@@ -164,7 +168,8 @@ def run(
                           help="Network family of every strategy and base (the preset sizes it per backbone).")
     ] = "unetr",
     data: Annotated[
-        str, typer.Option("--data", metavar="SOURCE", help="Data source: 'synthetic' or 'hecktor:DIR'.")
+        str, typer.Option("--data", metavar="SOURCE", help="Data source: 'synthetic', 'hecktor:DIR' (HECKTOR 2022) "
+                          "or 'nnunet:DIR' (a PET/CT dataset in nnU-Net's raw layout with a case table).")
     ] = "synthetic",
     results_dir: Annotated[
         Path, typer.Option("--results-dir", metavar="DIR", help="Folder in which the run folder is created.")
@@ -179,9 +184,22 @@ def run(
     on_bad_case: OnBadCaseOption = "refuse",
     cache: Annotated[
         Path | None,
-        typer.Option("--cache", metavar="DIR", help="Prepared cache of a HECKTOR folder, if 'prepare' was given "
-                     "--cache. Default: DIR/.pemma_cache/size<N>.", show_default=False),
+        typer.Option("--cache", metavar="DIR", help="Prepared cache of a HECKTOR folder or nnU-Net dataset, if "
+                     "'prepare' was given --cache. Default: DIR/.pemma_cache/size<N> (HECKTOR), "
+                     "DIR/.pemma_cache/spacing<Z>x<Y>x<X> (nnU-Net).", show_default=False),
     ] = None,
+    case_table: CaseTableOption = None,
+    survival: Annotated[
+        str | None,
+        typer.Option("--survival", metavar="TIME,EVENT", help="The case table's survival columns (time, and event: "
+                     "1 event, 0 censored), for prognosis experiences on an nnU-Net dataset.", show_default=False),
+    ] = None,
+    clinical: Annotated[
+        str | None,
+        typer.Option("--clinical", metavar="COL,COL", help="The case table's clinical columns (numbers), kept on "
+                     "each case of an nnU-Net dataset.", show_default=False),
+    ] = None,
+    spacing: SpacingOption = None,
     eval_on: Annotated[
         str,
         typer.Option("--eval-on", metavar="|".join(EVAL_SPLITS),
@@ -280,6 +298,10 @@ def run(
             plugin_files=tuple(plugin or ()),
             on_bad_case=on_bad_case,
             cache=cache,
+            case_table=case_table,
+            survival=column_list(survival, "--survival"),
+            clinical=column_list(clinical, "--clinical") or (),
+            spacing=parsed_spacing(spacing),
             eval_on=eval_on,
             reference=reference or (DEFAULT_REFERENCE if DEFAULT_REFERENCE in strategies else None),
             loggers=tuple(logger or ()),

@@ -11,6 +11,7 @@ import typer
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.precision import PRECISIONS
+from pemma_cl.data.nnunet.layout import parse_spacing
 from pemma_cl.run.config import DEVICES, ON_BAD_CASE
 from pemma_cl.strategy_api.registry import Registry, file_source, load_registry
 
@@ -32,9 +33,44 @@ OnBadCaseOption = Annotated[
     str,
     typer.Option(
         "--on-bad-case", metavar="|".join(ON_BAD_CASE),
-        help="Bad cases of a HECKTOR folder: refuse (list them, exit 2) or skip them (recorded with reasons).",
+        help="Bad cases of a HECKTOR folder or nnU-Net dataset: refuse (list them, exit 2) or skip them (recorded "
+             "with reasons).",
     ),
 ]
+
+CaseTableOption = Annotated[
+    Path | None,
+    typer.Option("--case-table", metavar="FILE", help="Case table of an nnU-Net dataset (CSV: case_id, centre and "
+                 "grouping columns). Default: DIR/cases.csv.", show_default=False),
+]
+SpacingOption = Annotated[
+    str | None,
+    typer.Option("--spacing", metavar="Z,Y,X", help="Target voxel spacing (mm) of an nnU-Net dataset. Default: the "
+                 "dataset's median spacing per axis.", show_default=False),
+]
+
+
+def parsed_spacing(text: str | None) -> tuple[float, float, float] | None:
+    """``--spacing Z,Y,X`` as numbers (None when not given).
+
+    Raises:
+        UserError: If the text is not three positive numbers.
+    """
+    return None if text is None else parse_spacing(text, "--spacing")
+
+
+def column_list(text: str | None, option: str) -> tuple[str, ...] | None:
+    """``COL,COL`` as column names (None when not given).
+
+    Raises:
+        UserError: If a name is empty.
+    """
+    if text is None:
+        return None
+    columns = tuple(part.strip() for part in text.split(","))
+    if not all(columns):
+        raise UserError(f"{option}: expected column names separated by commas, got {text!r}")
+    return columns
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 

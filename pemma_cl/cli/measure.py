@@ -11,6 +11,7 @@ import typer
 from pemma_cl.cli.common import DeviceOption, PluginOption, PrecisionOption, guarded, registry_with
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.precision import PRECISIONS
+from pemma_cl.core.threads import fit_threads
 from pemma_cl.run.config import BACKBONES, DEFAULT_STRATEGIES, DEVICES, PRESETS
 
 #: Rows of ``pemma-bench params``: (key of pemma_parameter_counts, label).
@@ -83,7 +84,8 @@ def profile(
     ] = None,
 ) -> None:
     """Median training-step time, the step's arithmetic (GFLOP), evaluation time per case, peak memory and trainable
-    parameters of each strategy, like for like on untrained bases (see pemma_cl/measure/profile.py)."""
+    parameters of each strategy, like for like on untrained bases (see pemma_cl/measure/profile.py), at the threads
+    that fit this machine now (PEMMA_THREADS=N sets them)."""
     if preset not in PRESETS:
         raise UserError(f"--preset: expected one of [{', '.join(PRESETS)}], got {preset!r}")
     if device not in DEVICES:
@@ -104,6 +106,7 @@ def profile(
     check_precision(precision, target)
     out = out or Path("results") / f"profile-{preset}-{target.type}.json"
     check_writable(out.parent, "--out (its folder)")
+    fit_threads()  # the threads a run's unit would get on this machine now (pemma_cl.core.threads)
     rows = profile_strategies(entries, MODEL_PRESETS[preset], target, steps, precision=precision)
     width = max(len(row["strategy"]) for row in rows)
     typer.echo(f"'{preset}' preset on {target} ({torch_device_name(target)}, {precision}), median of {steps} steps:")

@@ -81,7 +81,7 @@ def report(
                 raise UserError(f"--reference: {folder} has no strategy {reference!r} "
                                 f"(it has {', '.join(summary['strategies'])})")
             per_seed = {seed: _stored_json(folder, f"seeds/seed{seed}/{SUMMARY_JSON}") for seed in summary["seeds"]}
-            summary = aggregate(per_seed, reference)
+            summary = aggregate(per_seed, reference, summary.get("structures"))
         summaries.append((folder.name, summary))
     typer.echo(render_markdown(summaries).rstrip("\n"))
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from avalanche.benchmarks.utils import AvalancheDataset
-from avalanche.benchmarks.utils.data_attribute import TaskLabels
+from avalanche.benchmarks.utils.data_attribute import DataAttribute, TaskLabels
 from monai.transforms import ScaleIntensityRange
 from torch.utils.data import Dataset
 
 from pemma_cl.data.ehr import ehr_vector
+from pemma_cl.data.patches import SAMPLINGS, WHOLE, serve, served_shape
 from pemma_cl.data.records import EHR, MODALITIES, CaseRecord
 
 #: CT soft-tissue window (HU) mapped to [0, 1], clipped; PET SUV scaled by 1/10, not clipped (hot spots stay hot).
@@ -30,7 +31,8 @@ def case_tensors(case: CaseRecord) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class CaseDataset(Dataset):
-    """Pre-normalised cases; each item is ``(x, y, modality_mask, survival, ehr)``.
+    """Pre-normalised cases; each item is ``(x, y, modality_mask, survival, ehr)``, its volumes served by a
+    sampling rule of :mod:`pemma_cl.data.patches` (a volume equal to the patch is served as it is).
 
     ``survival`` is ``[RFS days, relapse]`` float32 (NaN without an endpoint); ``ehr`` is the case's EHR vector
     (:func:`pemma_cl.data.ehr.ehr_vector`). A modality the experience does not have is absent from the data
@@ -43,15 +45,22 @@ class CaseDataset(Dataset):
             missing images.
         tensors: normalised ``(x, y)`` per case id, shared between the datasets of a stream so that a case used
             by several experiences is held once; filled as needed.
+        patch: the network's cubic patch side; None serves every volume whole.
+        sampling: one of :data:`~pemma_cl.data.patches.SAMPLINGS`: ``random`` (training), ``centred`` (prognosis)
+            or ``whole`` (evaluation).
     """
 
     def __init__(self, cases: Sequence[CaseRecord], modalities: Sequence[str],
-                 tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+                 tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None, patch: int | None = None,
+                 sampling: str = WHOLE) -> None:
         images = [m for m in modalities if m in MODALITIES]
         unknown = sorted(set(modalities) - set(MODALITIES) - {EHR})
         if unknown or not images:
             raise ValueError(f"modalities must hold a non-empty subset of {MODALITIES} (and optionally "
                              f"{EHR!r}), got {tuple(modalities)}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        self.patch, self.sampling = patch, sampling
         tensors = {} if tensors is None else tensors
         self.case_ids = [c.case_id for c in cases]
         self.centres = [c.centre for c in cases]
@@ -61,6 +70,8 @@ class CaseDataset(Dataset):
             if case.case_id not in tensors:
                 tensors[case.case_id] = case_tensors(case)
         self.images = [tensors[c.case_id] for c in cases]
+        #: The spatial shape of each item's volumes as served.
+        self.shapes = [served_shape(y.shape[1:], patch, sampling) for _, y in self.images]
         nan = float("nan")
         self.survival = [torch.tensor([c.rfs_days if c.has_endpoint else nan, c.relapse if c.has_endpoint else nan],
                                       dtype=torch.float32) for c in cases]
@@ -70,12 +81,19 @@ class CaseDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        x, y = self.images[index]
+        x, y = serve(*self.images[index], self.patch, self.sampling)
         return x * self.present, y, self.mask, self.survival[index], self.ehr[index]
 
 
+#: Name of the data attribute holding each item's served volume shape (the evaluation loader batches by it).
+SHAPES_ATTRIBUTE = "volume_shapes"
+
+
 def avalanche_dataset(cases: Sequence[CaseRecord], modalities: Sequence[str], task: int,
-                      tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> AvalancheDataset:
-    """An Avalanche dataset of the cases (:class:`CaseDataset`) whose mini-batches end with the task label."""
-    data = CaseDataset(cases, modalities, tensors)
-    return AvalancheDataset([data], data_attributes=[TaskLabels([task] * len(data))])
+                      tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None, patch: int | None = None,
+                      sampling: str = WHOLE) -> AvalancheDataset:
+    """An Avalanche dataset of the cases (:class:`CaseDataset`) whose mini-batches end with the task label; its data
+    attribute :data:`SHAPES_ATTRIBUTE` holds each item's volume shape."""
+    data = CaseDataset(cases, modalities, tensors, patch, sampling)
+    return AvalancheDataset([data], data_attributes=[TaskLabels([task] * len(data)),
+                                                     DataAttribute(data.shapes, SHAPES_ATTRIBUTE)])

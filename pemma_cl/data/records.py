@@ -6,10 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pemma_cl.data.description import CENTRE_COLUMN, HEAD_AND_NECK_STRUCTURES, DatasetDescription
-
-#: TRANSITION ONLY (to be removed): the layers above the data still read head-and-neck structures from here.
-STRUCTURES = HEAD_AND_NECK_STRUCTURES
+from pemma_cl.data.description import CENTRE_COLUMN, DatasetDescription
 
 #: The image modalities, in the order of the networks' input channels (0 CT, 1 PET).
 MODALITIES: tuple[str, ...] = ("ct", "pet")
@@ -58,8 +55,12 @@ class LoadedData:
         key: identifies the data (part of cache keys and of the manifest).
         description: what the data set is (its structures, grouping columns, normalisation).
         skipped: ``{case_id: reason}`` of cases left out (``--on-bad-case skip``); recorded in the manifest.
-        test: the test cases when the source draws them apart from ``cases`` (the built-in cohort); None: the
-            test cases are a share of ``cases`` (:func:`pemma_cl.data.splits.split_cases`).
+        test: the test cases when the source has them apart from ``cases`` (the built-in cohort's separately drawn
+            ones, an nnU-Net dataset's imagesTs); None: the test cases are a share of ``cases``
+            (:func:`pemma_cl.data.splits.split_cases`).
+        drops_test_share: the built-in cohort only: its split's test share still stays out of training although
+            ``test`` replaces it (its stored reference runs were made so); other sources train on every non-test
+            case.
     """
 
     cases: list[CaseRecord]
@@ -67,3 +68,4 @@ class LoadedData:
     description: DatasetDescription
     skipped: dict[str, str] = field(default_factory=dict)
     test: list[CaseRecord] | None = None
+    drops_test_share: bool = False

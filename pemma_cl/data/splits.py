@@ -45,14 +45,16 @@ class CaseSplit:
         raise ValueError(f"eval_on must be one of {EVAL_SPLITS}, got {eval_on!r}")
 
 
-def split_cases(cases: list[CaseRecord], seed: int, groups: Sequence[str] = (CENTRE_COLUMN,)) -> CaseSplit:
+def split_cases(cases: list[CaseRecord], seed: int, groups: Sequence[str] = (CENTRE_COLUMN,),
+                with_test: bool = True) -> CaseSplit:
     """Split each group's cases into train, validation and test, reproducibly.
 
     A group is one combination of the values of the ``groups`` columns (one centre; with ``("centre", "tracer")``,
     one centre's cases of one tracer). Per group, a seeded permutation (:func:`group_stream`) gives the first
     ``round(TEST_FRACTION * n)`` cases (at least one when ``n >= 2``) to test, the next ``round(VAL_FRACTION * n)``
     (at least one when ``n >= 3``) to validation and the rest to train; at least one case always stays in train. The
-    test part is the same as a plain 80/20 split with that seed.
+    test part is the same as a plain 80/20 split with that seed. ``with_test=False`` (a source with test cases of its
+    own) gives no case to test: validation is drawn as above and every other case trains.
     """
     by_group: dict[tuple[str, ...], list[CaseRecord]] = defaultdict(list)
     for case in cases:
@@ -62,7 +64,7 @@ def split_cases(cases: list[CaseRecord], seed: int, groups: Sequence[str] = (CEN
         members = sorted(members, key=lambda c: c.case_id)
         n = len(members)
         order = np.random.default_rng([seed, group_stream(group)]).permutation(n)
-        n_test = min(max(1, round(TEST_FRACTION * n)), n - 1) if n >= 2 else 0
+        n_test = min(max(1, round(TEST_FRACTION * n)), n - 1) if n >= 2 and with_test else 0
         n_val = min(max(1, round(VAL_FRACTION * n)), n - n_test - 1) if n >= 3 else 0
         test += [members[i] for i in order[:n_test]]
         val += [members[i] for i in order[n_test:n_test + n_val]]

@@ -15,7 +15,11 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.models.presets import Preset
+
+#: The paper's network outputs: background plus HECKTOR 2022's structures (GTVp, GTVn).
+PAPER_NUM_CLASSES = 1 + len(HEAD_AND_NECK_STRUCTURES)
 
 #: Name fragments of peft's per-task parameters (adapter weights, per-adapter and pristine module copies).
 PER_TASK_MARKERS = ("lora_", "modules_to_save", "original_module")
@@ -94,7 +98,8 @@ class CostPlugin(SupervisedPlugin):
         }
 
 
-def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int) -> dict[str, int | float]:
+def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int,
+                           num_classes: int = PAPER_NUM_CLASSES) -> dict[str, int | float]:
     """PEMMA's parameter counts at a preset, without training (built on the meta device, shapes only, where the
     backbone allows; else on the CPU without drawing from the global random generator).
 
@@ -102,6 +107,7 @@ def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int) -> dict
         preset: network size.
         use_dora: DoRA instead of LoRA.
         n_tasks: tasks of the stream; the per-task protocol stores one adapter set per task.
+        num_classes: the network's outputs (background plus one per structure); default: the paper's.
 
     Returns:
         ``base`` (frozen CT base), ``lora`` (one set's LoRA/DoRA on the transformer), ``pet_path`` (one set's PEMMA
@@ -118,7 +124,7 @@ def pemma_parameter_counts(preset: Preset, use_dora: bool, n_tasks: int) -> dict
 
     meta = get_backbone(preset.backbone).builds_on_meta
     with torch.device("meta" if meta else "cpu"), torch.random.fork_rng(devices=[]):
-        base = build_network(preset, in_channels=1)
+        base = build_network(preset, 1, num_classes)
         n_base = sum(p.numel() for p in base.parameters())  # before peft injects its layers into it
         model = wrap_with_adapters(PemmaNetwork(base, preset), preset, use_dora=use_dora, first_adapter=adapter_name(1))
         stored_shared = sum(p.numel() for p in model.parameters())

@@ -1,7 +1,7 @@
 """Dice scores per structure, accumulated over cases the way HECKTOR 2022 ranks them.
 
-Two numbers are kept for each structure ``k`` (GTVp = 1, GTVn = 2, see
-:data:`pemma_cl.data.records.STRUCTURES`):
+Two numbers are kept for each structure ``k`` of the data (its label values and names,
+:attr:`pemma_cl.data.description.DatasetDescription.structures`; GTVp = 1 and GTVn = 2 in the built-in cohort):
 
 * **Aggregated Dice** (the HECKTOR 2022 ranking metric)::
 
@@ -20,6 +20,7 @@ Two numbers are kept for each structure ``k`` (GTVp = 1, GTVn = 2, see
 ``aggregated`` in :meth:`DiceAccumulator.result` is the mean of the structures' aggregated Dice
 over the structures some reference mask contains (a structure absent from the whole set is left
 out of the mean, false positives and all); NaN only if no reference mask contains any structure.
+With one structure it is that structure's aggregated Dice.
 
 Both are kept per case as well: :meth:`DiceAccumulator.per_case_counts` holds each case's TP, FP and FN voxel
 counts per structure, from which :func:`dice_scores` gives the aggregated Dice of any set of cases (the per-case
@@ -29,12 +30,11 @@ rows of a run, :mod:`pemma_cl.evaluation.per_case`, use it).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from monai.metrics import compute_dice
-
-from pemma_cl.data.records import STRUCTURES
 
 __all__ = ["COUNTS", "DiceAccumulator", "PerCaseScores", "dice_scores", "paired_label_maps"]
 
@@ -67,38 +67,52 @@ def _nanmean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else math.nan
 
 
-def dice_scores(totals: np.ndarray) -> dict[str, float]:
+def dice_scores(totals: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     """HECKTOR's aggregated Dice from voxel counts summed over a set of cases.
 
     Args:
-        totals: ``[n_structures, 3]`` integer sums of (TP, FP, FN) per structure, in the order of
-            :data:`~pemma_cl.data.records.STRUCTURES`' labels (GTVp, GTVn).
+        totals: ``[n_structures, 3]`` integer sums of (TP, FP, FN) per structure, in the order of ``names``.
+        names: the structures' names (e.g. ``("GTVp", "GTVn")``).
 
     Returns:
-        ``{"GTVp": float, "GTVn": float, "aggregated": float}``: ``2 TP / (2 TP + FP + FN)`` per structure, NaN
-        for a structure without a reference voxel (``TP + FN == 0``); ``aggregated`` their NaN-aware mean.
+        ``{name: float, ..., "aggregated": float}``: ``2 TP / (2 TP + FP + FN)`` per structure, NaN for a structure
+        without a reference voxel (``TP + FN == 0``); ``aggregated`` their NaN-aware mean.
     """
+    if len(names) != len(totals):
+        raise ValueError(f"{len(totals)} rows of counts for {len(names)} structures {list(names)}")
     out = {}
-    for name, (tp, fp, fn) in zip((STRUCTURES[k] for k in sorted(STRUCTURES)), totals):
+    for name, (tp, fp, fn) in zip(names, totals):
         out[name] = float(2 * tp / (2 * tp + fp + fn)) if tp + fn > 0 else math.nan
     out["aggregated"] = _nanmean(np.array(list(out.values())))
     return out
 
 
 class PerCaseScores:
-    """Per-case scores of each structure of :data:`~pemma_cl.data.records.STRUCTURES`, kept across batches."""
+    """Per-case scores of each structure, kept across batches.
 
-    def __init__(self) -> None:
-        self._labels = tuple(sorted(STRUCTURES))
-        self._names = tuple(STRUCTURES[k] for k in self._labels)
+    Args:
+        structures: ``{label value: name}`` of the structures scored (the data's
+            :attr:`~pemma_cl.data.description.DatasetDescription.structures`); any other value is background.
+    """
+
+    def __init__(self, structures: Mapping[int, str]) -> None:
+        if not structures or any(value <= 0 for value in structures):
+            raise ValueError(f"structures must map positive label values to names, got {dict(structures)}")
+        self._labels = tuple(sorted(structures))
+        self._names = tuple(structures[k] for k in self._labels)
         self.reset()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The structures' names, in label order (the columns of :meth:`per_case`)."""
+        return self._names
 
     def reset(self) -> None:
         """Forgets all cases seen so far."""
         self._per_case: list[np.ndarray] = []
 
     def per_case(self) -> np.ndarray:
-        """Per-case scores, shape ``[n_cases, n_structures]`` (columns GTVp, GTVn); NaN where a case has none."""
+        """Per-case scores, shape ``[n_cases, n_structures]`` (columns :attr:`names`); NaN where a case has none."""
         if not self._per_case:
             return np.empty((0, len(self._labels)))
         return np.stack(self._per_case)
@@ -109,17 +123,17 @@ class DiceAccumulator(PerCaseScores):
 
     Example::
 
-        acc = DiceAccumulator()
+        acc = DiceAccumulator({1: "GTVp", 2: "GTVn"})
         for batch in loader:
             acc.update(model_labels, batch["label"])
         scores = acc.result()  # {"GTVp": ..., "GTVn": ..., "aggregated": ..., ...}
 
-    The structures are the labels of :data:`pemma_cl.data.records.STRUCTURES`; any other value is
-    background.
+    Args:
+        structures: ``{label value: name}`` of the structures scored; any other value is background.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, structures: Mapping[int, str]) -> None:
+        super().__init__(structures)
         self._num_classes = max(self._labels) + 1
 
     def reset(self) -> None:
@@ -128,7 +142,7 @@ class DiceAccumulator(PerCaseScores):
         self._counts: list[np.ndarray] = []
 
     def per_case_counts(self) -> np.ndarray:
-        """Voxel counts of each case, int64 ``[n_cases, n_structures, 3]``: (TP, FP, FN) of GTVp and GTVn."""
+        """Voxel counts of each case, int64 ``[n_cases, n_structures, 3]``: (TP, FP, FN) of each structure."""
         if not self._counts:
             return np.empty((0, len(self._labels), len(COUNTS)), dtype=np.int64)
         return np.stack(self._counts)
@@ -158,13 +172,13 @@ class DiceAccumulator(PerCaseScores):
         """Scores over all cases seen since the last :meth:`reset`.
 
         Returns:
-            ``{"GTVp": float, "GTVn": float, "aggregated": float, "GTVp_case": float,
-            "GTVn_case": float, "n_cases": int}``: ``GTVp``/``GTVn`` are the aggregated Dice per
-            structure, ``aggregated`` their NaN-aware mean, ``<structure>_case`` the mean
-            per-case Dice over cases whose reference contains the structure. Missing values are NaN.
+            ``{<structure>: float, ..., "aggregated": float, "<structure>_case": float, ..., "n_cases": int}``:
+            ``<structure>`` is the aggregated Dice of each structure (``GTVp``, ``GTVn``...), ``aggregated`` their
+            NaN-aware mean, ``<structure>_case`` the mean per-case Dice over cases whose reference contains the
+            structure. Missing values are NaN.
         """
         per_case = self.per_case()
-        out: dict[str, float | int] = dict(dice_scores(self.per_case_counts().sum(axis=0)))
+        out: dict[str, float | int] = dict(dice_scores(self.per_case_counts().sum(axis=0), self._names))
         for i, name in enumerate(self._names):
             out[f"{name}_case"] = _nanmean(per_case[:, i])
         out["n_cases"] = per_case.shape[0]

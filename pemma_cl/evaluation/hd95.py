@@ -1,7 +1,7 @@
 """95th-percentile Hausdorff distance (HD95) per structure, accumulated over the cases of one evaluation.
 
-For each case ``i`` and structure ``k`` (GTVp = 1, GTVn = 2, see
-:data:`pemma_cl.data.records.STRUCTURES`), HD95 is the symmetric 95th-percentile Hausdorff
+For each case ``i`` and structure ``k`` of the data (its label values and names; GTVp = 1 and GTVn = 2 in the
+built-in cohort), HD95 is the symmetric 95th-percentile Hausdorff
 distance between the surfaces of the predicted mask ``P_i(k)`` and the reference mask ``G_i(k)``,
 computed by :func:`monai.metrics.compute_hausdorff_distance` (``percentile=95``, Euclidean,
 undirected: the 95th percentiles of the distances from ``P`` to ``G`` and from ``G`` to ``P``,
@@ -30,7 +30,7 @@ coincide.
 **Aggregation** (:meth:`HausdorffAccumulator.result`): per structure, the **median** over the cases
 that have a value (HECKTOR 2021 ranked segmentation on the median HD95, robust to the large
 penalty values above); NaN if no case has one. ``aggregated`` is the mean of the structures'
-medians over the structures that are defined; NaN if none is.
+medians over the structures that are defined; NaN if none is (with one structure: that structure's median).
 
 **Cost.** The distances are computed on the CPU (MONAI's exact KD-tree over the edge voxels,
 after cropping to the masks' bounding box): tensors on another device are copied to the CPU
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -72,26 +72,26 @@ class HausdorffAccumulator(PerCaseScores):
 
     Example::
 
-        acc = HausdorffAccumulator(spacing=(4.0, 4.0, 4.0))
+        acc = HausdorffAccumulator({1: "GTVp", 2: "GTVn"}, spacing=(4.0, 4.0, 4.0))
         for batch in loader:
             acc.update(model_labels, batch["label"])
         scores = acc.result()  # {"GTVp": ..., "GTVn": ..., "aggregated": ..., "n_cases": ...}
 
-    The structures are the labels of :data:`pemma_cl.data.records.STRUCTURES`; any other value is
-    background. See the module docstring for the unit, the empty-mask rules and the aggregation.
+    See the module docstring for the unit, the empty-mask rules and the aggregation.
 
     Args:
+        structures: ``{label value: name}`` of the structures scored; any other value is background.
         spacing: voxel spacing in mm, ``[z, y, x]`` (the order of the arrays' spatial axes), used
             for every case; None measures distances in voxels.
     """
 
-    def __init__(self, spacing: Sequence[float] | None) -> None:
+    def __init__(self, structures: Mapping[int, str], spacing: Sequence[float] | None) -> None:
         if spacing is not None:
             spacing = tuple(float(s) for s in spacing)
             if len(spacing) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing):
                 raise ValueError(f"spacing must be three positive numbers [z, y, x], got {spacing}")
         self.spacing: tuple[float, float, float] | None = spacing  # type: ignore[assignment]
-        super().__init__()
+        super().__init__(structures)
 
     def _diagonal(self, shape: Sequence[int]) -> float:
         """Length of the diagonal of a volume of ``shape`` voxels, in the accumulator's unit."""
@@ -148,8 +148,8 @@ class HausdorffAccumulator(PerCaseScores):
         """Scores over all cases seen since the last :meth:`reset`.
 
         Returns:
-            ``{"GTVp": float, "GTVn": float, "aggregated": float, "n_cases": int}``:
-            ``GTVp``/``GTVn`` are the median HD95 over the cases with a value for the structure,
+            ``{<structure>: float, ..., "aggregated": float, "n_cases": int}``: ``<structure>`` is the
+            median HD95 of each structure (``GTVp``, ``GTVn``...) over the cases with a value for it,
             ``aggregated`` the mean of the defined medians, ``n_cases`` the number of cases seen
             (with or without values). Undefined values are NaN.
         """

@@ -6,8 +6,9 @@ cases every strategy's C-index is measured on), with the same bootstrap draws as
 
 * **CoxPH, clinical**: penalised Cox model on the EHR vector (values and missingness indicators).
 * **CoxPH, predicted-mask features + clinical**: tumour volume, PET SUVmax, SUVmean and total lesion glycolysis
-  (TLG = SUVmean x volume) measured inside the tumour mask (GTVp + GTVn) that the shared CT base predicts from CT,
-  plus the EHR vector: the pipeline a clinic could run without any continual learning.
+  (TLG = SUVmean x volume) measured inside the tumour mask (every foreground structure of the data, together) that
+  the shared CT base predicts from CT, plus the EHR vector: the pipeline a clinic could run without any continual
+  learning.
 * **Ceilings** (synthetic cohort only, from :attr:`CaseRecord.truth`): the C-index of the true latent risk, and
   of Cox models on the true quantities each modality can reveal: tumour volume (CT), + true primary SUVmax (PET),
   + the recorded clinical fields (EHR).
@@ -25,7 +26,7 @@ from monai.inferers import sliding_window_inference
 from torch import nn
 
 from pemma_cl.data.dataset import case_tensors
-from pemma_cl.data.ehr import EHR_COLUMNS, ehr_vector
+from pemma_cl.data.ehr import EHR_COLUMNS, EHR_FIELDS, ehr_vector
 from pemma_cl.data.records import CaseRecord
 from pemma_cl.evaluation.cindex import cindex_with_interval
 
@@ -39,7 +40,8 @@ MASK_FEATURES: tuple[str, ...] = ("log_volume_ml", "suv_max", "suv_mean", "log_t
 
 def base_mask_predictor(unetr: nn.Module, roi_size: int, device: torch.device
                         ) -> Callable[[Sequence[CaseRecord]], list[np.ndarray]]:
-    """The tumour masks (GTVp or GTVn) that the CT base ``unetr`` (one input channel) predicts from CT alone."""
+    """The tumour masks (voxels of any foreground structure) that the CT base ``unetr`` (one input channel) predicts
+    from CT alone."""
     model = unetr.to(device).eval()
 
     @torch.no_grad()
@@ -105,15 +107,20 @@ def prognosis_references(train: Sequence[CaseRecord], test: Sequence[CaseRecord]
         predicted_masks: the CT base's tumour masks of a list of cases; None leaves out the mask reference.
         seed: seed of the bootstrap draws (the strategies' seed: paired intervals).
     """
-    references = {"CoxPH: clinical (EHR)": cox_reference(_frame(train, _ehr), _frame(test, _ehr), seed)}
+    # A cohort without the clinical record's fields (an nnU-Net case table's own columns are not an EHR vector)
+    # gets no EHR reference and mask features alone.
+    with_ehr = any(name in c.clinical for c in [*train, *test] for name in EHR_FIELDS)
+    references = {}
+    if with_ehr:
+        references["CoxPH: clinical (EHR)"] = cox_reference(_frame(train, _ehr), _frame(test, _ehr), seed)
     if predicted_masks is not None:
         masks = {c.case_id: m for c, m in zip([*train, *test], predicted_masks([*train, *test]))}
 
-        def image_and_ehr(case: CaseRecord) -> dict[str, float]:
-            return {**mask_features(case, masks[case.case_id]), **_ehr(case)}
+        def image_features(case: CaseRecord) -> dict[str, float]:
+            return {**mask_features(case, masks[case.case_id]), **(_ehr(case) if with_ehr else {})}
 
-        references["CoxPH: CT-base mask features (volume, SUVmax, SUVmean, TLG) + EHR"] = cox_reference(
-            _frame(train, image_and_ehr), _frame(test, image_and_ehr), seed)
+        name = "CoxPH: CT-base mask features (volume, SUVmax, SUVmean, TLG)" + (" + EHR" if with_ehr else "")
+        references[name] = cox_reference(_frame(train, image_features), _frame(test, image_features), seed)
     if all(c.truth for c in [*train, *test]):
         scored = _frame(test, lambda c: {"risk": c.truth["risk"]})
         references["ceiling: true latent risk"] = {

@@ -13,24 +13,31 @@ from avalanche.evaluation.metric_results import MetricValue
 from pemma_cl.core.task_kinds import SEGMENTATION
 from pemma_cl.evaluation.dice import DiceAccumulator
 from pemma_cl.evaluation.hd95 import HausdorffAccumulator
-from pemma_cl.evaluation.per_case import CASE_STRUCTURES
+from pemma_cl.evaluation.lesions import MEASURES, LesionMeasures
 
-STRUCTURES = ("GTVp", "GTVn", "aggregated")
+#: The row of every evaluation that holds the mean over the data's structures.
+AGGREGATED = "aggregated"
 
 
-def _case_means(scores: dict) -> dict[str, float]:
+def _case_means(scores: dict, names: Sequence[str]) -> dict[str, float]:
     """Per-case mean Dice per structure; for ``aggregated`` the mean over structures that have one."""
-    means = {name: scores[f"{name}_case"] for name in ("GTVp", "GTVn")}
+    means = {name: scores[f"{name}_case"] for name in names}
     finite = [v for v in means.values() if not math.isnan(v)]
-    means["aggregated"] = sum(finite) / len(finite) if finite else math.nan
+    means[AGGREGATED] = sum(finite) / len(finite) if finite else math.nan
     return means
 
 
 class SegmentationMetric(PluginMetric[list]):
     """Collects Dice and HD95 per (trained-through, test experience, input setting, structure).
 
+    The structures are the data's (label values 1..K, in order), each with its own rows, then ``aggregated``: the
+    mean over them, leaving out a structure no reference mask of the experience contains (with one structure, that
+    structure's values).
+
     HD95 is computed at the final evaluation only (after the stream's last experience), the one row the summary
     reads (``final_hd95``); earlier rows hold NaN. MONAI's surface distances were a quarter of every evaluation's time.
+    So are the per-case rows' NSD, lesion counts and FP/FN volumes
+    (:class:`~pemma_cl.evaluation.lesions.LesionMeasures`; NaN too without a spacing, as they are in mm and mL).
 
     Works with :class:`pemma_cl.training.template.SegmentationTemplate`, which sets
     ``strategy.mb_input_setting`` before each evaluation forward pass; prognosis experiences give no rows. Rows use the columns of
@@ -49,13 +56,17 @@ class SegmentationMetric(PluginMetric[list]):
         tracked_cases: the same as ``experience_cases`` for the experiences of the benchmark's ``tracked_stream``
             (:attr:`pemma_cl.streams.build.StreamData.tracked_cases`); an experience is matched to its cases by the
             name of the stream it comes from. None: no tracked stream.
+        structures: the data's structure names, label values 1..K in order
+            (:attr:`~pemma_cl.data.description.DatasetDescription.structure_names`).
     """
 
     def __init__(self, experience_names: Sequence[str], experience_centres: Sequence[str],
                  experience_cases: Sequence[Sequence[tuple[str, str]]],
                  experience_spacings: Sequence[tuple[float, float, float]] | None = None,
-                 tracked_cases: Sequence[Sequence[tuple[str, str]]] | None = None) -> None:
+                 tracked_cases: Sequence[Sequence[tuple[str, str]]] | None = None, *,
+                 structures: Sequence[str]) -> None:
         super().__init__()
+        self.structures = {value: name for value, name in enumerate(structures, start=1)}
         self.names = list(experience_names)
         self.centres = list(experience_centres)
         self.cases = {"test": [list(cases) for cases in experience_cases]}
@@ -66,7 +77,7 @@ class SegmentationMetric(PluginMetric[list]):
         self.case_rows: list[list] = []
         self._trained_through = -1
         self._scored_cases: list[tuple[str, str]] = []
-        self._accumulators: dict[str, tuple[DiceAccumulator, HausdorffAccumulator | None]] = {}
+        self._accumulators: dict[str, tuple[DiceAccumulator, HausdorffAccumulator | None, LesionMeasures | None]] = {}
 
     def reset(self) -> None:
         self._accumulators = {}
@@ -89,7 +100,10 @@ class SegmentationMetric(PluginMetric[list]):
         self._scored_cases = self.cases[stream][exp]
         spacing = self.spacings[exp]
         final = self._trained_through == len(self.names) - 1
-        self._accumulators = {setting: (DiceAccumulator(), HausdorffAccumulator(spacing) if final else None)
+        self._accumulators = {setting: (DiceAccumulator(self.structures),
+                                        HausdorffAccumulator(self.structures, spacing) if final else None,
+                                        LesionMeasures(self.structures, spacing)
+                                        if final and spacing is not None else None)
                               for setting in strategy.eval_settings}
 
     def after_eval_forward(self, strategy) -> None:
@@ -106,12 +120,13 @@ class SegmentationMetric(PluginMetric[list]):
         exp = strategy.experience.current_experience
         trained = self._trained_through
         values = []
-        for setting, (dice, hausdorff) in self._accumulators.items():
-            self._add_case_rows(exp, setting, dice, hausdorff)
+        structures = (*self.structures.values(), AGGREGATED)
+        for setting, (dice, hausdorff, lesion) in self._accumulators.items():
+            self._add_case_rows(exp, setting, dice, hausdorff, lesion)
             scores = dice.result()
-            distances = hausdorff.result() if hausdorff is not None else dict.fromkeys(STRUCTURES, math.nan)
-            case_means = _case_means(scores)
-            for structure in STRUCTURES:
+            distances = hausdorff.result() if hausdorff is not None else dict.fromkeys(structures, math.nan)
+            case_means = _case_means(scores, dice.names)
+            for structure in structures:
                 self.rows.append({
                     "trained_through": trained,
                     "trained_through_name": self.names[trained] if trained >= 0 else "base",
@@ -134,20 +149,23 @@ class SegmentationMetric(PluginMetric[list]):
         return values
 
     def _add_case_rows(self, exp: int, setting: str, dice: DiceAccumulator,
-                       hausdorff: HausdorffAccumulator | None) -> None:
+                       hausdorff: HausdorffAccumulator | None, lesion: LesionMeasures | None) -> None:
         """One row per (case, structure) of the evaluation of experience ``exp`` under ``setting``."""
         counts, case_dice = dice.per_case_counts(), dice.per_case()
         distances = hausdorff.per_case() if hausdorff is not None else np.full(case_dice.shape, math.nan)
+        measures = lesion.per_case() if lesion is not None else np.full((*case_dice.shape, len(MEASURES)), math.nan)
         cases = self._scored_cases
         if len(cases) != len(counts):
             raise RuntimeError(f"experience {exp} ({self.names[exp]}): {len(counts)} cases evaluated under "
                                f"{setting!r}, {len(cases)} expected; per-case rows need every case once, in order")
         trained = self._trained_through
         head = [trained, self.names[trained] if trained >= 0 else "base", exp, self.names[exp]]
-        for (case_id, centre), case_counts, scores, hd95 in zip(cases, counts, case_dice, distances):
-            for name, (tp, fp, fn), score, distance in zip(CASE_STRUCTURES, case_counts.tolist(), scores, hd95):
+        for (case_id, centre), case_counts, scores, hd95, case_measures in zip(cases, counts, case_dice, distances,
+                                                                               measures):
+            for name, (tp, fp, fn), score, distance, values in zip(dice.names, case_counts.tolist(), scores, hd95,
+                                                                   case_measures.tolist()):
                 self.case_rows.append([*head, centre, case_id, setting, name, tp, fp, fn, tp + fn, tp + fp,
-                                       float(score), float(distance)])
+                                       float(score), float(distance), *values])
 
     def __str__(self) -> str:
         return "Segmentation"

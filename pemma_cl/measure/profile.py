@@ -16,7 +16,8 @@ loop and evaluates a few cases under the three input settings:
   normalisations and activations, which move memory more than they compute, are not counted): the same on every
   machine and at every precision, unlike the times;
 * ``step_vs_full_finetune`` and ``gflop_vs_full_finetune``: ``train_step_ms`` and ``train_step_gflop`` over full
-  fine-tuning's, when it is profiled too.
+  fine-tuning's, when it is profiled too;
+* ``threads``: torch's intra-op threads the times were measured with (the caller sets them).
 
 One experience only: what a continual baseline adds from the second experience on (EWC's and MAS's penalty,
 LwF's teacher forward pass, replay's buffer cases in every mini-batch) is not in these steps; a run's ``Train s``
@@ -38,6 +39,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pemma_cl.core.precision import FP32
+from pemma_cl.data.sources import SYNTHETIC_DESCRIPTION
 from pemma_cl.data.synthetic.cohort import generate_cohort
 from pemma_cl.evaluation.cost import parameter_budget
 from pemma_cl.models.backbones import build_network
@@ -62,13 +64,14 @@ REFERENCE = "full-finetune"
 
 
 class UntrainedBases:
-    """Stands in for :class:`~pemma_cl.training.bases.SharedBases`: a freshly initialised network of each kind."""
+    """Stands in for :class:`~pemma_cl.training.bases.SharedBases`: a freshly initialised network of each kind, with
+    the synthetic cohort's outputs."""
 
     def __init__(self, preset: Preset) -> None:
         self.preset = preset
 
     def get(self, kind: str) -> nn.Module:
-        return build_network(self.preset, in_channels=len(BASE_KINDS[kind]))
+        return build_network(self.preset, len(BASE_KINDS[kind]), SYNTHETIC_DESCRIPTION.num_classes)
 
 
 class StepTimer(SupervisedPlugin):
@@ -131,7 +134,8 @@ def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: tor
         timer = StepTimer()
         ctx = BuildContext(name=entry.name, preset=preset, device=device, seed=seed, epochs=1, task_labels=[1],
                            experience_modalities=[("ct", "pet")], bases=UntrainedBases(preset),  # type: ignore[arg-type]
-                           make_evaluator=lambda: EvaluationPlugin(loggers=[]), run_plugins=[timer],
+                           description=SYNTHETIC_DESCRIPTION, make_evaluator=lambda: EvaluationPlugin(loggers=[]),
+                           run_plugins=[timer],
                            options=instantiate(entry.name, entry.options, {}),
                            stream_training_data=[exp.dataset for exp in stream.benchmark.train_stream],
                            precision=precision)
@@ -147,6 +151,7 @@ def profile_strategies(entries: list[StrategyEntry], preset: Preset, device: tor
         evaluated = EVAL_CASES * len(strategy.eval_settings)
         rows.append({
             "strategy": entry.name, "preset": preset.name, "device": str(device), "precision": precision,
+            "threads": torch.get_num_threads(),
             "steps": len(timer.seconds) - 1,
             "train_step_ms": 1000 * statistics.median(timer.seconds[1:]),
             "eval_ms_per_case": 1000 * (timer.now(strategy) - started) / evaluated,

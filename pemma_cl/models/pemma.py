@@ -25,6 +25,7 @@ import torch
 from monai.networks.blocks import UnetrBasicBlock
 from torch import nn
 
+from pemma_cl.data.records import MODALITIES
 from pemma_cl.models.backbones import all_present, backbone_of
 from pemma_cl.models.presets import Preset
 from pemma_cl.models.survival import survival_head
@@ -71,7 +72,7 @@ class MissingModalityAdapter(nn.Module):
         super().__init__()
         self.present_slot = present_slot
         self.down = nn.Linear(hidden_size, bottleneck)
-        self.up = nn.Linear(bottleneck, 2 * hidden_size)
+        self.up = nn.Linear(bottleneck, len(MODALITIES) * hidden_size)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
@@ -99,7 +100,7 @@ class PemmaNetwork(nn.Module):
         self.pet_embed = self.backbone.new_patch_embedding(base, preset)
         if design.pet_embed_init == "ct-copy":
             self.pet_embed.load_state_dict(self.backbone.patch_embedding(base).state_dict())
-        self.token_fusion = nn.Linear(2 * width, width)
+        self.token_fusion = nn.Linear(len(MODALITIES) * width, width)
         with torch.no_grad():
             self.token_fusion.weight.zero_()
             self.token_fusion.weight[:, :width].copy_(torch.eye(width))
@@ -153,7 +154,8 @@ class PemmaNetwork(nn.Module):
         """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present);
         ehr [B, EHR_SIZE]: given for prognosis.
 
-        Returns logits [B, 3, D, H, W], or with ``ehr`` the risk [B] (the encoder alone runs).
+        Returns logits [B, num_classes, D, H, W] (the base's outputs), or with ``ehr`` the risk [B] (the encoder alone
+        runs).
         """
         modality_mask = all_present(x, modality_mask)
         if not bool(modality_mask.any(dim=1).all()):

@@ -7,17 +7,42 @@ contrasts' rows).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pemma_cl.core.task_kinds import PROGNOSIS
 from pemma_cl.evaluation.per_case import CASES_CSV
+from pemma_cl.report.scope import RunScope
+from pemma_cl.report.summary import run_structures
 
 #: The reference every paired difference of a claim is against.
 REFERENCE = "early-fusion"
+#: The claims of the table that the primary contrasts decide (their text, as the contrast file's ``claim`` names it).
+DICE_CLAIM = "Dice comparable to early fusion with ~8% trainable parameters"
+PET_GAIN_CLAIM = "+28% PET Dice over early fusion after a single-modality (CT-only) update"
+PET_FORGETTING_CLAIM = "No forgetting of PET when updating with CT only"
+CENTRES_CTPET_CLAIM = "Continual learning of new centres with CT+PET, without forgetting"
+CT_ALONE_CLAIM = "Earlier centres still served from CT alone"
+CENTRES_CT_CLAIM = "Continual learning of new centres with CT only, without forgetting"
+PROGNOSIS_FORGETTING_CLAIM = "No forgetting of segmentation when adapting to prognosis"
+#: The input settings each claim's wording names: a primary contrast of the claim scores one of them. "PET Dice" is
+#: read as the Dice with PET in the input (CT+PET, or PET alone); a claim that names no input admits every one.
+CLAIM_INPUTS: dict[str, tuple[str, ...]] = {
+    DICE_CLAIM: ("ctpet",),
+    PET_GAIN_CLAIM: ("ctpet", "pet"),
+    PET_FORGETTING_CLAIM: ("pet",),
+    CENTRES_CTPET_CLAIM: ("ctpet",),
+    CT_ALONE_CLAIM: ("ct",),
+    CENTRES_CT_CLAIM: ("ct",),
+    PROGNOSIS_FORGETTING_CLAIM: ("ct", "pet", "ctpet"),
+}
+#: The registry family of the strategies the paper's claims are about.
+PEMMA_FAMILY = "PEMMA"
 
 HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED = "held", "not held", "inconclusive", "not tested here"
+#: The verdict of a primary contrast that names a structure the run's data do not have (neither an error nor a verdict).
+DOES_NOT_APPLY = "does not apply"
 #: The verdict of every row but the primary contrasts' (descriptive, not adjusted for multiplicity).
 SECONDARY = "secondary"
 #: What a secondary row reads against its claim's threshold (unadjusted; never a decision).
@@ -38,6 +63,9 @@ class ClaimRow:
     reading: str = ""
     #: The primary contrast a row decides (:mod:`pemma_cl.report.contrasts`); empty for secondary rows.
     contrast: str = ""
+    #: The population the row is about (:meth:`StoredRun.scope`): cohort, preset, PEMMA's trainable share; empty
+    #: where no run was weighed.
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,13 @@ class StoredRun:
     max_seeds: int | None = None
     #: The primary contrasts a ``--decide`` run decided (``--contrast``); empty: all of its stream's.
     decide_contrasts: tuple[str, ...] = ()
+    #: The registry family of each strategy known where the run is read (``PEMMA``, ``reference``, ...).
+    families: dict[str, str] = field(default_factory=dict)
+    #: A stored ``--decide`` run's record (its manifest's ``extra.decide``): the contrasts it decided and the family it
+    #: declared stay those, whatever was declared since; None for other runs.
+    decide_record: dict[str, Any] | None = None
+    #: The run's population (:mod:`pemma_cl.report.scope`).
+    population: RunScope = RunScope("built-in synthetic cohort (32³ phantoms)", "tiny")
 
     @property
     def kind(self) -> str | None:
@@ -76,8 +111,34 @@ class StoredRun:
         return "max-based forgetting (biased upward by noise; the run has no per-case rows)"
 
     @property
+    def decided(self) -> tuple[str, ...]:
+        """The primary contrasts a ``--decide`` run decided: those its record names, else its ``--contrast``; empty:
+        all of its stream's."""
+        return tuple((self.decide_record or {}).get("decisions") or self.decide_contrasts)
+
+    @property
+    def recorded_family(self) -> int | None:
+        """The number of primary contrasts a ``--decide`` run's record declared (None: not recorded)."""
+        return (self.decide_record or {}).get("family")
+
+    @property
     def strategies(self) -> dict[str, Any]:
         return self.summary["strategies"]
+
+    def scope(self, strategy: str) -> str:
+        """The population a row of ``strategy`` is about: the run's cohort and preset, and the trainable share
+        measured for ``strategy`` if it is a PEMMA strategy, else for the run's PEMMA strategies."""
+        pemma = [name for name in self.strategies if self.families.get(name) == PEMMA_FAMILY]
+        return self.population.text([strategy] if strategy in pemma else pemma)
+
+    @property
+    def structures(self) -> tuple[str, ...]:
+        """The structures of the run's data (:func:`pemma_cl.report.summary.run_structures`)."""
+        return run_structures(self.summary)
+
+    def has_structure(self, structure: str) -> bool:
+        """Whether ``structure`` (a structure name or ``aggregated``) is scored in this run's data."""
+        return structure == "aggregated" or structure in self.structures
 
     def value(self, strategy: str, setting: str, metric: str) -> float | None:
         """The mean over seeds of a metric, or None where the run does not have it."""

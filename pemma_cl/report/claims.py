@@ -13,6 +13,9 @@ not by its name:
   and EHR (relative gains of the C-index right after each prognosis task, against the larger of the two bootstrap
   half-widths with one seed) and that learning prognosis does not make the model forget segmentation.
 
+The claims are about PEMMA: the strategies tested are those registered in the ``PEMMA`` family
+(:func:`~pemma_cl.strategy_api.registry.register_strategy`'s ``family``), whatever their names.
+
 Only the **primary contrasts** (``benchmarks/contrasts/primary.yaml``, one per claim, declared before the runs) get
 ``held`` / ``not held`` / ``inconclusive``, by the rules of :mod:`pemma_cl.report.verdicts` (at least five seeds, Holm
 across the contrasts). Every other row is **secondary**: descriptive, not adjusted for multiplicity, read against
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,10 +38,29 @@ from rich.table import Table
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
-from pemma_cl.report.claim_rows import MEETS, MISSES, NOT_TESTED, REFERENCE, SECONDARY, STRADDLES, ClaimRow, StoredRun
+from pemma_cl.report.claim_rows import (
+    CENTRES_CT_CLAIM,
+    CENTRES_CTPET_CLAIM,
+    CT_ALONE_CLAIM,
+    DICE_CLAIM,
+    MEETS,
+    MISSES,
+    NOT_TESTED,
+    PEMMA_FAMILY,
+    PET_FORGETTING_CLAIM,
+    PET_GAIN_CLAIM,
+    PROGNOSIS_FORGETTING_CLAIM,
+    REFERENCE,
+    SECONDARY,
+    STRADDLES,
+    ClaimRow,
+    StoredRun,
+)
 from pemma_cl.report.contrasts import load_primary_contrasts
+from pemma_cl.report.scope import run_scope
 from pemma_cl.report.seeds import check_run_summary
 from pemma_cl.report.verdicts import primary_rows
+from pemma_cl.strategy_api.registry import load_registry
 
 #: Dice differences within this margin are not separated by one seed (see the module docstring).
 SEED_SPREAD = 0.03
@@ -71,7 +94,9 @@ def load_run(folder: Path) -> StoredRun:
 
 
 def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) -> StoredRun:
-    """A run from its configuration (``RunConfig.to_dict()``) and summary, as stored in ``folder``.
+    """A run from its configuration (``RunConfig.to_dict()``) and summary, as stored in ``folder``; each strategy's
+    family is the one its registration declares (the built-in strategies, and the run's plugin files where they
+    still load); its population (:mod:`pemma_cl.report.scope`) from these and the folder's manifest where written.
 
     Raises:
         UserError: If the configuration holds no stream with experiences and modalities, or the summary is not
@@ -85,12 +110,28 @@ def stored_run(folder: Path, config: dict[str, Any], summary: dict[str, Any]) ->
     except (KeyError, TypeError):
         raise UserError(f"{folder / 'config.json'}: no stream with experiences and modalities in it") from None
     check_run_summary(summary, folder / "summary.json")
+    entries = load_registry([Path(path) for path in config.get("plugin_files", ())]).entries
+    manifest = _manifest(folder)
     return StoredRun(folder=folder, stream=name, modalities=modalities, summary=summary, kinds=kinds,
-                     max_seeds=config.get("max_seeds"), decide_contrasts=tuple(config.get("decide_contrasts", ())))
+                     max_seeds=config.get("max_seeds"), decide_contrasts=tuple(config.get("decide_contrasts", ())),
+                     families={name: entry.family for name, entry in entries.items()},
+                     population=run_scope(config, summary, manifest),
+                     decide_record=((manifest or {}).get("extra") or {}).get("decide"))
 
 
-def pemma_strategies(run: StoredRun) -> list[str]:
-    return [name for name in run.strategies if name.startswith("pemma")]
+def _manifest(folder: Path) -> dict[str, Any] | None:
+    """The run's ``manifest.json``, or None where it is absent or unreadable (the population then comes from the
+    configuration alone)."""
+    try:
+        content = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return content if isinstance(content, dict) else None
+
+
+def pemma_strategies(run: StoredRun, names: Iterable[str] | None = None) -> list[str]:
+    """The strategies of ``names`` (default: the run's) registered in the :data:`PEMMA_FAMILY`."""
+    return [name for name in (run.strategies if names is None else names) if run.families.get(name) == PEMMA_FAMILY]
 
 
 def _evaluation(run: StoredRun, strategy: str) -> str | None:
@@ -120,12 +161,12 @@ def _all_readings(readings: list[str]) -> str:
     return MISSES if MISSES in readings else MEETS if all(r == MEETS for r in readings) else STRADDLES
 
 
-def _secondary(claim: str, strategy: str, evidence: str, measured: str, reading: str, why: str) -> ClaimRow:
-    return ClaimRow(claim, strategy, evidence, measured, SECONDARY, why, reading)
+def _secondary(claim: str, strategy: str, run: StoredRun, measured: str, reading: str, why: str) -> ClaimRow:
+    return ClaimRow(claim, strategy, run.stream, measured, SECONDARY, why, reading, scope=run.scope(strategy))
 
 
 def _dice_vs_early_fusion(runs: list[StoredRun], shares: dict[str, float]) -> list[ClaimRow]:
-    claim = "Dice comparable to early fusion with ~8% trainable parameters"
+    claim = DICE_CLAIM
     rows = []
     for run in (r for r in runs if r.kind == "ctpet"):
         for strategy in pemma_strategies(run):
@@ -134,7 +175,7 @@ def _dice_vs_early_fusion(runs: list[StoredRun], shares: dict[str, float]) -> li
             share_text = f"{share:.1f}% trainable at the paper preset" if share is not None else "share unknown"
             if mine is None or theirs is None:
                 rows.append(ClaimRow(claim, strategy, run.stream, _fmt(mine), NOT_TESTED,
-                                     f"needs {strategy} and {REFERENCE} in the same run"))
+                                     f"needs {strategy} and {REFERENCE} in the same run", scope=run.scope(strategy)))
                 continue
             gap, interval = mine - theirs, run.paired(strategy, "ctpet", "final_dice")
             reading = _reading(gap, interval, lambda difference: difference >= -SEED_SPREAD)
@@ -145,19 +186,19 @@ def _dice_vs_early_fusion(runs: list[StoredRun], shares: dict[str, float]) -> li
             if not small:
                 why += f"; trainable share above {PAPER_TRAINABLE_PCT + 2:.0f}%"
                 reading = MISSES
-            rows.append(_secondary(claim, strategy, run.stream, measured, reading, why))
+            rows.append(_secondary(claim, strategy, run, measured, reading, why))
     return rows or [ClaimRow(claim, "pemma-*", "–", "–", NOT_TESTED, "needs a run of a CT+PET stream (paper, centers)")]
 
 
 def _pet_gain_after_ct_update(runs: list[StoredRun]) -> list[ClaimRow]:
-    claim = "+28% PET Dice over early fusion after a single-modality (CT-only) update"
+    claim = PET_GAIN_CLAIM
     rows = []
     for run in (r for r in runs if r.kind == "single"):
         for strategy in pemma_strategies(run):
             mine, theirs = run.value(strategy, "ctpet", "final_dice"), run.value(REFERENCE, "ctpet", "final_dice")
             if mine is None or theirs is None:
                 rows.append(ClaimRow(claim, strategy, run.stream, _fmt(mine), NOT_TESTED,
-                                     f"needs {strategy} and {REFERENCE} in the same run"))
+                                     f"needs {strategy} and {REFERENCE} in the same run", scope=run.scope(strategy)))
                 continue
             interval = run.paired(strategy, "ctpet", "final_dice")
             gain = (mine - theirs) / theirs if theirs > 0 else math.inf
@@ -170,7 +211,7 @@ def _pet_gain_after_ct_update(runs: list[StoredRun]) -> list[ClaimRow]:
                         f"{_fmt(run.value(REFERENCE, 'pet', 'final_dice'))})")
             why = ("compared: mean CT+PET Dice over every experience after the last CT-only update, PEMMA over "
                    f"early fusion (our reading of 'PET Dice'); threshold: >= +{PAPER_PET_GAIN:.0%} and > {SEED_SPREAD}")
-            rows.append(_secondary(claim, strategy, run.stream, measured, reading, why))
+            rows.append(_secondary(claim, strategy, run, measured, reading, why))
     return rows or [ClaimRow(claim, "pemma-*", "–", "–", NOT_TESTED,
                              "needs a run of a single-modality stream (paper-ct, centers-ct)")]
 
@@ -188,18 +229,21 @@ def _no_forgetting(runs: list[StoredRun], kind: str, claim: str, settings: tuple
             evaluation = _evaluation(run, strategy)
             if evaluation is None:
                 rows.append(ClaimRow(claim, strategy, run.stream, measured, NOT_TESTED,
-                                     "the run does not record whether it was evaluated task-aware"))
+                                     "the run does not record whether it was evaluated task-aware",
+                                     scope=run.scope(strategy)))
             elif evaluation.startswith(TASK_AWARE_PREFIX):
                 rows.append(ClaimRow(claim, strategy, run.stream, measured, NOT_TESTED,
-                                     "task-aware: earlier tasks keep their own adapter set, so 0 by construction"))
+                                     "task-aware: earlier tasks keep their own adapter set, so 0 by construction",
+                                     scope=run.scope(strategy)))
             elif any(v is None for v in values.values()):
-                rows.append(ClaimRow(claim, strategy, run.stream, measured, NOT_TESTED, "forgetting undefined"))
+                rows.append(ClaimRow(claim, strategy, run.stream, measured, NOT_TESTED, "forgetting undefined",
+                                     scope=run.scope(strategy)))
             else:
                 reading = _all_readings([_reading(values[s], intervals[s], lambda f: f <= SEED_SPREAD)
                                          for s in settings])
                 why = (f"task-agnostic (one shared adapter set); {run.forgetting_estimator}; "
                        f"threshold: every forgetting <= {SEED_SPREAD}")
-                rows.append(_secondary(claim, strategy, run.stream, measured, reading, why))
+                rows.append(_secondary(claim, strategy, run, measured, reading, why))
     return rows or [ClaimRow(claim, "pemma-*", "–", "–", NOT_TESTED, missing)]
 
 
@@ -215,15 +259,15 @@ def check_claims(runs: list[StoredRun], shares: dict[str, float]) -> list[ClaimR
     rows = primary_rows(runs, load_primary_contrasts())
     rows += _dice_vs_early_fusion(runs, shares)
     rows += _pet_gain_after_ct_update(runs)
-    rows += _no_forgetting(runs, "single", "No forgetting of PET when updating with CT only", ("pet", "ctpet"), single)
-    rows += _no_forgetting(runs, "ctpet", "Continual learning of new centres with CT+PET, without forgetting",
-                           ("ctpet",), "needs a run of a CT+PET stream (paper, centers)")
-    rows += _no_forgetting(runs, "single", "Continual learning of new centres with CT only, without forgetting",
-                           ("ct", "ctpet"), single)
+    ctpet = "needs a run of a CT+PET stream (paper, centers)"
+    rows += _no_forgetting(runs, "single", PET_FORGETTING_CLAIM, ("pet", "ctpet"), single)
+    rows += _no_forgetting(runs, "ctpet", CENTRES_CTPET_CLAIM, ("ctpet",), ctpet)
+    rows += _no_forgetting(runs, "ctpet", CT_ALONE_CLAIM, ("ct",), ctpet)
+    rows += _no_forgetting(runs, "single", CENTRES_CT_CLAIM, ("ct", "ctpet"), single)
     rows += _cindex_gain(runs, "ct+pet", PAPER_CINDEX_GAINS["ct+pet"])
     rows += _cindex_gain(runs, "ct+pet+ehr", PAPER_CINDEX_GAINS["ct+pet+ehr"])
-    rows += _no_forgetting(runs, PROGNOSIS, "No forgetting of segmentation when adapting to prognosis",
-                           ("ct", "pet", "ctpet"), "needs a run of a prognosis stream (modalities)")
+    rows += _no_forgetting(runs, PROGNOSIS, PROGNOSIS_FORGETTING_CLAIM, ("ct", "pet", "ctpet"),
+                           "needs a run of a prognosis stream (modalities)")
     return rows
 
 
@@ -236,13 +280,15 @@ def _cindex_gain(runs: list[StoredRun], richer: str, gain: float) -> list[ClaimR
         task_of = {inputs: task for task, inputs in block.get("tasks", {}).items()}
         if "ct" not in task_of or richer not in task_of:
             rows.append(ClaimRow(claim, "pemma-*", run.stream, "–", NOT_TESTED,
-                                 f"needs prognosis tasks from ct and from {richer} in the stream"))
+                                 f"needs prognosis tasks from ct and from {richer} in the stream",
+                                 scope=run.scope("pemma-*")))
             continue
-        for strategy in (name for name in block["strategies"] if name.startswith("pemma")):
+        for strategy in pemma_strategies(run, block["strategies"]):
             entry = block["strategies"][strategy]
             base, better = entry[task_of["ct"]]["own"], entry[task_of[richer]]["own"]
             if base.get("mean") is None or better.get("mean") is None:
-                rows.append(ClaimRow(claim, strategy, run.stream, "–", NOT_TESTED, "C-index undefined"))
+                rows.append(ClaimRow(claim, strategy, run.stream, "–", NOT_TESTED, "C-index undefined",
+                                     scope=run.scope(strategy)))
                 continue
             difference, wanted = better["mean"] - base["mean"], gain * base["mean"]
             halves = [(e["high"] - e["low"]) / 2 for e in (base, better) if e.get("low") is not None]
@@ -253,7 +299,7 @@ def _cindex_gain(runs: list[StoredRun], richer: str, gain: float) -> list[ClaimR
                         f"{difference / base['mean']:+.0%} (interval half-width {half:.3f})")
             why = (f"relative gain of the C-index right after each task; meets if >= +{gain:.0%} and the difference "
                    "exceeds the larger interval half-width, misses if it falls short by more than it")
-            rows.append(_secondary(claim, strategy, run.stream, measured, reading, why))
+            rows.append(_secondary(claim, strategy, run, measured, reading, why))
     return rows or [ClaimRow(claim, "pemma-*", "–", "–", NOT_TESTED, "needs a run of a prognosis stream (modalities)")]
 
 
@@ -278,22 +324,39 @@ VERDICT_RULE = (
         "(zero by construction).")
 
 
-def _verdict(row: ClaimRow) -> str:
-    return f"{SECONDARY} ({row.reading})" if row.verdict == SECONDARY else row.verdict
+#: What every verdict is about, above the rule in claims.md (each verdict names its own population).
+SCOPE_RULE = (
+    "Scope: each verdict names its population: the cohort the run scored, the preset, and PEMMA's trainable share "
+    "measured in that run. A verdict on the built-in synthetic cohort at the tiny preset (32³ phantoms, a ViT of 8 "
+    "tokens, PEMMA training about 19% of its parameters) says what PEMMA does there; it neither confirms nor refutes "
+    f"the paper, whose ~{PAPER_TRAINABLE_PCT:.0f}% trainable share is a fact of its own preset and whose data are "
+    "HECKTOR 2022's.")
+
+
+def verdict_text(row: ClaimRow, emphasis: str = "") -> str:
+    """A row's verdict (a secondary row's: with its reading) followed by the population it is about.
+
+    Args:
+        row: the row.
+        emphasis: markup around a primary row's verdict word (markdown's ``**``).
+    """
+    verdict = f"{SECONDARY} ({row.reading})" if row.verdict == SECONDARY else f"{emphasis}{row.verdict}{emphasis}"
+    return f"{verdict} — on {row.scope}" if row.scope else verdict
 
 
 def render_claims(rows: list[ClaimRow]) -> str:
-    """The claims table as markdown, with the rule for each verdict above it."""
-    header = ["Claim (paper)", "Strategy", "Evidence (stream)", "Measured", "Verdict", "Why"]
+    """The claims table as markdown, with what its verdicts are about and the rule for each verdict above it."""
+    header = ["Claim (paper)", "Strategy", "Evidence (stream)", "Measured", "Verdict (population)", "Why"]
     lines = [
+        SCOPE_RULE,
+        "",
         VERDICT_RULE,
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] * len(header)) + "|",
     ]
     for row in rows:
-        verdict = _verdict(row) if row.verdict == SECONDARY else f"**{row.verdict}**"
-        cells = [row.claim, row.strategy, row.evidence, row.measured, verdict, row.why]
+        cells = [row.claim, row.strategy, row.evidence, row.measured, verdict_text(row, "**"), row.why]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -308,10 +371,11 @@ def claims_console_table(rows: list[ClaimRow], where: str) -> Table:
     table = Table(title=f"Paper's claims: the primary contrasts (rule and reasons: {where})", show_lines=True,
                   caption=f"{others} other rows (secondary: descriptive, not adjusted, no verdict): in claims.md"
                   if others else None)
-    for name, ratio in (("Claim (paper)", 3), ("Strategy", 2), ("Stream", 1), ("Measured", 4), ("Verdict", 2)):
+    for name, ratio in (("Claim (paper)", 3), ("Strategy", 2), ("Stream", 1), ("Measured", 4),
+                        ("Verdict (population)", 3)):
         table.add_column(name, ratio=ratio, overflow="fold")
     for row in primary:
-        table.add_row(row.claim, row.strategy, row.evidence, row.measured, row.verdict)
+        table.add_row(row.claim, row.strategy, row.evidence, row.measured, verdict_text(row))
     return table
 
 

@@ -2,10 +2,17 @@
 
 Each paper claim names one primary contrast, declared in the file before the runs that judge it: a stream, a
 strategy (and the reference it is paired with), a metric, an input setting, a structure, a margin and a direction.
+A contrast scores its claim's input: one whose input is not among those its claim's wording names
+(:data:`~pemma_cl.report.claim_rows.CLAIM_INPUTS`) is refused where the file is read.
 Only these get held / not held (Holm-adjusted across them, :mod:`pemma_cl.report.verdicts`). A seed's value of a contrast
 comes from that seed's own rows: its per-case rows (``cases.csv.gz``) where the run has them, else, for final Dice
 only, its summary (runs written before per-case rows existed; forgetting then has no value, since the cross-fitted
 estimator needs the cases).
+
+A contrast file is written for a cohort: its structures are ``aggregated`` (the mean over the data's structures,
+valid for any data) or a structure of that cohort (the suite's file: the head-and-neck cohort's GTVp and GTVn),
+checked against them where the file is read. A contrast naming a structure applies only to runs whose data have it
+(:mod:`pemma_cl.report.verdicts`).
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import pandas as pd
 import yaml
 
 from pemma_cl.core.errors import UserError
+from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.evaluation.case_bootstrap import CaseBootstrap, case_bootstrap
 from pemma_cl.evaluation.cl_metrics import crossfit_forgetting
 from pemma_cl.evaluation.per_case import aggregated_dice, read_cases
+from pemma_cl.report.claim_rows import CLAIM_INPUTS
 from pemma_cl.report.summary import INPUTS
 from pemma_cl.streams.spec import benchmarks_dir
 
@@ -39,7 +48,8 @@ CASES_FILE = "cases.csv.gz"
 FINAL_DICE_RESAMPLES, FORGETTING_RESAMPLES = 1000, 30
 METRICS: tuple[str, ...] = ("final_dice", "forgetting")
 DIRECTIONS: tuple[str, ...] = ("non_inferior", "below")
-STRUCTURES: tuple[str, ...] = ("aggregated", "GTVp", "GTVn")
+#: The structures of the cohort the suite's contrast file is written for (the built-in cohort and HECKTOR 2022).
+COHORT_STRUCTURES: tuple[str, ...] = tuple(HEAD_AND_NECK_STRUCTURES.values())
 
 
 @dataclass(frozen=True)
@@ -74,12 +84,17 @@ class PrimaryContrast:
         return f"{what}, {self.metric} {self.input} ({self.structure}) {side} {self.boundary:+.3f}"
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {"metric": METRICS, "input": INPUTS, "structure": STRUCTURES,
-                                        "direction": DIRECTIONS}
+_CHOICES: dict[str, tuple[str, ...]] = {"metric": METRICS, "input": INPUTS, "direction": DIRECTIONS}
 
 
-def load_primary_contrasts(path: Path | None = None) -> list[PrimaryContrast]:
+def load_primary_contrasts(path: Path | None = None,
+                           structures: Sequence[str] = COHORT_STRUCTURES) -> list[PrimaryContrast]:
     """The contrasts of ``path`` (default: the suite's ``benchmarks/contrasts/primary.yaml``).
+
+    Args:
+        path: the contrast file.
+        structures: the structures of the cohort the file is written for: a contrast's ``structure`` must be one
+            of them or ``aggregated``.
 
     Raises:
         UserError: one line naming the file, the contrast and the field, if the file is not a list of contrasts.
@@ -91,14 +106,15 @@ def load_primary_contrasts(path: Path | None = None) -> list[PrimaryContrast]:
         raise UserError(f"{path}: cannot read it as YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, list) or not raw:
         raise UserError(f"{path}: expected a non-empty list of contrasts")
-    contrasts = [_contrast(path, k, entry) for k, entry in enumerate(raw)]
+    choices = {**_CHOICES, "structure": ("aggregated", *structures)}
+    contrasts = [_contrast(path, k, entry, choices) for k, entry in enumerate(raw)]
     names = [c.name for c in contrasts]
     if len(set(names)) != len(names):
         raise UserError(f"{path}: contrast names must be unique, got {', '.join(names)}")
     return contrasts
 
 
-def _contrast(path: Path, k: int, entry: Any) -> PrimaryContrast:
+def _contrast(path: Path, k: int, entry: Any, choices: dict[str, tuple[str, ...]]) -> PrimaryContrast:
     where = f"{path}: contrast {k + 1}"
     if not isinstance(entry, dict):
         raise UserError(f"{where}: expected a mapping of {', '.join(f.name for f in fields(PrimaryContrast))}")
@@ -111,15 +127,19 @@ def _contrast(path: Path, k: int, entry: Any) -> PrimaryContrast:
     for name in ("name", "claim", "stream", "strategy"):
         if not isinstance(entry[name], str) or not entry[name]:
             raise UserError(f"{where}: field '{name}': expected a non-empty string, got {entry[name]!r}")
-    for name, choices in _CHOICES.items():
-        if entry[name] not in choices:
-            raise UserError(f"{where}: field '{name}': expected one of [{', '.join(choices)}], got {entry[name]!r}")
+    for name, allowed in choices.items():
+        if entry[name] not in allowed:
+            raise UserError(f"{where}: field '{name}': expected one of [{', '.join(allowed)}], got {entry[name]!r}")
     if isinstance(entry["margin"], bool) or not isinstance(entry["margin"], (int, float)):
         raise UserError(f"{where}: field 'margin': expected a number, got {entry['margin']!r}")
     if entry["reference"] is not None and not isinstance(entry["reference"], str):
         raise UserError(f"{where}: field 'reference': expected a strategy name or null, got {entry['reference']!r}")
     if entry["direction"] == "non_inferior" and entry["reference"] is None:
         raise UserError(f"{where}: field 'reference': direction non_inferior needs a reference strategy")
+    wanted = CLAIM_INPUTS.get(entry["claim"])
+    if wanted is not None and entry["input"] not in wanted:
+        raise UserError(f"{where} ({entry['name']}): field 'input': its claim {entry['claim']!r} names input "
+                        f"{' or '.join(wanted)}, got {entry['input']!r}")
     return PrimaryContrast(**{**entry, "margin": float(entry["margin"])})
 
 

@@ -18,21 +18,22 @@ from pemma_cl.report import contrasts as declared
 __all__ = ["describe", "primary_contrasts", "record_looks", "render_decisions", "replay_record"]
 
 
-def primary_contrasts(stream: str, strategies: Sequence[str], names: Sequence[str] = ()) -> tuple[list, int]:
+def primary_contrasts(stream: str, strategies: Sequence[str], names: Sequence[str] = (),
+                      family: int | None = None) -> tuple[list, int]:
     """The primary contrasts (``benchmarks/contrasts/primary.yaml``) a decide run of ``stream`` with ``strategies``
     decides (those in ``names``, or all of the stream's), and how many are declared in all (Holm's family, as in the
-    claims table).
+    claims table; ``family``: the size a stored run's record declared, which a replay keeps).
 
     Raises:
         UserError: If the stream has none, a name is not one of them, or the run lacks a strategy one compares.
     """
     every = declared.load_primary_contrasts()
-    return stream_contrasts(every, stream, strategies, names), len(every)
+    return stream_contrasts(every, stream, strategies, names), family or len(every)
 
 
 def record_looks(stream: str, strategies: Sequence[str], names: Sequence[str], max_seeds: int, folder: Path,
                  seeds_at: Callable[[int], tuple[int, ...]], say: Callable[[str], None] = lambda text: None,
-                 ) -> dict[str, Any]:
+                 family: int | None = None) -> dict[str, Any]:
     """The look loop over the contrasts :func:`primary_contrasts` gives for ``stream``, ``strategies`` and ``names``:
     at each look, ``seeds_at(count)`` makes the look's seeds' files in ``folder`` (if need be) and names them; each open contrast is valued from them and the plan decides what it can. Stops when every contrast is
     decided or at the last look; ``say`` hears a line per look and contrast.
@@ -40,7 +41,7 @@ def record_looks(stream: str, strategies: Sequence[str], names: Sequence[str], m
     Returns:
         The record a decide run keeps in its manifest (``extra.decide``).
     """
-    contrasts, family = primary_contrasts(stream, strategies, names)
+    contrasts, family = primary_contrasts(stream, strategies, names, family)
     plan = SequentialPlan.for_max_seeds(max_seeds, untested=family - len(contrasts))
     say(f"--decide: looks at {', '.join(map(str, plan.looks))} seeds for {len(contrasts)} primary contrast(s): "
         f"{', '.join(c.name for c in contrasts)} (Holm across the {family} declared)")
@@ -73,15 +74,17 @@ def record_looks(stream: str, strategies: Sequence[str], names: Sequence[str], m
 
 
 def replay_record(folder: Path, stream: str, strategies: Sequence[str], names: Sequence[str], seeds: Sequence[int],
-                  max_seeds: int) -> dict[str, Any]:
+                  max_seeds: int, family: int | None = None) -> dict[str, Any]:
     """The record of a published decide run (or of any run of consecutive seeds of a stream with primary
-    contrasts) recomputed from its seeds' files: the same plan, values and rule, looks cut at the seeds it has."""
+    contrasts) recomputed from its seeds' files: the same plan, values and rule, looks cut at the seeds it has
+    (``names`` and ``family``: the contrasts its record decided and the family it declared, so that contrasts
+    declared since do not change it)."""
     ordered = tuple(seeds)
 
     def seeds_at(count: int) -> tuple[int, ...]:
         return ordered[:count]
 
-    return record_looks(stream, strategies, names, max_seeds, folder, seeds_at)
+    return record_looks(stream, strategies, names, max_seeds, folder, seeds_at, family=family)
 
 
 def render_decisions(record: dict[str, Any]) -> str:

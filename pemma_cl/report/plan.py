@@ -134,11 +134,12 @@ def seeds_to_decide_range(values: list[float], boundary: float, alpha: float) ->
 
 
 def plan_run(run_dir: Path, half_width: float, contrasts: list[PrimaryContrast] | None = None) -> list[ContrastPlan]:
-    """The plan of every primary contrast of the run's stream.
+    """The plan of every primary contrast of the run's stream that applies to the run's data (a contrast naming a
+    structure the data lack does not).
 
     Raises:
         UserError: the folder is not a run, has fewer than :data:`PILOT_SEEDS` seeds, or its stream has no primary
-            contrast.
+            contrast that applies.
     """
     if half_width <= 0:
         raise UserError(f"--half-width: expected a positive number, got {half_width}")
@@ -152,8 +153,13 @@ def plan_run(run_dir: Path, half_width: float, contrasts: list[PrimaryContrast] 
     if not mine:
         raise UserError(f"{run_dir}: stream {run.stream!r} has no primary contrast (declared for: "
                         f"{', '.join(sorted({c.stream for c in declared}))})")
+    applicable = [c for c in mine if run.has_structure(c.structure)]  # a contrast of a structure the data lack: none
+    if not applicable:
+        raise UserError(f"{run_dir}: no primary contrast of stream {run.stream!r} applies to the run's data (they name "
+                        f"{', '.join(sorted({c.structure for c in mine}))}; the data have "
+                        f"{', '.join(run.structures)})")
     alpha = FAMILYWISE_ERROR / len(declared)
-    return [_plan(run_dir, c, half_width, alpha) for c in mine]
+    return [_plan(run_dir, c, half_width, alpha) for c in applicable]
 
 
 def _plan(run_dir: Path, contrast: PrimaryContrast, half_width: float, alpha: float) -> ContrastPlan:

@@ -4,6 +4,8 @@
 ``summary.json``::
 
     {"seeds": [0, 1, 2], "reference": "early-fusion" | None, "interval": INTERVAL_NOTE,
+     "structures": ["GTVp", "GTVn"] (the data's, as the metric rows name them; absent in runs stored before:
+                                     :func:`pemma_cl.report.summary.run_structures`),
      "strategies": {name: {"evaluation": str | None, "costs": {field: mean over seeds},
                            "inputs": {input: {metric: {"mean", "low", "high", "n"}}}}},
      "paired": {name: {input: {metric: {"mean", "low", "high", "n"}}}}}
@@ -28,7 +30,7 @@ from rich.table import Table
 from pemma_cl.core.errors import UserError
 from pemma_cl.evaluation.intervals import INTERVAL_NOTE, Estimate, t_interval
 from pemma_cl.report.prognosis import prognosis_tables
-from pemma_cl.report.summary import INPUT_LABELS, INPUTS, METRICS, NOTE
+from pemma_cl.report.summary import INPUT_LABELS, INPUTS, METRICS, note, run_structures
 
 __all__ = ["aggregate", "check_run_summary", "render_console_table", "render_markdown"]
 
@@ -59,7 +61,7 @@ CONSOLE_PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
     ("Δ Forg. CT+PET", "ctpet", "forgetting", 3),
     ("Δ HD95 CT+PET", "ctpet", "final_hd95", 1),
 )
-#: The console's legend: the full one (:data:`pemma_cl.report.summary.NOTE`) is in summary.md.
+#: The console's legend: the full one (:func:`pemma_cl.report.summary.note`) is in summary.md.
 CONSOLE_LEGEND = ("Dice: final Dice, mean over centres; Forg.: forgetting (cross-fitted where per-case rows exist); "
                   "HD95 in mm; Eval.: how adapters are chosen at test time; Train %: trainable share per task. "
                   "Every column and the full legend: summary.md, or run --wide.")
@@ -102,17 +104,21 @@ def _value(summary: Mapping[str, Any], strategy: str, inp: str, metric: str) -> 
     return None if value is None or math.isnan(value) else float(value)
 
 
-def aggregate(per_seed: Mapping[int, Mapping[str, Any]], reference: str | None) -> dict[str, Any]:
+def aggregate(per_seed: Mapping[int, Mapping[str, Any]], reference: str | None,
+              structures: Sequence[str] | None = None) -> dict[str, Any]:
     """The run's summary from each seed's :func:`~pemma_cl.report.summary.summarize` output (see the module docstring).
 
     Args:
         per_seed: seed -> that seed's summary, in seed order.
         reference: the strategy paired differences are taken against (None: no paired differences).
+        structures: the structures of the run's metric rows (:func:`pemma_cl.evaluation.per_case.structures_of`),
+            recorded for the tables' legend and the claims; None or empty (no segmentation rows): not recorded.
     """
     seeds = list(per_seed)
     summaries = [per_seed[seed] for seed in seeds]
     strategies = list(dict.fromkeys(name for summary in summaries for name in summary))
     out: dict[str, Any] = {"seeds": seeds, "reference": reference, "interval": INTERVAL_NOTE,
+                           **({"structures": list(structures)} if structures else {}),
                            "strategies": {}, "paired": {}}
     for name in strategies:
         present = [s for s in summaries if name in s]
@@ -202,8 +208,11 @@ def _seeds(seeds: Sequence[int]) -> str:
 
 
 def _footnote(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """The definitions under the tables; the structures are named when every run has the same ones."""
     prognosis = next((s["prognosis"]["interval"] for _, s in runs if s.get("prognosis")), None)
-    return f"Intervals: {runs[0][1]['interval']}. {NOTE}" + (f" {prognosis}." if prognosis else "")
+    recorded = {run_structures(s) for _, s in runs}
+    structures = next(iter(recorded)) if len(recorded) == 1 else ()
+    return f"Intervals: {runs[0][1]['interval']}. {note(structures)}" + (f" {prognosis}." if prognosis else "")
 
 
 def render_markdown(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> str:

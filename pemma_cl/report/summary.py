@@ -10,7 +10,8 @@ row per (seed, strategy, model state, evaluated experience, input setting, struc
 * ``eval_experience`` (int), ``eval_experience_name``: the experience whose test set is scored.
 * ``centre``: centre(s) of the evaluated experience.
 * ``input``: input setting, one of :data:`INPUTS` (``ct``, ``pet``, ``ctpet``).
-* ``structure``: ``GTVp``, ``GTVn`` or ``aggregated`` (see :mod:`pemma_cl.evaluation.dice`).
+* ``structure``: one of the data's structures (``GTVp``, ``GTVn`` in the built-in cohort) or ``aggregated``, the
+  mean over them (see :mod:`pemma_cl.evaluation.dice`; with one structure, that structure's values).
 * ``dice`` (float): aggregated Dice; ``dice_case_mean`` (float): mean per-case Dice;
   ``hd95`` (float): median per-case HD95 in mm (see :mod:`pemma_cl.evaluation.hd95`);
   ``n_cases`` (int): number of test cases.
@@ -21,6 +22,7 @@ row per (seed, strategy, model state, evaluated experience, input setting, struc
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ import pandas as pd
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.protocol import OFFLINE
+from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.evaluation.cl_metrics import (
     backward_transfer,
     crossfit_forgetting_mean,
@@ -37,7 +40,7 @@ from pemma_cl.evaluation.cl_metrics import (
 )
 from pemma_cl.evaluation.per_case import aggregated_dice, scored_at_every_state
 
-__all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "NOTE", "r_matrix", "summarize"]
+__all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "note", "r_matrix", "run_structures", "summarize"]
 
 #: Columns of the tidy metric rows, in order.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -62,11 +65,12 @@ INPUTS: tuple[str, ...] = ("ct", "pet", "ctpet")
 #: Display names of the input settings.
 INPUT_LABELS: dict[str, str] = {"ct": "CT", "pet": "PET", "ctpet": "CT+PET"}
 
-#: Definitions printed under the summary tables.
-NOTE: str = (
-    "Dice: HECKTOR's aggregated Dice per structure (2 sum TP / sum(|P|+|G|) over an experience's cases); "
-    "'aggregated' is the mean over GTVp and GTVn, leaving out a structure no reference mask of that "
-    "experience contains. Final Dice: the mean over experiences (centres) of each experience's aggregated Dice "
+#: The structures of a run stored before summaries recorded them: every such run is of the head-and-neck cohort (the
+#: built-in one or HECKTOR 2022).
+LEGACY_STRUCTURES: tuple[str, ...] = tuple(HEAD_AND_NECK_STRUCTURES.values())
+#: Definitions printed under the summary tables, after the sentence on the structures (:func:`note`).
+_NOTE: str = (
+    "Final Dice: the mean over experiences (centres) of each experience's aggregated Dice "
     "after the last one, not the Dice of all test cases pooled: every centre weighs the same whatever its number "
     "of test cases. Final Dice and HD95 are scored on every test case; forgetting, BWT and FWT on the tracked "
     "cases of each experience (the first tracked_cases_per_centre test cases of each centre, scored at every "
@@ -92,6 +96,30 @@ NOTE: str = (
     "it retrains on)."
 )
 
+
+
+def run_structures(summary: Mapping[str, Any]) -> tuple[str, ...]:
+    """The structures a run's summary (``summary.json``) records, or :data:`LEGACY_STRUCTURES` for a run stored
+    before summaries recorded them."""
+    return tuple(summary.get("structures") or LEGACY_STRUCTURES)
+
+
+def note(structures: Sequence[str]) -> str:
+    """The definitions printed under the summary tables, naming the structures ``aggregated`` averages.
+
+    Args:
+        structures: the structures of the rows summarised (:func:`run_structures`); empty: not known (several runs
+            of different data side by side).
+    """
+    names = list(structures)
+    if len(names) == 1:
+        mean = f"'aggregated' is {names[0]}'s Dice (the data's one structure)"
+    else:
+        over = f"{', '.join(names[:-1])} and {names[-1]}" if names else "the data's structures"
+        mean = (f"'aggregated' is the mean over {over}, leaving out a structure no reference mask of that experience "
+                "contains")
+    return ("Dice: HECKTOR's aggregated Dice per structure (2 sum TP / sum(|P|+|G|) over an experience's cases); "
+            f"{mean}. {_NOTE}")
 
 def _check_columns(df: pd.DataFrame) -> None:
     missing = [c for c in METRIC_COLUMNS if c not in df.columns]

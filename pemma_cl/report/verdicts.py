@@ -12,6 +12,9 @@
   contrast without a run counts as untested, p = 1), at a familywise error of :data:`FAMILYWISE_ERROR`. Adjusted
   p below it: ``held`` if the mean is on the claim's side of the boundary, else ``not held``; otherwise
   ``inconclusive``.
+* **A contrast that names a structure** applies only to runs whose data have that structure (``aggregated`` applies
+  to every run): on a run of other data its row reads :data:`~pemma_cl.report.claim_rows.DOES_NOT_APPLY`, neither an
+  error nor a verdict, and it counts in Holm's family as untested.
 * **A** ``--decide`` **run** (its configuration has ``max_seeds``): its looks are replayed from its seeds' per-case
   rows (:func:`pemma_cl.report.decisions.replay_record`) and its stream's contrasts take the group-sequential plan's
   decision at their last look (``undecided``: ``inconclusive``), never a fixed-sample t-test of seeds whose number
@@ -31,7 +34,7 @@ from scipy import stats
 
 from pemma_cl.evaluation.case_bootstrap import CaseBootstrap
 from pemma_cl.evaluation.intervals import CONFIDENCE, t_interval
-from pemma_cl.report.claim_rows import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
+from pemma_cl.report.claim_rows import DOES_NOT_APPLY, HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
 from pemma_cl.report.contrasts import PrimaryContrast, contrast_bootstrap, seed_cases, seed_values
 from pemma_cl.report.decisions import replay_record
 
@@ -53,15 +56,24 @@ class Outcome:
     values: dict[int, float]
     evidence: str = "–"
     missing: str | None = None
+    #: Why the contrast does not apply to the run (its data lack the contrast's structure); None: it applies.
+    inapplicable: str | None = None
     case: CaseBootstrap | None = None
     #: The contrast's last look in a ``--decide`` run's record, and the record (its plan).
     sequential: tuple[dict[str, Any], dict[str, Any]] | None = None
+    #: The run the values come from (None: no run of the contrast's stream).
+    run: StoredRun | None = None
+
+    @property
+    def scope(self) -> str:
+        """The population of the run the values come from (:meth:`StoredRun.scope`); empty without a run."""
+        return "" if self.run is None else self.run.scope(self.contrast.strategy)
 
     @property
     def p_value(self) -> float | None:
         """Two-sided one-sample t-test of the seeds' values against the boundary; None below :data:`MIN_SEEDS` and
         for a contrast a ``--decide`` run decided (its plan's verdict stands)."""
-        if self.missing or self.sequential or len(self.values) < MIN_SEEDS:
+        if self.missing or self.inapplicable or self.sequential or len(self.values) < MIN_SEEDS:
             return None
         values = np.array(list(self.values.values()))
         if np.ptp(values) == 0:  # no spread: the test is degenerate, and the values decide exactly
@@ -96,34 +108,37 @@ def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast, records: dict[
         return Outcome(contrast, {}, missing=f"needs a run of stream {contrast.stream}")
     usable = [r for r in candidates if _can_value(r, contrast)]
     run = max(usable or candidates, key=lambda r: len(r.summary.get("seeds") or []))
+    if not run.has_structure(contrast.structure):
+        return Outcome(contrast, {}, run.stream, run=run, inapplicable=(
+            f"the run's data have no structure {contrast.structure} (they have {', '.join(run.structures)})"))
     absent = [n for n in (contrast.strategy, contrast.reference) if n is not None and n not in run.strategies]
     if absent:
-        return Outcome(contrast, {}, run.stream, f"needs {' and '.join(absent)} in the run")
+        return Outcome(contrast, {}, run.stream, run=run, missing=f"needs {' and '.join(absent)} in the run")
     if run.max_seeds is not None:
         if run.folder not in records:
-            records[run.folder] = replay_record(run.folder, run.stream, list(run.strategies), run.decide_contrasts,
-                                                run.summary["seeds"], run.max_seeds)
+            records[run.folder] = replay_record(run.folder, run.stream, list(run.strategies), run.decided,
+                                                run.summary["seeds"], run.max_seeds, run.recorded_family)
         record = records[run.folder]
         if contrast.name not in record["decisions"]:
-            return Outcome(contrast, {}, run.stream, "the --decide run did not decide it (--contrast)")
-        return Outcome(contrast, {}, run.stream, sequential=(last_look(record, contrast.name), record))
+            return Outcome(contrast, {}, run.stream, run=run, missing="the --decide run did not decide it (--contrast)")
+        return Outcome(contrast, {}, run.stream, run=run, sequential=(last_look(record, contrast.name), record))
     values = seed_values(run.folder, contrast)
     if not values:
-        return Outcome(contrast, {}, run.stream, f"{NO_CASES}, and the cross-fitted forgetting needs them"
+        return Outcome(contrast, {}, run.stream, run=run, missing=f"{NO_CASES}, and the cross-fitted forgetting needs them"
                        if contrast.metric == "forgetting" else "undefined in this run")
     if len(values) > 1:
-        return Outcome(contrast, values, run.stream)
+        return Outcome(contrast, values, run.stream, run=run)
     [seed] = values
     cases = seed_cases(run.folder, seed)
     case = None if cases is None else contrast_bootstrap(cases, contrast, seed)
-    return Outcome(contrast, values, run.stream, case=case)
+    return Outcome(contrast, values, run.stream, case=case, run=run)
 
 
 def _can_value(run: StoredRun, contrast: PrimaryContrast) -> bool:
-    """Whether ``run`` has the contrast's strategies and, if it is a ``--decide`` run, decided it."""
+    """Whether ``run`` has the contrast's strategies and structure and, if it is a ``--decide`` run, decided it."""
     needed = [name for name in (contrast.strategy, contrast.reference) if name is not None]
-    decided = run.max_seeds is None or not run.decide_contrasts or contrast.name in run.decide_contrasts
-    return decided and all(name in run.strategies for name in needed)
+    decided = run.max_seeds is None or not run.decided or contrast.name in run.decided
+    return decided and run.has_structure(contrast.structure) and all(name in run.strategies for name in needed)
 
 
 def last_look(record: dict[str, Any], name: str) -> dict[str, Any]:
@@ -142,9 +157,12 @@ def primary_rows(runs: Sequence[StoredRun], contrasts: Sequence[PrimaryContrast]
 def _row(found: Outcome, adjusted: float | None) -> ClaimRow:
     contrast = found.contrast
     why = f"primary contrast '{contrast.name}': {contrast.describe()}"
+    if found.inapplicable:
+        return ClaimRow(contrast.claim, contrast.strategy, found.evidence, "–", DOES_NOT_APPLY,
+                        f"{why}; {found.inapplicable}", contrast=contrast.name, scope=found.scope)
     if found.missing:
         return ClaimRow(contrast.claim, contrast.strategy, found.evidence, "–", NOT_TESTED, f"{why}; {found.missing}",
-                        contrast=contrast.name)
+                        contrast=contrast.name, scope=found.scope)
     if found.sequential:
         return _sequential_row(found, why)
     values = found.values
@@ -154,18 +172,18 @@ def _row(found: Outcome, adjusted: float | None) -> ClaimRow:
             "{:.0%} case-level interval [{:+.3f}, {:+.3f}] (case sampling only, {} resamples)".format(
                 CONFIDENCE, *found.case.interval, found.case.n_resamples))
         return ClaimRow(contrast.claim, contrast.strategy, found.evidence, f"{value:+.3f}; {case}", ONE_SEED,
-                        f"{why}; decided from {MIN_SEEDS} seeds", contrast=contrast.name)
+                        f"{why}; decided from {MIN_SEEDS} seeds", contrast=contrast.name, scope=found.scope)
     estimate = t_interval(values.values())
     measured = (f"mean {estimate.mean:+.3f} over {len(values)} seeds; 95% interval over seeds "
                 f"[{estimate.low:+.3f}, {estimate.high:+.3f}]")
     if adjusted is None:
         return ClaimRow(contrast.claim, contrast.strategy, found.evidence, measured, f"{len(values)} seeds: indicative",
-                        f"{why}; decided from {MIN_SEEDS} seeds", contrast=contrast.name)
+                        f"{why}; decided from {MIN_SEEDS} seeds", contrast=contrast.name, scope=found.scope)
     measured += f"; p = {found.p_value:.3g}, Holm-adjusted {adjusted:.3g}"
     verdict = INCONCLUSIVE if adjusted >= FAMILYWISE_ERROR else HELD if contrast.holds(estimate.mean) else NOT_HELD
     return ClaimRow(contrast.claim, contrast.strategy, found.evidence, measured, verdict,
                     f"{why}; Holm across the primary contrasts, familywise error {FAMILYWISE_ERROR:.0%}",
-                    contrast=contrast.name)
+                    contrast=contrast.name, scope=found.scope)
 
 
 def _sequential_row(found: Outcome, why: str) -> ClaimRow:
@@ -178,4 +196,4 @@ def _sequential_row(found: Outcome, why: str) -> ClaimRow:
     plan = (f"--decide: looks at {', '.join(map(str, record['looks']))} seeds, O'Brien-Fleming-type bounds, "
             f"Holm across the {record['family']} declared, familywise error {record['alpha']:.0%}; {record['stopped']}")
     return ClaimRow(found.contrast.claim, found.contrast.strategy, found.evidence, measured, decision,
-                    f"{why}; {plan}", contrast=found.contrast.name)
+                    f"{why}; {plan}", contrast=found.contrast.name, scope=found.scope)

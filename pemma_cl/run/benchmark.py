@@ -19,7 +19,8 @@ import torch
 from rich.console import Console
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.evaluation.per_case import CASES_CSV, case_frame
+from pemma_cl.core.threads import fit_threads, thread_budget
+from pemma_cl.evaluation.per_case import CASES_CSV, case_frame, structures_of
 from pemma_cl.models.presets import get_preset
 from pemma_cl.report.claims import (
     check_claims,
@@ -37,7 +38,7 @@ from pemma_cl.report.seeds import aggregate, render_console_table, render_markdo
 from pemma_cl.report.summary import METRIC_COLUMNS, summarize
 from pemma_cl.run.config import RunConfig
 from pemma_cl.run.decide import run_looks
-from pemma_cl.run.executors.processes import run_units_in_processes, threads_per_unit
+from pemma_cl.run.executors.processes import run_units_in_processes
 from pemma_cl.run.folders import build_manifest, publish, run_name
 from pemma_cl.run.unit import check_precision, prepare_run, resolve_device, run_unit, say
 from pemma_cl.run.work import CONFIG, PROGRESS, WorkFolder, run_label
@@ -119,8 +120,8 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
         else:
             work, decision = run_looks(work, lambda look: _execute(look, entries, executor, ray_address, jobs),
                                        _write_seed)
-        return _publish(work, command, {"executor": executor, "jobs": 1 if executor == "ray" else jobs,
-                                        "threads_per_unit": _threads_per_unit(executor, jobs)}, decision, wide)
+        return _publish(work, command, {"executor": executor, "jobs": 1 if executor == "ray" else jobs}, decision,
+                        wide)
     except BaseException as exc:
         if work.done_count() == 0:
             work.discard()
@@ -136,26 +137,22 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
 
 def _execute(work: WorkFolder, entries: list[StrategyEntry], executor: str, ray_address: str | None,
              jobs: int) -> None:
-    """Run every unfinished unit of ``work`` with the chosen executor."""
-    if executor == "ray":
-        from pemma_cl.run.executors.ray_cluster import run_units_on_ray  # Ray is an optional extra
+    """Run every unfinished unit of ``work`` with the chosen executor, its threads (the driver's, each unit's) sized to
+    the machine within this process's thread count (:func:`pemma_cl.core.threads.thread_budget`)."""
+    with thread_budget():
+        if executor == "ray":
+            from pemma_cl.run.executors.ray_cluster import run_units_on_ray  # Ray is an optional extra
 
-        run_units_on_ray(work, entries, ray_address)
-    elif jobs > 1:
-        run_units_in_processes(work, entries, jobs)
-    else:
-        _run_units(work, entries)
-
-
-def _threads_per_unit(executor: str, jobs: int) -> int:
-    """The torch threads each unit ran with (its numbers depend on it)."""
-    if executor == "ray":
-        return 1  # Ray gives each task one CPU and sets OMP_NUM_THREADS to it
-    return threads_per_unit(jobs) if jobs > 1 else torch.get_num_threads()
+            run_units_on_ray(work, entries, ray_address)
+        elif jobs > 1:
+            run_units_in_processes(work, entries, jobs)
+        else:
+            _run_units(work, entries)
 
 
 def _run_units(work: WorkFolder, entries: list[StrategyEntry]) -> None:
-    """The local executor: every unfinished unit in this process, seed by seed."""
+    """The local executor: every unfinished unit in this process, seed by seed, each (and a seed's data facts, which
+    may train its CT base) at the threads that fit the machine when it starts."""
     config = work.config
     for seed in config.seeds:
         pending = [entry for entry in entries if not work.is_done(seed, entry.name)]
@@ -163,10 +160,19 @@ def _run_units(work: WorkFolder, entries: list[StrategyEntry]) -> None:
             continue
         if len(config.seeds) > 1:
             say(f"seed {seed}: {len(pending)} strategies to run")
+        fit_threads()
         inputs = prepare_run(config, seed)
         work.save_data(seed, inputs.facts(config.eval_on))
         for entry in pending:
+            fit_threads()
             work.save_unit(seed, entry.name, run_unit(config, inputs, entry, work.logs_dir(seed, entry.name)))
+
+
+def _thread_record(threads: dict[int, dict[str, int | None]]) -> dict[str, Any]:
+    """The manifest's record of the torch threads each unit (seed, strategy) ran with: ``threads``, and
+    ``threads_per_unit``, the count when every unit ran with the same one (else None)."""
+    counts = {count for units in threads.values() for count in units.values()}
+    return {"threads_per_unit": counts.pop() if len(counts) == 1 else None, "threads": threads}
 
 
 def _metric_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -183,6 +189,7 @@ class SeedFiles:
     prognosis_rows: list[dict[str, Any]]
     references: dict[str, Any]
     predictions: dict[str, Any] | None
+    threads: dict[str, int | None]
 
 
 def _write_seed(work: WorkFolder, seed: int) -> SeedFiles:
@@ -195,7 +202,7 @@ def _write_seed(work: WorkFolder, seed: int) -> SeedFiles:
                         cases)
     prognosis_rows = [row for unit in units.values() for row in unit.prognosis]
     references = work.load_data(seed).get("prognosis_references", {})
-    seed_summary = aggregate({seed: summary}, config.reference)
+    seed_summary = aggregate({seed: summary}, config.reference, structures_of(metrics))
     seed_summary["prognosis"] = summarize_prognosis({seed: prognosis_rows}, {seed: references})
     work.write_csv(f"seeds/seed{seed}/metrics.csv", metrics)
     work.write_csv(f"seeds/seed{seed}/{CASES_CSV}", cases)
@@ -206,7 +213,8 @@ def _write_seed(work: WorkFolder, seed: int) -> SeedFiles:
         predictions = {n: u.predictions for n, u in units.items()}
         work.write_csv(f"seeds/seed{seed}/prognosis.csv", pd.DataFrame(prognosis_rows))
         work.write_json(f"seeds/seed{seed}/predictions.json", predictions)
-    return SeedFiles(metrics, cases, summary, prognosis_rows, references, predictions)
+    return SeedFiles(metrics, cases, summary, prognosis_rows, references, predictions,
+                     {n: u.threads for n, u in units.items()})
 
 
 def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
@@ -217,16 +225,17 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
     holds the seeds it ran; ``wide``: the console shows every column of summary.md.
     """
     config = work.config
-    frames, case_frames, per_seed, prognosis_rows, references, predictions = [], [], {}, {}, {}, {}
+    frames, case_frames, per_seed, prognosis_rows, references, predictions, threads = [], [], {}, {}, {}, {}, {}
     for seed in config.seeds:
         files = _write_seed(work, seed)
         per_seed[seed], prognosis_rows[seed], references[seed] = files.summary, files.prognosis_rows, files.references
+        threads[seed] = files.threads
         if files.predictions is not None:
             predictions[seed] = files.predictions
         frames.append(files.metrics)
         case_frames.append(files.cases)
     metrics = pd.concat(frames, ignore_index=True)
-    summary = aggregate(per_seed, config.reference)
+    summary = aggregate(per_seed, config.reference, structures_of(metrics))
     if len(config.seeds) == 1 and summary["paired"]:  # one seed: the paired differences' case-level intervals
         summary["paired_case_level"] = paired_case_intervals(case_frames[0], summary["paired"], summary["reference"],
                                                              config.seeds[0])
@@ -236,7 +245,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
     work.write_json("manifest.json", build_manifest(
         command, config.seeds, str(resolve_device(config.device)), work.started, finished,
         extra={"stream": config.stream.name, "preset": get_preset(config.preset, config.backbone).to_dict(),
-               "strategy_options": config.strategy_options, **execution, "attempts": work.progress["attempts"],
+               "strategy_options": config.strategy_options, **execution, **_thread_record(threads),
+               "attempts": work.progress["attempts"],
                "seeds": {seed: work.load_data(seed) for seed in config.seeds},
                "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()},
                **({"decide": decision} if decision is not None else {})}))

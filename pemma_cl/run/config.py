@@ -10,7 +10,10 @@ from typing import Any
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.precision import FP32, PRECISIONS
-from pemma_cl.data.hecktor.layout import layout_problem
+from pemma_cl.core.task_kinds import PROGNOSIS
+from pemma_cl.data.hecktor import layout as hecktor_layout
+from pemma_cl.data.nnunet import layout as nnunet_layout
+from pemma_cl.data.records import EHR
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.models.presets import BACKBONE_NAMES
 from pemma_cl.models.presets import PRESETS as MODEL_PRESETS
@@ -24,7 +27,8 @@ PRESETS: tuple[str, ...] = tuple(MODEL_PRESETS)
 #: Network families (see :mod:`pemma_cl.models.backbones`).
 BACKBONES: tuple[str, ...] = BACKBONE_NAMES
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-#: What to do with bad cases of a HECKTOR folder: stop and list them, or leave them out and record why.
+#: What to do with bad cases of a HECKTOR folder or nnU-Net dataset: stop and list them, or leave them out and record
+#: why.
 ON_BAD_CASE: tuple[str, ...] = ("refuse", "skip")
 #: Avalanche loggers a run can pass to every strategy (see :mod:`pemma_cl.run.loggers`).
 LOGGERS: tuple[str, ...] = ("tensorboard", "csv", "wandb", "text")
@@ -44,13 +48,14 @@ class RunConfig:
         seeds: Distinct non-negative random seeds, one sub-run each (a seed draws the synthetic cohort, the
             train/validation/test split, every initialisation and the data order).
         preset: One of :data:`PRESETS`.
-        data: ``synthetic`` or ``hecktor:DIR``.
+        data: ``synthetic``, ``hecktor:DIR`` or ``nnunet:DIR``.
         results_dir: Folder under which the run folder is created.
         epochs: Epochs per experience; ``None`` keeps the preset's default.
         device: One of :data:`DEVICES`.
         plugin_files: Extra strategy plugin files that were loaded.
-        on_bad_case: One of :data:`ON_BAD_CASE`: what to do with bad cases of a HECKTOR folder.
-        cache: Prepared cache of a HECKTOR folder (``prepare --cache``); ``None``: the folder's default cache.
+        on_bad_case: One of :data:`ON_BAD_CASE`: what to do with bad cases of a HECKTOR folder or nnU-Net dataset.
+        cache: Prepared cache of a HECKTOR folder or nnU-Net dataset (``prepare --cache``); ``None``: the folder's
+            default cache.
         eval_on: ``test`` (train on training + validation cases, report the test cases: the numbers to publish)
             or ``val`` (train on training cases only, report the validation cases: for choosing settings).
         reference: The strategy every other one is compared with, seed by seed (paired differences); must be
@@ -67,6 +72,10 @@ class RunConfig:
             ran. None: a run of exactly ``seeds``.
         decide_contrasts: For ``run --decide``: the names of the stream's primary contrasts it decides (``--contrast``);
             empty: all of them.
+        case_table: An nnU-Net dataset's case table; ``None``: ``DIR/cases.csv``.
+        survival: The case table's ``(time, event)`` columns (a prognosis endpoint); ``None``: none.
+        clinical: The case table's clinical columns (numbers, kept on each case).
+        spacing: The target spacing (mm, z y x) an nnU-Net dataset was prepared for; ``None``: its median spacing.
     """
 
     stream: StreamSpec
@@ -88,6 +97,10 @@ class RunConfig:
     precision: str = FP32
     max_seeds: int | None = None
     decide_contrasts: tuple[str, ...] = ()
+    case_table: Path | None = None
+    survival: tuple[str, str] | None = None
+    clinical: tuple[str, ...] = ()
+    spacing: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -131,8 +144,43 @@ class RunConfig:
         if len(set(self.decide_contrasts)) != len(self.decide_contrasts):
             raise UserError(f"decide_contrasts: each contrast may be named once, got {list(self.decide_contrasts)!r}")
         _check_data_source(self.data)
-        if self.cache is not None and not self.data.startswith("hecktor:"):
-            raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR'")
+        if self.cache is not None and not self.data.startswith(("hecktor:", "nnunet:")):
+            raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR' or '--data nnunet:DIR'")
+        self._check_nnunet()
+
+    @property
+    def nnunet(self) -> nnunet_layout.NnunetSettings:
+        """How the run reads an nnU-Net dataset besides its folder."""
+        return nnunet_layout.NnunetSettings(self.case_table, self.survival, self.clinical, self.spacing)
+
+    def _check_nnunet(self) -> None:
+        """The nnU-Net settings, the dataset's ``dataset.json`` and case table, and the stream's selection against
+        that table (before anything is trained)."""
+        settings = {"case_table": self.case_table, "survival": self.survival, "clinical": self.clinical,
+                    "spacing": self.spacing}
+        if not self.data.startswith("nnunet:"):
+            given = [name for name, value in settings.items() if value]
+            if given:
+                raise UserError(f"{given[0]}: only applies to '--data nnunet:DIR'")
+            return
+        if self.survival is not None and (len(self.survival) != 2 or len(set(self.survival)) != 2):
+            raise UserError(f"survival: expected two distinct columns TIME,EVENT, got {list(self.survival)!r}")
+        if len(set(self.clinical)) != len(self.clinical):
+            raise UserError(f"clinical: expected distinct columns, got {list(self.clinical)!r}")
+        if self.spacing is not None and (len(self.spacing) != 3 or not all(0 < v < float("inf")
+                                                                            for v in self.spacing)):
+            raise UserError(f"spacing: expected three positive numbers (mm, z y x), got {list(self.spacing)!r}")
+        for index, exp in enumerate(self.stream.experiences):
+            if exp.kind == PROGNOSIS and EHR in exp.modalities:
+                raise UserError(f"{self.stream.path}: experiences[{index}].modalities: {EHR!r} is not supported "
+                                "with '--data nnunet:DIR' yet (the EHR vector holds HECKTOR 2022's clinical "
+                                "fields); give the experience image modalities only")
+        from pemma_cl.data.nnunet.table import read_case_table  # pandas: only for nnU-Net data
+        from pemma_cl.streams.selection import check_selection
+
+        root = Path(self.data.partition(":")[2])
+        table = read_case_table(nnunet_layout.case_table_path(root, self.case_table), self.survival, self.clinical)
+        check_selection(self.stream, table.columns, table.selection_rows())
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON/YAML-safe values (lists, strings, numbers, None)."""
@@ -154,7 +202,12 @@ class RunConfig:
                        cache=None if raw["cache"] is None else Path(raw["cache"]),
                        strategy_options=raw.get("strategy_options", {}), backbone=raw.get("backbone", "unetr"),
                        precision=raw.get("precision", FP32), max_seeds=raw.get("max_seeds"),
-                       decide_contrasts=tuple(raw.get("decide_contrasts", ())))
+                       decide_contrasts=tuple(raw.get("decide_contrasts", ())),
+                       # a run stored before nnU-Net data has none of these
+                       case_table=None if raw.get("case_table") is None else Path(raw["case_table"]),
+                       survival=None if raw.get("survival") is None else tuple(raw["survival"]),
+                       clinical=tuple(raw.get("clinical", ())),
+                       spacing=None if raw.get("spacing") is None else tuple(raw["spacing"]))
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None
@@ -164,13 +217,16 @@ def _check_data_source(data: str) -> None:
     if data == "synthetic":
         return
     kind, colon, folder = data.partition(":")
-    if kind != "hecktor" or not colon:
-        raise UserError(f"data: expected 'synthetic' or 'hecktor:DIR', got {data!r}")
-    if not folder or not Path(folder).is_dir():
+    if kind not in ("hecktor", "nnunet") or not colon or (kind == "nnunet" and not folder):
+        raise UserError(f"data: expected 'synthetic', 'hecktor:DIR' or 'nnunet:DIR', got {data!r}")
+    if kind == "hecktor" and (not folder or not Path(folder).is_dir()):
         raise UserError(f"data: HECKTOR folder {folder!r} does not exist")
-    problem = layout_problem(Path(folder))
+    layout = hecktor_layout if kind == "hecktor" else nnunet_layout
+    problem = layout.layout_problem(Path(folder))
     if problem:
         raise UserError(f"data: {problem}")
+    if kind == "nnunet":
+        nnunet_layout.read_dataset_json(Path(folder))
 
 
 def _plain(value: Any) -> Any:

@@ -99,7 +99,8 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         options: the strategy's resolved options (option -> value; missing ones take their defaults).
     """
     seed_everything(ctx_settings["seed"])
-    metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings, stream.tracked_cases)
+    metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings, stream.tracked_cases,
+                                structures=ctx_settings["description"].structure_names)
     prognosis = PrognosisMetric(stream.names, stream.modalities, ctx_settings["seed"])
     cost = CostPlugin()
     metrics = [metric, prognosis, *loss_metrics(epoch=True)] if loggers else [metric, prognosis]
@@ -150,7 +151,8 @@ class RunInputs:
     def facts(self, eval_on: str) -> dict[str, Any]:
         """What the manifest records about the seed's data, and the seed's prognosis references (computed here, once
         per seed, by whichever executor runs the seed)."""
-        facts = {"data": self.data.key, "skipped_cases": self.data.skipped, "n_train_cases": len(self.train),
+        facts = {"data": self.data.key, "description": self.data.description.to_dict(),
+                 "skipped_cases": self.data.skipped, "n_train_cases": len(self.train),
                  "evaluated_on": eval_on, f"n_{eval_on}_cases": len(self.evaluated),
                  f"n_{eval_on}_cases_per_centre": dict(Counter(case.centre for case in self.evaluated))}
         if self.stream.prognosis_cases is not None:
@@ -184,32 +186,38 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     preset = preset or get_preset(config.preset, config.backbone)
     device = resolve_device(config.device)
     data = load_cases(config.data, preset.img_size, seed, config.on_bad_case, config.cache,
-                      config.stream.synthetic_scale, config.stream.synthetic_shift, config.stream.test_cases_per_centre)
-    split = split_cases(data.cases, seed, config.stream.selection_columns)
-    if data.test is not None:  # the built-in cohort's test cases are drawn apart; its own test share is not used
+                      config.stream.synthetic_scale, config.stream.synthetic_shift, config.stream.test_cases_per_centre,
+                      config.stream.synthetic_tracers, config.nnunet)
+    split = split_cases(data.cases, seed, config.stream.selection_columns,
+                        with_test=data.test is None or data.drops_test_share)
+    if data.test is not None:  # the source's own test cases (the built-in cohort's drawn apart, or imagesTs)
         split = dataclasses.replace(split, test=data.test)
     train, evaluated = split.for_evaluation_on(config.eval_on)
-    stream = build_stream(config.stream, train, evaluated, config.eval_on)
+    stream = build_stream(config.stream, train, evaluated, config.eval_on, patch=preset.img_size)
     bases = SharedBases(preset, stream.pretrain_cases, seed, device,
                         cache_dir=Path(config.results_dir) / ".cache", data_key=data.key,
-                        modalities=stream.pretrain_modalities, precision=config.precision)
+                        num_classes=data.description.num_classes, modalities=stream.pretrain_modalities,
+                        precision=config.precision)
     ctx_settings = {
         "preset": preset, "device": device, "seed": seed, "epochs": config.epochs or preset.epochs,
         "task_labels": [exp.task for exp in config.stream.experiences], "bases": bases, "precision": config.precision,
+        "description": data.description,
     }
     return RunInputs(data, train, evaluated, stream, ctx_settings)
 
 
 def run_unit(config: RunConfig, inputs: RunInputs, entry: StrategyEntry, logs: Path) -> UnitResult:
     """One (seed, strategy) unit: the strategy through the seed's stream, reporting to the run's loggers in ``logs``
-    (emptied first: an interrupted attempt may have left half a log)."""
+    (emptied first: an interrupted attempt may have left half a log), with the threads it ran with."""
     seed = inputs.ctx_settings["seed"]
     label = f"{run_prefix(run_label(config), config.seeds)}/seed{seed}/{entry.name}"
     if config.loggers:
         shutil.rmtree(logs, ignore_errors=True)
         logs.mkdir(parents=True)
     with unit_loggers(config.loggers, logs if config.loggers else None, label) as loggers:
-        return run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers, config.strategy_options.get(entry.name))
+        result = run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers,
+                              config.strategy_options.get(entry.name))
+    return dataclasses.replace(result, threads=torch.get_num_threads())
 
 
 def say(text: str) -> None:

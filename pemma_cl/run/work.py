@@ -60,16 +60,18 @@ class UnitResult:
     predictions: dict[str, dict[str, list]] = field(default_factory=dict)
     #: Per-case rows, lists in the order of :data:`pemma_cl.evaluation.per_case.CASE_COLUMNS`.
     cases: list[list[Any]] = field(default_factory=list)
+    #: The torch threads the unit ran with (CPU float sums depend on them); None if not recorded.
+    threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"evaluation": self.evaluation, "costs": self.costs, "rows": self.rows, "prognosis": self.prognosis,
-                "predictions": self.predictions, "cases": self.cases}
+                "predictions": self.predictions, "cases": self.cases, "threads": self.threads}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> UnitResult:
         return cls(rows=raw["rows"], costs=raw["costs"], evaluation=raw["evaluation"],
                    prognosis=raw.get("prognosis", []), predictions=raw.get("predictions", {}),
-                   cases=raw.get("cases", []))
+                   cases=raw.get("cases", []), threads=raw.get("threads"))
 
 
 def run_label(config: RunConfig) -> str:

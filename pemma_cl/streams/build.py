@@ -10,9 +10,10 @@ from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
 from pemma_cl.data.dataset import avalanche_dataset
-from pemma_cl.data.description import CENTRE_COLUMN
+from pemma_cl.data.patches import CENTRED, RANDOM, WHOLE, say_padding
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.data.splits import TEST_FRACTION
+from pemma_cl.streams.selection import case_groups, check_selection, selection_text
 from pemma_cl.streams.spec import StreamSpec, Where
 
 
@@ -88,32 +89,8 @@ def _cases_of(cases: list[CaseRecord], centres: tuple[str, ...], where: Where, l
     chosen = [c for c in cases if (not centres or c.centre in centres)
               and all(c.group(column) in values for column, values in where)]
     if not chosen:
-        wanted = [f"centre in [{', '.join(centres)}]"] if centres else []
-        wanted += [f"{column} in [{', '.join(values)}]" for column, values in where]
-        raise UserError(f"{label}: no {split} cases with {' and '.join(wanted)} in the data")
+        raise UserError(f"{label}: no {split} cases with {selection_text(centres, where)} in the data")
     return chosen
-
-
-def check_selection(spec: StreamSpec, cases: list[CaseRecord]) -> None:
-    """Refuse, in one line naming the file and field, a stream that selects by a column or value the data lacks.
-
-    Raises:
-        UserError: If a selection names a grouping column no case has, or a value no case has in that column.
-    """
-    columns = sorted({CENTRE_COLUMN, *(column for case in cases for column in case.groups)})
-    selections = [("pretrain", spec.pretrain.centres, spec.pretrain.where)]
-    selections += [(f"experiences[{i}]", e.centres, e.where) for i, e in enumerate(spec.experiences)]
-    for field_name, centres, where in selections:
-        for column, values in ((CENTRE_COLUMN, centres), *where):
-            if column not in columns:
-                raise UserError(f"{spec.path}: {field_name}.where.{column}: the data has no column {column!r}; "
-                                f"its grouping columns are [{', '.join(columns)}]")
-            present = sorted({str(case.group(column)) for case in cases if case.group(column) is not None})
-            missing = [value for value in values if value not in present]
-            if missing:
-                shown = "centres" if column == CENTRE_COLUMN else f"where.{column}"
-                raise UserError(f"{spec.path}: {field_name}.{shown}: {missing[0]!r} is not a value of column "
-                                f"{column!r} in the data; its values are [{', '.join(present)}]")
 
 
 def _with_endpoint(cases: list[CaseRecord], where: str, split: str, left_out: dict[str, str]) -> list[CaseRecord]:
@@ -129,7 +106,7 @@ def _with_endpoint(cases: list[CaseRecord], where: str, split: str, left_out: di
 
 
 def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[CaseRecord],
-                 evaluated_split: str = "test") -> StreamData:
+                 evaluated_split: str = "test", patch: int | None = None) -> StreamData:
     """Build the Avalanche benchmark of a stream: each experience's centres, modalities and task label.
 
     Training data carry only the modalities the stream file declares for them; the evaluation data of a
@@ -144,8 +121,14 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
         train: the training cases of every centre.
         evaluated: the cases every experience is scored on (test or validation cases).
         evaluated_split: what ``evaluated`` is, for error messages.
+        patch: the network's cubic patch side: segmentation trains on random patches of larger volumes and is
+            evaluated on whole volumes, prognosis reads the patch centred on the foreground
+            (:mod:`pemma_cl.data.patches`); a volume smaller than the patch is padded, and said so once. None: every
+            volume is served whole.
     """
-    check_selection(spec, train + evaluated)
+    check_selection(spec, *case_groups(train + evaluated))
+    if patch is not None:
+        say_padding([case.label.shape for case in {c.case_id: c for c in train + evaluated}.values()], patch)
     train_sets, test_sets, tracked_sets, spacings, left_out, prognosis_cases = [], [], [], [], {}, None
     eval_cases, tracked_cases, centre_labels = [], [], []
     tensors: dict = {}  # each case's tensors once, whichever experiences use it
@@ -158,13 +141,14 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
             trained = _with_endpoint(trained, where, "training", left_out)
             scored = _with_endpoint(scored, where, evaluated_split, left_out)
             prognosis_cases = (trained, scored)
-        train_sets.append(avalanche_dataset(trained, exp.modalities, exp.task, tensors))
+        train_sampling, scored_sampling = (CENTRED, CENTRED) if exp.kind == PROGNOSIS else (RANDOM, WHOLE)
+        train_sets.append(avalanche_dataset(trained, exp.modalities, exp.task, tensors, patch, train_sampling))
         # Segmentation is scored under every input setting (the data carry both images); prognosis under the
         # modalities its experience declares (the template runs it once, with the data's own mask).
         scored_modalities = MODALITIES if exp.kind == SEGMENTATION else exp.modalities
         tracked = first_cases(scored, spec.tracked_cases_per_centre) if exp.kind == SEGMENTATION else scored
-        test_sets.append(avalanche_dataset(scored, scored_modalities, exp.task, tensors))
-        tracked_sets.append(avalanche_dataset(tracked, scored_modalities, exp.task, tensors))
+        test_sets.append(avalanche_dataset(scored, scored_modalities, exp.task, tensors, patch, scored_sampling))
+        tracked_sets.append(avalanche_dataset(tracked, scored_modalities, exp.task, tensors, patch, scored_sampling))
         spacings.append(_spacing(scored, where))
         eval_cases.append([(case.case_id, case.centre) for case in scored])
         centre_labels.append("+".join(exp.centres or sorted({case.centre for case in trained})))

@@ -21,7 +21,9 @@ evaluated, the rest trained on; the pretrain's first N training cases; to keep a
 large cohort); the stream's ``synthetic_scale`` (the size of the built-in synthetic cohort this
 stream needs, as a multiple of HECKTOR 2022's per-centre counts; real data are used as they are),
 ``synthetic_shift`` (``false``: every centre of the built-in cohort has the same population and acquisition, so
-nothing changes between centres: the calibration of forgetting, docs/forgetting.md) and
+nothing changes between centres: the calibration of forgetting, docs/forgetting.md), ``synthetic_tracers`` (the
+PET tracers of the built-in cohort, ``[FDG]`` by default, ``[FDG, PSMA]`` for a stream where PSMA arrives:
+:mod:`pemma_cl.data.synthetic.tracers`; select a tracer's cases with ``where: {tracer: PSMA}``),
 ``test_cases_per_centre`` (the built-in cohort's test cases per centre, generated apart from its training cohort;
 default :data:`pemma_cl.data.sources.SYNTHETIC_TEST_CASES_PER_CENTRE`; real data keep their own test cases) and
 ``tracked_cases_per_centre`` (the test cases of each centre, the first by case id, scored at every state the
@@ -45,6 +47,7 @@ from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION, TASK_KINDS
 from pemma_cl.data.description import CENTRE_COLUMN
 from pemma_cl.data.records import EHR, MODALITIES
+from pemma_cl.data.synthetic.tracers import DEFAULT_TRACERS, check_tracers
 
 _STREAM_KEYS = ("name", "description", "pretrain", "experiences")
 _PRETRAIN_KEYS = ("modalities",)
@@ -52,7 +55,8 @@ _EXPERIENCE_KEYS = ("name", "modalities", "task")
 #: The keys that select cases: at least one of them (``centres`` is ``where``'s shorthand for the centre column).
 _SELECTION_KEYS = ("centres", "where")
 #: Keys a stream file may leave out (their defaults are those of the dataclasses below).
-_OPTIONAL_STREAM_KEYS = ("synthetic_scale", "synthetic_shift", "test_cases_per_centre", "tracked_cases_per_centre")
+_OPTIONAL_STREAM_KEYS = ("synthetic_scale", "synthetic_shift", "synthetic_tracers", "test_cases_per_centre",
+                         "tracked_cases_per_centre")
 _OPTIONAL_SUBSET_KEYS = ("cases_per_centre", *_SELECTION_KEYS)
 #: Test cases of each centre scored at the intermediate states (docs/forgetting.md, "Tracked cases"): chosen from the
 #: cost of a state and the noise of cross-fitted forgetting (simulated), not from any test score.
@@ -103,6 +107,7 @@ class StreamSpec:
     synthetic_shift: bool = True
     test_cases_per_centre: int | None = None
     tracked_cases_per_centre: int | None = None
+    synthetic_tracers: tuple[str, ...] = DEFAULT_TRACERS
 
     @property
     def selection_columns(self) -> tuple[str, ...]:
@@ -130,7 +135,8 @@ class StreamSpec:
             synthetic_shift=stream.get("synthetic_shift", True),
             test_cases_per_centre=stream.get("test_cases_per_centre"),
             # a run stored before tracked cases scored every test case at every state
-            tracked_cases_per_centre=stream.get("tracked_cases_per_centre"))
+            tracked_cases_per_centre=stream.get("tracked_cases_per_centre"),
+            synthetic_tracers=tuple(stream.get("synthetic_tracers", DEFAULT_TRACERS)))
 
 
 def _stored_where(raw: dict[str, Any]) -> Where:
@@ -221,6 +227,8 @@ def _read_stream(path: Path) -> StreamSpec:
         synthetic_shift=_flag(raw.get("synthetic_shift", True), label, "synthetic_shift"),
         test_cases_per_centre=_optional_count(raw.get("test_cases_per_centre"), label, "test_cases_per_centre"),
         tracked_cases_per_centre=_tracked_count(raw.get("tracked_cases_per_centre", TRACKED_CASES_PER_CENTRE), label),
+        synthetic_tracers=check_tracers(_values(raw.get("synthetic_tracers", list(DEFAULT_TRACERS)), label,
+                                                "synthetic_tracers", one_allowed=False), f"{label}: synthetic_tracers"),
     )
 
 

@@ -38,6 +38,7 @@ from pemma_cl.core.files import write_atomically
 from pemma_cl.core.locks import held
 from pemma_cl.core.precision import FP32
 from pemma_cl.data.dataset import avalanche_dataset
+from pemma_cl.data.patches import RANDOM
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.models.backbones import MaskedInputNetwork, build_network, get_backbone
 from pemma_cl.models.presets import Preset
@@ -48,8 +49,8 @@ from pemma_cl.training.template import SegmentationTemplate
 #: Task label of the pre-training data (not an experience of the stream).
 PRETRAIN_TASK = 0
 
-#: Input channels (0 CT, 1 PET) of each base's network.
-BASE_KINDS: dict[str, tuple[int, ...]] = {"ct": (0,), "fusion": (0, 1)}
+#: Input channels (0 CT, 1 PET) of each base's network: CT's alone, and every modality's.
+BASE_KINDS: dict[str, tuple[int, ...]] = {"ct": (MODALITIES.index("ct"),), "fusion": tuple(range(len(MODALITIES)))}
 
 #: The preset's fields that shape a base's network (the rest of a preset, such as the epochs per experience, does not
 #: change a base and so is not part of its cache key).
@@ -59,7 +60,8 @@ NETWORK_FIELDS: tuple[str, ...] = ("backbone", "img_size", "hidden_size", "mlp_d
 #: any of them changes every base's cache key.
 RECIPE_MODULES: tuple[str, ...] = (
     __name__, "pemma_cl.training.template", "pemma_cl.models.backbones", "pemma_cl.models.backbones.unetr",
-    "pemma_cl.models.backbones.swin_unetr", "pemma_cl.data.dataset", "pemma_cl.training.single_case",
+    "pemma_cl.models.backbones.swin_unetr", "pemma_cl.data.dataset", "pemma_cl.data.patches",
+    "pemma_cl.training.single_case",
 )
 
 
@@ -108,17 +110,20 @@ class SharedBases:
         device: where to train.
         cache_dir: folder of cached weights; ``None`` disables the disk cache.
         data_key: identifies the data source (part of the cache key).
+        num_classes: the networks' output channels: background plus one per structure of the data
+            (:attr:`~pemma_cl.data.description.DatasetDescription.num_classes`; part of the cache key).
         modalities: the modalities the pre-training cases have (the stream's ``pretrain.modalities``);
             must include ``ct``.
         precision: arithmetic of the pre-training forward passes (one of :data:`~pemma_cl.core.precision.PRECISIONS`).
     """
 
     def __init__(self, preset: Preset, pretrain_cases: list[CaseRecord], seed: int,
-                 device: torch.device, cache_dir: Path | None, data_key: str,
+                 device: torch.device, cache_dir: Path | None, data_key: str, num_classes: int,
                  modalities: tuple[str, ...] = ("ct",), precision: str = FP32) -> None:
         if "ct" not in modalities or set(modalities) - set(MODALITIES):
             raise ValueError(f"pre-training modalities must include ct and be among {MODALITIES}, got {modalities}")
         self.preset = preset
+        self.num_classes = num_classes
         self.pretrain_cases = pretrain_cases
         self.seed = seed
         self.device = device
@@ -134,7 +139,8 @@ class SharedBases:
         return {
             "kind": kind, "channels": list(channels),
             "modalities": [m for m in self.modalities if MODALITIES.index(m) in channels],
-            "network": {field: getattr(self.preset, field) for field in NETWORK_FIELDS},
+            "network": {**{field: getattr(self.preset, field) for field in NETWORK_FIELDS},
+                        "num_classes": self.num_classes},
             "epochs": self.preset.pretrain_epochs, "batch": self.preset.batch_size,
             "loss": {"class": "monai.losses.DiceCELoss", **template.LOSS_KWARGS},
             "optimizer": {"class": "torch.optim.AdamW", "lr": self.preset.pretrain_lr, **template.OPTIMIZER_KWARGS},
@@ -156,7 +162,7 @@ class SharedBases:
 
     def get(self, kind: str) -> nn.Module:
         """A fresh network of the preset's backbone holding the ``kind`` base's pre-trained weights."""
-        network = build_network(self.preset, in_channels=len(BASE_KINDS[kind]))
+        network = build_network(self.preset, len(BASE_KINDS[kind]), self.num_classes)
         network.load_state_dict(self._weights_of(kind))
         return network
 
@@ -174,7 +180,8 @@ class SharedBases:
         # backbone can be built there, else on the CPU with the generator's state restored.
         device = "meta" if get_backbone(self.preset.backbone).builds_on_meta else "cpu"
         with torch.device(device), torch.random.fork_rng(devices=[]):
-            return {k: v.shape for k, v in build_network(self.preset, len(BASE_KINDS[kind])).state_dict().items()}
+            network = build_network(self.preset, len(BASE_KINDS[kind]), self.num_classes)
+            return {k: v.shape for k, v in network.state_dict().items()}
 
     def _load_or_train(self, kind: str) -> dict:
         """The cached weights, or new ones trained and cached. Under the entry's lock, so that of several processes
@@ -229,14 +236,16 @@ class SharedBases:
     def _train_forked(self, kind: str) -> dict:
         channels = BASE_KINDS[kind]
         torch.manual_seed(self.seed)
-        model = MaskedInputNetwork(build_network(self.preset, in_channels=len(channels)), channels)
+        model = MaskedInputNetwork(build_network(self.preset, len(channels), self.num_classes), channels)
         strategy = SegmentationTemplate(
             model=model, optimizer=template.make_optimizer(model.parameters(), self.preset.pretrain_lr),
             roi_size=self.preset.img_size, modality_dropout=0.0, seed=self.seed, precision=self.precision,
             train_mb_size=self.preset.batch_size, train_epochs=self.preset.pretrain_epochs, device=self.device,
             plugins=[ProgressPlugin(f"base {kind}", ["pretrain"], [len(self.pretrain_cases)])], evaluator=EvaluationPlugin(loggers=[]),
         )
-        data = avalanche_dataset(self.pretrain_cases, self.recipe(kind)["modalities"], PRETRAIN_TASK)
+        # Random patches of volumes larger than the network's input, as the stream's segmentation experiences train.
+        data = avalanche_dataset(self.pretrain_cases, self.recipe(kind)["modalities"], PRETRAIN_TASK,
+                                 patch=self.preset.img_size, sampling=RANDOM)
         strategy.train(benchmark_from_datasets(train=[data]).train_stream[0])
         return {k: v.detach().cpu().clone() for k, v in model.network.state_dict().items()}
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from pemma_cl.core.precision import FP32
 from pemma_cl.core.task_kinds import PROGNOSIS
+from pemma_cl.data.description import DatasetDescription
 from pemma_cl.models.presets import Preset
 from pemma_cl.training.bases import SharedBases
 from pemma_cl.training.template import SegmentationTemplate, make_optimizer
@@ -35,6 +36,8 @@ class BuildContext:
         experience_modalities: modalities of each experience's training data, in order (a strategy must not
             assume PET where an experience has none: its PET channel is all zeros there).
         bases: the shared pre-trained bases (``bases.get("ct")``, ``bases.get("fusion")``).
+        description: what the run's data set is: its structures (the networks' outputs are
+            ``description.num_classes``: background plus one per structure), grouping columns, normalisation.
         make_evaluator: returns the run's evaluation plugin (Dice metric) for this strategy.
         run_plugins: plugins the run adds to every strategy (progress, cost).
         options: the strategy's resolved options (an instance of its registered options dataclass), or None.
@@ -52,6 +55,7 @@ class BuildContext:
     task_labels: list[int]
     experience_modalities: list[tuple[str, ...]]
     bases: SharedBases
+    description: DatasetDescription
     make_evaluator: Callable[[], EvaluationPlugin]
     run_plugins: list[SupervisedPlugin] = field(default_factory=list)
     options: Any = None

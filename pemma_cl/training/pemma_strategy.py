@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from avalanche.core import SupervisedPlugin
+
 from pemma_cl.models.adapters import SHARED_ADAPTER, adapter_name, wrap_with_adapters
 from pemma_cl.models.pemma import PemmaDesign, PemmaNetwork
 from pemma_cl.training.context import BuildContext
@@ -9,7 +13,8 @@ from pemma_cl.training.plugins.adapters import SharedAdapterPlugin, TaskAdapterP
 from pemma_cl.training.template import SegmentationTemplate
 
 
-def build_pemma(ctx: BuildContext, use_dora: bool, shared: bool, design: PemmaDesign = PemmaDesign()) -> SegmentationTemplate:
+def build_pemma(ctx: BuildContext, use_dora: bool, shared: bool, design: PemmaDesign = PemmaDesign(),
+                plugins: Sequence[SupervisedPlugin] = ()) -> SegmentationTemplate:
     """PEMMA on the shared CT base.
 
     Args:
@@ -18,9 +23,10 @@ def build_pemma(ctx: BuildContext, use_dora: bool, shared: bool, design: PemmaDe
         shared: one adapter set continued through the stream, task-agnostic (the authors' protocol); else one
             set per task, chosen by task label at evaluation.
         design: choices the paper leaves open.
+        plugins: further plugins of the strategy (after the adapter plugin).
     """
     first = SHARED_ADAPTER if shared else adapter_name(ctx.task_labels[0])
     pemma = PemmaNetwork(ctx.bases.get("ct"), ctx.preset, design, prognosis=ctx.has_prognosis)
     model = wrap_with_adapters(pemma, ctx.preset, use_dora=use_dora, first_adapter=first, design=design)
     plugin = (SharedAdapterPlugin if shared else TaskAdapterPlugin)(ctx.experience_modalities, ctx.experience_kinds)
-    return ctx.make_strategy(model, plugins=[plugin], lr=ctx.preset.adapter_lr)
+    return ctx.make_strategy(model, plugins=[plugin, *plugins], lr=ctx.preset.adapter_lr)

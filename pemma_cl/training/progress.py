@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from avalanche.core import SupervisedPlugin
 
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
+
+#: False inside :func:`silenced`.
+_PRINTING = contextvars.ContextVar("pemma_cl_progress_printing", default=True)
+
+
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """No progress lines inside this block (the Python API's ``quiet=True``, around what may train a shared base)."""
+    token = _PRINTING.set(False)
+    try:
+        yield
+    finally:
+        _PRINTING.reset(token)
 
 
 class ProgressPlugin(SupervisedPlugin):
@@ -36,7 +51,8 @@ class ProgressPlugin(SupervisedPlugin):
         self._estimated = False
 
     def _say(self, text: str) -> None:
-        print(f"[{self.label}] {text}", file=sys.stderr, flush=True)
+        if _PRINTING.get():
+            print(f"[{self.label}] {text}", file=sys.stderr, flush=True)
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         i = strategy.experience.current_experience

@@ -2,11 +2,14 @@
 
 Mini-batches are ``(x, y, modality_mask, survival, ehr, task_label)`` (:class:`pemma_cl.data.dataset.CaseDataset`):
 x [B, 2, D, H, W] (CT, PET), y [B, 1, D, H, W] int labels, modality_mask [B, 2] bool, survival [B, 2] (RFS days,
-relapse), ehr [B, EHR_SIZE]. Each experience has a task kind:
+relapse), ehr [B, EHR_SIZE]. Training volumes are the network's cubic patch (the datasets cut larger volumes into
+patches, :mod:`pemma_cl.data.patches`); evaluated volumes may have any shape, one shape per mini-batch. Each
+experience has a task kind:
 
 * **segmentation**: ``model(x, modality_mask)`` gives logits; DiceCE loss. Training randomly hides one modality of
   some CT+PET samples (modality dropout) so the missing-modality paths learn; evaluation runs every mini-batch
-  under each input setting (``ct``, ``pet``, ``ctpet``) in turn.
+  under each input setting (``ct``, ``pet``, ``ctpet``) in turn, a volume that is not the patch by MONAI's sliding
+  window (overlap 0.5).
 * **prognosis**: ``model(x, modality_mask, ehr=ehr)`` gives a risk score; Cox partial likelihood (torchsurv).
   No modality dropout, and evaluation runs once with the modalities the experience declares. The partial
   likelihood ranks each relapse against the risk set *within the mini-batch*, so prognosis trains on large
@@ -14,10 +17,13 @@ relapse), ehr [B, EHR_SIZE]. Each experience has a task kind:
   rank; a mini-batch without a relapse gives no gradient. Prognosis steps run at ``prognosis_lr_scale`` times the
   strategy's learning rate with gradients clipped to norm :data:`PROGNOSIS_MAX_GRAD_NORM` (the partial likelihood
   of a mini-batch is a noisy objective: unclipped, a PET embedding learning at the adapter rate diverged to NaN).
+  The encoder reads one patch of each case, centred on its label's foreground (``centred`` sampling of
+  :mod:`pemma_cl.data.patches`), in training and evaluation.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Sequence
 
@@ -37,6 +43,8 @@ from torchsurv.loss.cox import neg_partial_log_likelihood  # noqa: E402
 
 from pemma_cl.core.precision import BF16, FP32, PRECISIONS
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
+from pemma_cl.data.dataset import SHAPES_ATTRIBUTE
+from pemma_cl.data.records import MODALITIES
 from pemma_cl.training.single_case import segment
 
 #: Gradient-norm clip of prognosis steps (see the module docstring).
@@ -82,6 +90,16 @@ def cox_loss(risk: torch.Tensor, survival: torch.Tensor) -> torch.Tensor:
     return neg_partial_log_likelihood(risk, event, survival[:, 0], ties_method="efron")
 
 
+def batches_of_one_shape(shapes: Sequence[tuple[int, ...]], size: int) -> list[list[int]]:
+    """Mini-batches of dataset indices in order, each at most ``size`` long and of one volume shape: every run of
+    consecutive items of one shape is cut into batches of ``size`` (the last one shorter)."""
+    batches = []
+    for _, run in itertools.groupby(range(len(shapes)), key=lambda i: shapes[i]):
+        run = list(run)
+        batches += [run[start:start + size] for start in range(0, len(run), size)]
+    return batches
+
+
 def drop_modalities(mask: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
     """Hide one modality (chosen at random) of each two-modality sample with probability ``rate``."""
     both = mask.all(dim=1)
@@ -94,11 +112,11 @@ def drop_modalities(mask: torch.Tensor, rate: float, generator: torch.Generator)
 
 
 class SegmentationTemplate(SupervisedTemplate):
-    """Avalanche ``SupervisedTemplate`` with a DiceCE loss (Dice over GTVp and GTVn), modality dropout and
+    """Avalanche ``SupervisedTemplate`` with a DiceCE loss (Dice over the data's structures), modality dropout and
     per-setting evaluation; prognosis experiences get the Cox loss (see the module docstring).
 
     Args:
-        roi_size: the network's input crop; larger volumes are evaluated with MONAI's sliding window.
+        roi_size: the network's input crop; a volume of another shape is evaluated with MONAI's sliding window.
         modality_dropout: probability of hiding one modality of a CT+PET training sample.
         eval_settings: input settings each evaluation mini-batch is run under.
         seed: seed of the modality-dropout draws.
@@ -170,6 +188,18 @@ class SegmentationTemplate(SupervisedTemplate):
                                      collate_fn=self.adapted_dataset.collate_fn,
                                      drop_last=small_last and len(self.adapted_dataset) > self.train_mb_size)
 
+    def make_eval_dataloader(self, **kwargs) -> None:
+        """Avalanche's loader, except for volumes of several shapes (whole volumes of a data set that is not cubic),
+        which cannot be collated together: they come in mini-batches of one shape (:func:`batches_of_one_shape`),
+        still in dataset order, which the per-case rows name cases by."""
+        shapes = getattr(self.adapted_dataset, SHAPES_ATTRIBUTE, None)
+        if shapes is None or len(shapes.uniques) <= 1:
+            super().make_eval_dataloader(**kwargs)
+            return
+        self.dataloader = DataLoader(self.adapted_dataset, collate_fn=self.adapted_dataset.collate_fn,
+                                     batch_sampler=batches_of_one_shape(list(shapes), self.eval_mb_size),
+                                     pin_memory=self.device.type == "cuda")
+
     def _unpack_minibatch(self) -> None:
         super()._unpack_minibatch()
         if self._channels_last:
@@ -196,9 +226,12 @@ class SegmentationTemplate(SupervisedTemplate):
             return self.model(x, mask, ehr=self.mb_ehr)
         if self.is_training or tuple(x.shape[2:]) == self.roi_size:
             return segment(self.model, x, mask)
+        # The windows of a case run in mini-batches of the evaluation's size: one window at a time (each run as a pair
+        # on a CPU) took 2.1x as long at tiny (benchmarks/sliding_window_cost.py, 2 cores under load).
         return torch.cat([
-            sliding_window_inference(x[i:i + 1], self.roi_size, sw_batch_size=1, overlap=0.5,
-                                     predictor=lambda window, m=mask[i:i + 1]: segment(self.model, window, m))
+            sliding_window_inference(
+                x[i:i + 1], self.roi_size, sw_batch_size=self.eval_mb_size, overlap=0.5,
+                predictor=lambda windows, m=mask[i:i + 1]: segment(self.model, windows, m.expand(len(windows), -1)))
             for i in range(len(x))
         ])
 
@@ -232,7 +265,8 @@ class SegmentationTemplate(SupervisedTemplate):
             for setting in (None,) if prognosis else self.eval_settings:
                 self.mb_input_setting = setting
                 if setting is not None:
-                    self.mb_modality_mask = torch.tensor(INPUT_SETTINGS[setting], device=self.device).expand(len(self.mb_x), 2)
+                    self.mb_modality_mask = torch.tensor(INPUT_SETTINGS[setting], device=self.device).expand(
+                        len(self.mb_x), len(MODALITIES))
                 self._before_eval_forward(**kwargs)
                 self.mb_output = self.forward()
                 self._after_eval_forward(**kwargs)

@@ -15,11 +15,13 @@ Each case is a crude but plausible head-and-neck field of view on one ``[z, y, x
   the primary; nodes never overwrite the primary). Tumours are faint on CT (25-45 HU above
   soft tissue, like a mildly enhancing lesion: two to three CT noise sigmas) and hot on PET
   (SUV 6-16 for the primary, 4-12 for nodes).
-* **Physiological PET uptake (not tumour).** Brain (SUV 6-10) at the top; symmetric salivary
+* **Physiological PET uptake (not tumour), FDG's.** Brain (SUV 6-10) at the top; symmetric salivary
   glands (SUV 3-6.5) and tonsils (SUV 4-8; about 3-6 after blur) that resemble nodes or a small
   primary on PET; in some patients (more often lean ones) active brown fat (SUV 3-8) in lower-neck
   fat patches. Their position and CT appearance (skull, hypodense glands, fixed tonsil site, fat
-  density) tell them apart from tumour, so CT + PET is better than PET alone.
+  density) tell them apart from tumour, so CT + PET is better than PET alone. Another tracer
+  (:mod:`pemma_cl.data.synthetic.tracers`: PSMA) gives these tissues, the lacrimal glands and the
+  tumours its own uptake; nothing else about a case depends on its tracer.
 * **Acquisition.** PET is blurred with a Gaussian of the centre's FWHM, scaled by the centre's SUV
   calibration and given Poisson-like noise (variance proportional to uptake); CT gets a slight
   partial-volume blur, the centre's calibration offset and Gaussian noise.
@@ -35,6 +37,8 @@ tumour size, nodal prevalence, patient position, HPV prevalence and which clinic
 missing; with ``shift=False`` every centre draws from :data:`NO_SHIFT_PARAMS` instead (only the case
 counts differ), a cohort in which nothing changes from centre to centre. :func:`generate_test_cohort`
 draws a centre's test cases apart from its training cohort (other generators, ids like ``CHUM-T001``).
+Each case records its tracer in ``CaseRecord.groups["tracer"]``; the cohort is FDG's unless ``tracers`` says
+otherwise, a PSMA case having its own generator and an id like ``CHUM-P001`` (``CHUM-PT001`` in test).
 The patient, clinical-record and survival model is :mod:`pemma_cl.data.synthetic.patient`.
 """
 
@@ -50,6 +54,8 @@ from pemma_cl.core.errors import UserError
 from pemma_cl.data.records import CaseRecord
 from pemma_cl.data.synthetic.centres import CENTRE_PARAMS, CENTRES, NO_SHIFT_PARAMS, CentreParams
 from pemma_cl.data.synthetic.patient import clinical_record, draw_patient, draw_survival, latent_risk
+from pemma_cl.data.synthetic.tracers import (DEFAULT_TRACERS, TRACER_COLUMN, TRACER_PARAMS, Tracer, check_tracers,
+                                            tracer_count)
 
 #: Nominal physical extent (mm) of every grid axis; mm parameters are converted with it.
 NOMINAL_FOV_MM = 128.0
@@ -63,6 +69,9 @@ _SUBSITES = (("oropharynx", 0.45), ("base_of_tongue", 0.25), ("larynx", 0.20),
              ("nasopharynx", 0.10))
 #: Nodal levels (z range relative to the patient's centre, probability).
 _NODE_LEVELS = (((0.0, 0.3), 0.50), ((-0.3, 0.0), 0.35), ((-0.6, -0.3), 0.15))
+#: Depth below a tumour's surface (grid units; 0.1 is about 6 mm) from which a tracer with a ``rim`` (PSMA) has
+#: its coolest core.
+_CORE_DEPTH = 0.1
 
 
 def generate_cohort(
@@ -72,29 +81,35 @@ def generate_cohort(
     case_scale: float = 0.2,
     centres: Sequence[str] = CENTRES,
     shift: bool = True,
+    tracers: Sequence[str] = DEFAULT_TRACERS,
 ) -> list[CaseRecord]:
     """Generate the synthetic HECKTOR-like cohort, centre by centre.
 
     Args:
-        seed: Cohort seed; case ``k`` (1-based) of centre ``c`` uses
-            ``np.random.default_rng([seed, CENTRES.index(c), k])``, so a case does not depend on
-            which other cases are generated.
+        seed: Cohort seed; FDG case ``k`` (1-based) of centre ``c`` uses
+            ``np.random.default_rng([seed, CENTRES.index(c), k])`` (a PSMA case ``[seed, CENTRES.index(c), k, 2]``),
+            so a case does not depend on which other cases are generated.
         shape: Grid ``(z, y, x)`` in voxels (each at least 8).
         spacing_mm: Isotropic voxel spacing recorded on the cases (mm).
         case_scale: Multiplier on HECKTOR 2022 training counts per centre (rounded, minimum 5).
         centres: Centres to generate, from ``CENTRES``.
         shift: Centres differ as in ``CENTRE_PARAMS``; False: every centre is :data:`NO_SHIFT_PARAMS`.
+        tracers: The tracers of the cohort (:data:`~pemma_cl.data.synthetic.tracers.TRACERS`); a centre has
+            :func:`~pemma_cl.data.synthetic.tracers.tracer_count` cases of each.
 
     Returns:
-        The cases, grouped by centre in the order of ``centres``, ids like ``CHUM-001``.
+        The cases, grouped by centre in the order of ``centres``, then by tracer (FDG first), ids like ``CHUM-001``
+        (FDG) and ``CHUM-P001`` (PSMA).
 
     Raises:
-        UserError: On an unknown or repeated centre or a non-positive size parameter.
+        UserError: On an unknown or repeated centre or tracer, or a non-positive size parameter.
     """
     shape = _check_args(shape, spacing_mm, case_scale, centres)
-    return [_generate_case([seed, CENTRES.index(centre), number], f"{centre}-{number:03d}", centre, shape,
-                           float(spacing_mm), shift)
-            for centre in centres for number in range(1, cohort_size(centre, case_scale) + 1)]
+    chosen = [TRACER_PARAMS[name] for name in check_tracers(tracers)]
+    return [_generate_case([seed, CENTRES.index(centre), number, *tracer.train_key],
+                           f"{centre}-{tracer.id_tag}{number:03d}", centre, tracer, shape, float(spacing_mm), shift)
+            for centre in centres for tracer in chosen
+            for number in range(1, tracer_count(tracer, cohort_size(centre, case_scale)) + 1)]
 
 
 def generate_test_cohort(
@@ -104,18 +119,23 @@ def generate_test_cohort(
     per_centre: int = 25,
     centres: Sequence[str] = CENTRES,
     shift: bool = True,
+    tracers: Sequence[str] = DEFAULT_TRACERS,
 ) -> list[CaseRecord]:
-    """``per_centre`` test cases of each centre, drawn apart from :func:`generate_cohort`'s cases.
+    """``per_centre`` FDG test cases of each centre (and as many of each other tracer as
+    :func:`~pemma_cl.data.synthetic.tracers.tracer_count` says), drawn apart from :func:`generate_cohort`'s cases.
 
-    Case ``k`` of centre ``c`` uses ``np.random.default_rng([seed, CENTRES.index(c), k, 1])`` (no training case
-    uses a generator of four entries) and is ``CHUM-T001``-like; otherwise as :func:`generate_cohort`.
+    FDG case ``k`` of centre ``c`` uses ``np.random.default_rng([seed, CENTRES.index(c), k, 1])`` and is
+    ``CHUM-T001``-like; a PSMA case ``[seed, CENTRES.index(c), k, 3]``, ``CHUM-PT001``-like (no training case uses
+    these generators); otherwise as :func:`generate_cohort`.
     """
     shape = _check_args(shape, spacing_mm, 1.0, centres)
     if int(per_centre) != per_centre or per_centre < 1:
         raise UserError(f"per_centre must be a positive integer, got {per_centre!r}")
-    return [_generate_case([seed, CENTRES.index(centre), number, 1], f"{centre}-T{number:03d}", centre, shape,
-                           float(spacing_mm), shift)
-            for centre in centres for number in range(1, int(per_centre) + 1)]
+    chosen = [TRACER_PARAMS[name] for name in check_tracers(tracers)]
+    return [_generate_case([seed, CENTRES.index(centre), number, *tracer.test_key],
+                           f"{centre}-{tracer.id_tag}T{number:03d}", centre, tracer, shape, float(spacing_mm), shift)
+            for centre in centres for tracer in chosen
+            for number in range(1, tracer_count(tracer, int(per_centre)) + 1)]
 
 
 def cohort_size(centre: str, case_scale: float) -> int:
@@ -142,14 +162,15 @@ def _check_args(
 
 
 def _generate_case(
-    key: list[int], case_id: str, centre: str, shape: tuple[int, int, int], spacing_mm: float, shift: bool
+    key: list[int], case_id: str, centre: str, tracer: Tracer, shape: tuple[int, int, int], spacing_mm: float,
+    shift: bool,
 ) -> CaseRecord:
     """One case (generator seeded with ``key``): clinical draws, anatomy, tumours, survival, then images."""
     p = CENTRE_PARAMS[centre] if shift else NO_SHIFT_PARAMS
     rng = np.random.default_rng(key)
     latent = draw_patient(rng, p.hpv_rate)
     grid = _grid(shape)
-    hu, suv, label, burden = _draw_anatomy(rng, grid, p, latent)
+    hu, suv, label, burden = _draw_anatomy(rng, grid, p, latent, tracer)
     latent.update(burden)
     clinical = clinical_record(rng, p.missing, latent)
     rfs_days, relapse = draw_survival(rng, latent)
@@ -166,6 +187,7 @@ def _generate_case(
         relapse=relapse,
         truth={"volume_ml": float(latent["volume_ml"]), "suv_max": float(latent["suv_max"]),
                "risk": latent_risk(latent)},
+        groups={TRACER_COLUMN: tracer.name},
     )
 
 
@@ -219,9 +241,12 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
 
 
 def _draw_anatomy(
-    rng: np.random.Generator, grid: tuple[np.ndarray, ...], p: CentreParams, latent: dict
+    rng: np.random.Generator, grid: tuple[np.ndarray, ...], p: CentreParams, latent: dict, tracer: Tracer
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Noise-free HU and SUV maps, the label and the tumour burden of one patient."""
+    """Noise-free HU and SUV maps (the SUV of ``tracer``), the label and the tumour burden of one patient.
+
+    The random draws do not depend on the tracer: only the SUV ranges they are scaled to do.
+    """
     z, y, x = grid
     shape = tuple(g.size for g in grid)
     z0, y0, x0 = (s + rng.normal(0.0, 0.03) for s in p.shift)
@@ -245,7 +270,7 @@ def _draw_anatomy(
     brown &= _smooth_field(rng, shape, 8) > 1.2
     fat |= brown
     brown_active = rng.random() < (0.5 if latent["weight"] < 75.0 else 0.25)
-    brown_suv = rng.uniform(3.0, 8.0) if brown_active else 0.35 * bg
+    brown_suv = rng.uniform(*tracer.brown_fat) if brown_active else 0.35 * bg
 
     # Bones, cranium, airway.
     z_base = z0 + 0.62
@@ -267,13 +292,18 @@ def _draw_anatomy(
 
     # Glands and tonsils (symmetric pairs), physiologically hot on PET.
     organs = []  # (mask, HU, SUV)
+    lacrimal = []  # (mask, SUV): PET only (at this resolution CT shows the glands as the soft tissue around them)
     for side in (-1.0, 1.0):
+        parotid_suv = rng.uniform(*tracer.parotid)
         organs.append((_ellipsoid(grid, (z0 + 0.42, y0 + 0.02, x0 + side * 0.52 * size),
-                                  (0.15, 0.17, 0.10)), _HU["parotid"], rng.uniform(3.0, 5.0)))
+                                  (0.15, 0.17, 0.10)), _HU["parotid"], parotid_suv))
         organs.append((_ellipsoid(grid, (z0 - 0.12, y0 - 0.30 * size, x0 + side * 0.36 * size),
-                                  (0.10, 0.11, 0.11)), _HU["submandibular"], rng.uniform(3.5, 6.5)))
+                                  (0.10, 0.11, 0.11)), _HU["submandibular"], rng.uniform(*tracer.submandibular)))
         organs.append((_ellipsoid(grid, (z0 + 0.18, y_air + 0.02, x0 + side * 0.21),
-                                  (0.12, 0.10, 0.09)), _HU["tonsil"], rng.uniform(4.0, 8.0)))
+                                  (0.12, 0.10, 0.09)), _HU["tonsil"], rng.uniform(*tracer.tonsil)))
+        if tracer.lacrimal:  # superolateral to the eye, in front of and above the parotid
+            lacrimal.append((_ellipsoid(grid, (z0 + 0.52, y0 - 0.42 * size, x0 + side * 0.32 * size),
+                                        (0.06, 0.08, 0.10)), tracer.lacrimal * parotid_suv))
 
     # Tumours.
     side = 1.0 if rng.random() < 0.5 else -1.0
@@ -288,23 +318,36 @@ def _draw_anatomy(
 
     layers = [(body, _HU["soft"], bg), (fat, _HU["fat"], 0.35 * bg),
               (brown, _HU["fat"], brown_suv), *organs,
-              (brain, _HU["brain"], rng.uniform(6.0, 10.0)), (canal, _HU["csf"], 0.3 * bg),
+              (brain, _HU["brain"], rng.uniform(*tracer.brain)), (canal, _HU["csf"], 0.3 * bg),
               (bone, _HU["bone"], 0.8 * bg), (airway, _HU["air"], 0.0)]
     hu = np.full(shape, _HU["air"])
     suv = np.zeros(shape)
     for mask, value, uptake in layers:
         hu[mask], suv[mask] = value, uptake
+    for mask, uptake in lacrimal:
+        suv[mask & (hu == _HU["soft"])] = uptake
     texture = 6.0 * _smooth_field(rng, shape, 10)
     hu += np.where(body & ~bone & ~airway & ~fat, texture, 0.0)
     hu[primary] = _HU["soft"] + rng.uniform(25.0, 45.0) + texture[primary]
-    suv[primary] = suv_max * (0.75 + 0.25 * heterogeneity[primary])
+    suv[primary] = _tumour_uptake(suv_max, heterogeneity, primary, tracer.rim)
     label = primary.astype(np.uint8)
     for node, node_suv in zip(nodes, node_suvs):
         hu[node] = _HU["soft"] + rng.uniform(25.0, 45.0) + texture[node]
-        suv[node] = node_suv * (0.75 + 0.25 * heterogeneity[node])
+        suv[node] = _tumour_uptake(node_suv, heterogeneity, node, tracer.rim)
         label[node] = 2
     volume_ml = np.count_nonzero(label) / label.size * NOMINAL_FOV_MM**3 / 1000.0
     return hu, suv, label, {"volume_ml": volume_ml, "suv_max": suv_max, "n_nodes": len(nodes)}
+
+
+def _tumour_uptake(peak: float, heterogeneity: np.ndarray, mask: np.ndarray, rim: float) -> np.ndarray:
+    """SUV of a tumour's voxels: ``peak`` times a smooth heterogeneity in [0.75, 1]; with a ``rim`` (PSMA), lowered
+    by up to that share with the depth below the tumour's surface (fully from :data:`_CORE_DEPTH` on)."""
+    uptake = peak * (0.75 + 0.25 * heterogeneity[mask])
+    if rim:
+        voxel = 2.0 / np.array(mask.shape)
+        depth = ndimage.distance_transform_edt(mask, sampling=voxel)[mask] - voxel.min() / 2.0
+        uptake = uptake * (1.0 - rim * np.clip(depth / _CORE_DEPTH, 0.0, 1.0))
+    return uptake
 
 
 def _draw_primary(

@@ -9,9 +9,6 @@ renamed when complete, so an interrupted export leaves nothing behind.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,20 +16,22 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pemma_cl.core.errors import UserError
 from pemma_cl.data.hecktor import layout
 from pemma_cl.data.records import CaseRecord
 from pemma_cl.data.synthetic.centres import CENTRES
 from pemma_cl.data.synthetic.cohort import generate_cohort
+from pemma_cl.data.synthetic.writing import new_folder, on_grid, refuse_files
 
 #: Physical side of the exported field of view (mm): the phantom's head-and-neck anatomy at about life size.
 EXPORT_FOV_MM = 240.0
+#: The folder's default size as a share of HECKTOR 2022's per-centre case counts (106 cases).
+HECKTOR_CASE_SCALE = 0.2
 
 
 def export_synthetic(
     out: Path,
     seed: int = 0,
-    case_scale: float = 0.2,
+    case_scale: float = HECKTOR_CASE_SCALE,
     size: int = 32,
     centres: Sequence[str] = CENTRES,
 ) -> int:
@@ -51,25 +50,16 @@ def export_synthetic(
     Raises:
         UserError: If ``out`` holds files, or on invalid cohort parameters.
     """
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out: '{out}' already exists and is not an empty folder")
+    refuse_files(out)
     cases = generate_cohort(seed=seed, shape=(size,) * 3, spacing_mm=EXPORT_FOV_MM / size,
                             case_scale=case_scale, centres=centres)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with new_folder(out) as partial:
         for folder in (layout.IMAGES_DIR, layout.LABELS_DIR):
             (partial / folder).mkdir()
         for case in cases:
             _write_images(partial, case)
         _clinical_table(cases).to_csv(partial / layout.CLINICAL_CSV, index=False)
         _endpoint_table(cases).to_csv(partial / layout.ENDPOINT_CSV, index=False)
-        if out.exists():
-            out.rmdir()
-        os.rename(partial, out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return len(cases)
 
 
@@ -121,16 +111,10 @@ def _endpoint_table(cases: Sequence[CaseRecord]) -> pd.DataFrame:
 def _write_images(root: Path, case: CaseRecord) -> None:
     size = case.ct.shape[0]
     ct_ref, pet_ref = _ct_grid(size), _pet_grid(size)
-    ct = _on_grid(np.round(case.ct).astype(np.int16), ct_ref)
-    label = _on_grid(case.label.astype(np.uint8), ct_ref)
-    pet_on_ct = _on_grid(case.pet.astype(np.float32), ct_ref)
+    ct = on_grid(np.round(case.ct).astype(np.int16), ct_ref)
+    label = on_grid(case.label.astype(np.uint8), ct_ref)
+    pet_on_ct = on_grid(case.pet.astype(np.float32), ct_ref)
     pet = sitk.Resample(pet_on_ct, pet_ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     for image, relpath in ((ct, layout.ct_file(case.case_id)), (pet, layout.pet_file(case.case_id)),
                            (label, layout.label_file(case.case_id))):
         sitk.WriteImage(image, str(root / relpath), useCompression=True)
-
-
-def _on_grid(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
-    image = sitk.GetImageFromArray(array)
-    image.CopyInformation(reference)
-    return image

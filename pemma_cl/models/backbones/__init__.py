@@ -10,13 +10,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pemma_cl.models.backbones.base import NUM_CLASSES, Backbone, all_present
+from pemma_cl.models.backbones.base import Backbone, all_present
 from pemma_cl.models.backbones.swin_unetr import SwinUnetrBackbone
 from pemma_cl.models.backbones.unetr import UnetrBackbone
 from pemma_cl.models.presets import Preset
 from pemma_cl.models.survival import survival_head
 
-__all__ = ["BACKBONES", "NUM_CLASSES", "Backbone", "MaskedInputNetwork", "all_present", "backbone_of",
+__all__ = ["BACKBONES", "Backbone", "MaskedInputNetwork", "all_present", "backbone_of",
            "build_network", "get_backbone"]
 
 #: Every backbone by its ``--backbone`` name.
@@ -38,9 +38,10 @@ def backbone_of(net: nn.Module) -> Backbone:
     raise TypeError(f"{type(net).__name__} is not a network of a known backbone ({', '.join(BACKBONES)})")
 
 
-def build_network(preset: Preset, in_channels: int) -> nn.Module:
-    """A new network of the preset's backbone and size."""
-    return get_backbone(preset.backbone).build(preset, in_channels)
+def build_network(preset: Preset, in_channels: int, num_classes: int) -> nn.Module:
+    """A new network of the preset's backbone and size with ``in_channels`` inputs and ``num_classes`` outputs
+    (background plus one per structure: :attr:`~pemma_cl.data.description.DatasetDescription.num_classes`)."""
+    return get_backbone(preset.backbone).build(preset, in_channels, num_classes)
 
 
 class MaskedInputNetwork(nn.Module):
@@ -67,7 +68,7 @@ class MaskedInputNetwork(nn.Module):
         """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present);
         ehr [B, EHR_SIZE]: given for prognosis.
 
-        Returns segmentation logits [B, 3, D, H, W], or with ``ehr`` the risk [B] (the encoder alone runs).
+        Returns segmentation logits [B, num_classes, D, H, W], or with ``ehr`` the risk [B] (the encoder alone runs).
         """
         present = all_present(x, modality_mask).to(x.dtype)[:, :, None, None, None]
         inputs = (x * present)[:, self.channels]

@@ -13,10 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pemma_cl.data.records import MODALITIES
 from pemma_cl.models.presets import Preset
-
-#: Output classes: background, GTVp, GTVn.
-NUM_CLASSES = 3
 
 
 def all_present(x: torch.Tensor, modality_mask: torch.Tensor | None) -> torch.Tensor:
@@ -25,7 +23,7 @@ def all_present(x: torch.Tensor, modality_mask: torch.Tensor | None) -> torch.Te
     Avalanche's own plugins (EWC's importances, LwF's distillation) call ``model(x)`` with no mask.
     """
     if modality_mask is None:
-        return torch.ones(len(x), 2, dtype=torch.bool, device=x.device)
+        return torch.ones(len(x), len(MODALITIES), dtype=torch.bool, device=x.device)
     return modality_mask
 
 
@@ -48,8 +46,10 @@ class Backbone:
     decoder_head: tuple[str, ...]
     builds_on_meta: bool = True
 
-    def build(self, preset: Preset, in_channels: int) -> nn.Module:
-        """A new network of the preset's size with ``in_channels`` input channels and :data:`NUM_CLASSES` outputs."""
+    def build(self, preset: Preset, in_channels: int, num_classes: int) -> nn.Module:
+        """A new network of the preset's size with ``in_channels`` input channels and ``num_classes`` outputs
+        (background plus one per structure of the data:
+        :attr:`~pemma_cl.data.description.DatasetDescription.num_classes`)."""
         raise NotImplementedError
 
     def patch_embedding(self, net: nn.Module) -> nn.Module:
@@ -87,7 +87,7 @@ class Backbone:
         raise NotImplementedError
 
     def decode(self, net: nn.Module, first_skip: torch.Tensor, features: Any) -> torch.Tensor:
-        """Logits ``[B, NUM_CLASSES, D, H, W]`` from the first skip and :meth:`encode`'s features."""
+        """Logits ``[B, num_classes, D, H, W]`` from the first skip and :meth:`encode`'s features."""
         raise NotImplementedError
 
     def forward_tokens(self, net: nn.Module, image: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from monai.networks.nets import SwinUNETR
 from torch import nn
 
-from pemma_cl.models.backbones.base import NUM_CLASSES, Backbone
+from pemma_cl.models.backbones.base import Backbone
 from pemma_cl.models.presets import Preset
 
 #: Normalisation of the convolutional blocks (feature sizes are multiples of 12, so 3 groups divide every stage).
@@ -35,8 +35,8 @@ class SwinUnetrBackbone(Backbone):
     # MONAI 1.6.1's SwinTransformer calls Tensor.item() on its drop-path schedule while it is built.
     builds_on_meta = False
 
-    def build(self, preset: Preset, in_channels: int) -> SwinUNETR:
-        return SwinUNETR(in_channels=in_channels, out_channels=NUM_CLASSES, feature_size=preset.feature_size,
+    def build(self, preset: Preset, in_channels: int, num_classes: int) -> SwinUNETR:
+        return SwinUNETR(in_channels=in_channels, out_channels=num_classes, feature_size=preset.feature_size,
                          norm_name=NORM, spatial_dims=3)
 
     def patch_embedding(self, net: SwinUNETR) -> nn.Module:

@@ -11,7 +11,7 @@ from monai.networks.blocks import PatchEmbeddingBlock
 from monai.networks.nets import UNETR
 from torch import nn
 
-from pemma_cl.models.backbones.base import NUM_CLASSES, Backbone
+from pemma_cl.models.backbones.base import Backbone
 from pemma_cl.models.presets import Preset
 
 
@@ -24,8 +24,8 @@ class UnetrBackbone(Backbone):
     lora_targets = r".*base\.vit\.blocks\.\d+\.(attn\.(qkv|out_proj)|mlp\.linear[12])"
     decoder_head = ("base.decoder2", "base.out")
 
-    def build(self, preset: Preset, in_channels: int) -> UNETR:
-        return UNETR(in_channels=in_channels, out_channels=NUM_CLASSES, img_size=(preset.img_size,) * 3,
+    def build(self, preset: Preset, in_channels: int, num_classes: int) -> UNETR:
+        return UNETR(in_channels=in_channels, out_channels=num_classes, img_size=(preset.img_size,) * 3,
                      feature_size=preset.feature_size, hidden_size=preset.hidden_size, mlp_dim=preset.mlp_dim,
                      num_heads=preset.num_heads)
 

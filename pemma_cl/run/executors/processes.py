@@ -2,37 +2,29 @@
 
 The driver prepares every seed (bases trained and cached once), then hands out the units
 (:mod:`pemma_cl.run.tasks`); each finished unit is written to the run's partial folder as it arrives, so an
-interrupted run resumes as a sequential one does. Every worker runs with the driver's thread count divided by N
-(at least one): CPU float sums depend on the thread count, so the rows equal a sequential run's at that many
-threads, whatever order the units finish in. Ctrl-C reaches the driver, which stops the workers; units already written are kept.
+interrupted run resumes as a sequential one does. Every worker runs at the threads the driver chooses for N units at
+once, with the workers started and idle (:func:`pemma_cl.core.threads.choose_threads`: the usable CPUs, never more
+than the free cores, divided by N, at least one): CPU float sums depend on the thread count, so the rows equal a
+sequential run's at that many threads, whatever order the units finish in; each unit records its count. Ctrl-C
+reaches the driver, which stops the workers; units already written are kept.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 
-import torch
-
+from pemma_cl.core.threads import choose_threads
 from pemma_cl.run.executors.fork_server import worker_context
 from pemma_cl.run.tasks import run_unit_task, unit_tasks
 from pemma_cl.run.work import UnitResult, WorkFolder
 from pemma_cl.strategy_api.registry import StrategyEntry
 
-__all__ = ["threads_per_unit", "run_units_in_processes"]
+__all__ = ["run_units_in_processes"]
 
 
-def threads_per_unit(jobs: int) -> int:
-    """Threads each of ``jobs`` workers gets: this process's torch thread count (``OMP_NUM_THREADS`` or the cores)
-    shared out, at least one."""
-    return max(1, torch.get_num_threads() // jobs)
-
-
-def _start_worker(threads: int) -> None:
+def _start_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
 
 
 def run_units_in_processes(work: WorkFolder, entries: list[StrategyEntry], jobs: int) -> None:
@@ -53,11 +45,13 @@ def run_units_in_processes(work: WorkFolder, entries: list[StrategyEntry], jobs:
         except BaseException as exc:  # a full disk: raised by the driver below
             outcomes.put(exc)
 
-    pool = worker_context().Pool(jobs, initializer=_start_worker, initargs=(threads_per_unit(jobs),))
+    # The pool returns once its workers exist: the fork server has finished importing, the CPUs it used are free.
+    pool = worker_context().Pool(jobs, initializer=_start_worker)
     try:
         tasks = list(unit_tasks(work, entries))
+        threads = choose_threads(jobs)
         for config, seed, name, logs in tasks:
-            pool.apply_async(run_unit_task, (config, seed, name, logs),
+            pool.apply_async(run_unit_task, (config, seed, name, logs, threads),
                              callback=lambda result, key=(seed, name): save(key, result),
                              error_callback=outcomes.put)
         for _ in tasks:

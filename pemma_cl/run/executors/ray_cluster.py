@@ -4,8 +4,9 @@ The driver goes seed by seed: it trains and caches the seed's shared bases once,
 (seed, strategy) unit (:mod:`pemma_cl.run.tasks`), and writes every unit already finished to the run's partial
 folder before it trains the next seed's bases; then it writes the rest as they arrive. An interrupted Ray run
 resumes like a local one.
-The rows equal a local run's at the same thread count (Ray gives each task one CPU and sets ``OMP_NUM_THREADS``
-to it; a local run uses every core unless ``OMP_NUM_THREADS`` says otherwise).
+The rows equal a local run's at the same thread count: Ray gives each task one CPU and sets ``OMP_NUM_THREADS`` to
+it, and a task sizes its threads within that to the cores free on its node (:mod:`pemma_cl.core.threads`); a local
+run sizes its own to the machine; every unit records its count.
 
 On a cluster, the workers need the suite installed and the results folder (its ``.cache`` of bases and the
 partial folder's logs) on a shared file system; point the driver at the cluster with ``--ray-address``. Runs

@@ -61,22 +61,32 @@ class SegmentationEWCPlugin(EWCPlugin):
         ewc_lambda: weight of the penalty.
         mode: ``separate`` (one penalty per earlier experience) or ``online`` (one, decayed).
         decay_factor: importance decay of the online mode.
+        penalised: which parameters (by name) the penalty covers and the plugin keeps anchors and importances
+            of, e.g. an adapter set on a frozen base; default every parameter.
     """
 
-    def __init__(self, ewc_lambda: float, mode: str, decay_factor: float) -> None:
+    def __init__(self, ewc_lambda: float, mode: str, decay_factor: float,
+                 penalised: Callable[[str], bool] | None = None) -> None:
         super().__init__(ewc_lambda, mode=mode, decay_factor=decay_factor if mode == "online" else None)
         self.modality_dropout = 0.0
+        self.penalised = penalised
 
     def after_training_exp(self, strategy, **kwargs):
         self.modality_dropout = strategy.modality_dropout  # compute_importances is not given the strategy
         super().after_training_exp(strategy, **kwargs)
+        anchors = self.saved_params[strategy.clock.train_exp_counter]
+        self.saved_params[strategy.clock.train_exp_counter] = self._only_penalised(anchors)
 
     def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, num_workers=0):
         model.eval()
         importances = masked_importance(model, dataset, batch_size, device, self.modality_dropout, criterion,
                                         lambda grad: grad.pow(2))
         model.train()
-        return importances
+        return self._only_penalised(importances)
+
+    def _only_penalised(self, params: dict[str, ParamData]) -> dict[str, ParamData]:
+        """``params`` less those the penalty does not cover (Avalanche's penalty skips a name without an anchor)."""
+        return params if self.penalised is None else {k: v for k, v in params.items() if self.penalised(k)}
 
     def stored_bytes(self) -> int:
         """Anchor weights and importances kept for the penalty."""
