@@ -13,17 +13,13 @@ its centre, sizes, spacings, status (``ok``, ``cached``, ``bad``) and the reason
 from __future__ import annotations
 
 import json
-import multiprocessing
-import sys
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.data.hecktor import layout
@@ -34,10 +30,10 @@ from pemma_cl.data.hecktor.prepare_case import (
     TMP_PREFIX,
     atomic_path,
     cube_size,
-    init_worker,
     prepare_case,
     report_row,
 )
+from pemma_cl.data.workers import prepare_in_processes
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,8 @@ def prepare_folder(root: Path, cache: Path | None, size: int, on_bad_case: str, 
             todo.append(case_id)
     workers = max(1, min(workers, len(todo)))
     started = time.perf_counter()
-    rows.update(_run_jobs(root, cache, size, todo, workers))
+    rows.update(prepare_in_processes(prepare_case, {case_id: (root, cache, case_id, size) for case_id in todo},
+                                     workers))
     seconds = time.perf_counter() - started
     for case_id, row in rows.items():
         reason = row["reason"] or not_hecktor_centre(case_id) or tables.problem(case_id)
@@ -115,24 +112,6 @@ def prepare_folder(root: Path, cache: Path | None, size: int, on_bad_case: str, 
         raise refusal(bad, len(rows))
     cached = sum(row["status"] == layout.STATUS_CACHED for row in rows.values())
     return PrepareSummary(report, len(todo), cached, bad, seconds, workers)
-
-
-def _run_jobs(root: Path, cache: Path, size: int, case_ids: list[str], workers: int) -> dict[str, dict]:
-    """Prepare ``case_ids`` on ``workers`` processes, with a progress bar on stderr."""
-    if not case_ids:
-        return {}
-    rows = {}
-    context = multiprocessing.get_context("spawn")  # no fork of a parent that may hold torch's threads
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker) as pool:
-        futures = {pool.submit(prepare_case, root, cache, case_id, size): case_id for case_id in case_ids}
-        try:
-            for future in tqdm(as_completed(futures), total=len(futures), desc="prepare", unit="case",
-                               file=sys.stderr, dynamic_ncols=True):
-                rows[futures[future]] = future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return rows
 
 
 def _cached_row(path: Path, size: int) -> dict | None:

@@ -13,27 +13,23 @@ too (a case without a row, a row without images).
 from __future__ import annotations
 
 import json
-import multiprocessing
-import sys
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.files import write_atomically
 from pemma_cl.core.locks import held
 from pemma_cl.data.hecktor.checks import refusal
 from pemma_cl.data.hecktor.prepare import PrepareSummary
-from pemma_cl.data.hecktor.prepare_case import init_worker
 from pemma_cl.data.nnunet import layout
 from pemma_cl.data.nnunet.prepare_case import REPORT_COLUMNS, CaseFiles, prepare_case
 from pemma_cl.data.nnunet.table import CaseTable, read_case_table
 from pemma_cl.data.nnunet.volumes import median_spacing
+from pemma_cl.data.workers import prepare_in_processes
 
 LOCK_NAME = ".prepare.lock"
 
@@ -124,7 +120,8 @@ def prepare_dataset(root: Path, case_table: Path | None, cache: Path | None,
                 todo.append(files)
         workers = max(1, min(workers, len(todo)))
         started = time.perf_counter()
-        rows.update(_run_jobs(root, cache, todo, spacing, dataset.label_values, workers))
+        rows.update(prepare_in_processes(
+            prepare_case, {files.case_id: (root, cache, files, spacing, dataset.label_values) for files in todo}, workers))
         seconds = time.perf_counter() - started
         for case_id, reason in table_problems(table, cases).items():
             row = rows.setdefault(case_id, {"case": case_id, "status": layout.STATUS_BAD, "reason": reason})
@@ -151,23 +148,3 @@ def cached_row(cache: Path, files: CaseFiles, root: Path, spacing: tuple[float, 
     if row.get("target_spacing_mm") != target or row.get("source") != files.source(root):
         return None
     return row
-
-
-def _run_jobs(root: Path, cache: Path, jobs: list[CaseFiles], spacing: tuple[float, float, float],
-              label_values: tuple[int, ...], workers: int) -> dict[str, dict]:
-    """Prepare ``jobs`` on ``workers`` processes, with a progress bar on stderr."""
-    if not jobs:
-        return {}
-    rows = {}
-    context = multiprocessing.get_context("spawn")  # no fork of a parent that may hold torch's threads
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker) as pool:
-        futures = {pool.submit(prepare_case, root, cache, files, spacing, label_values): files.case_id
-                   for files in jobs}
-        try:
-            for future in tqdm(as_completed(futures), total=len(futures), desc="prepare", unit="case",
-                               file=sys.stderr, dynamic_ncols=True):
-                rows[futures[future]] = future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return rows
