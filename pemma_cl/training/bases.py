@@ -218,7 +218,10 @@ class SharedBases:
         torch.save(weights, buffer)
         data = buffer.getvalue()
         write_atomically(path, lambda file: file.write(data))
-        record = {**self.recipe(kind), "weights_sha256": hashlib.sha256(data).hexdigest()}
+        # The thread count changes the float sums (docs/guide/executors.md) but not the recipe: a cached base is reused
+        # whatever the current count, and its record says which count trained it.
+        record = {**self.recipe(kind), "weights_sha256": hashlib.sha256(data).hexdigest(),
+                  "trained_with_threads": torch.get_num_threads()}
         text = json.dumps(record, indent=2) + "\n"
         write_atomically(path.with_suffix(".json"), lambda file: file.write(text.encode()))
 
