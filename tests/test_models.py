@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES, DatasetDescription
+from pemma_cl.data.description import DatasetDescription
+from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.models.backbones import MaskedInputNetwork, build_network
 from pemma_cl.models.pemma import PEMMA_MODULES, PemmaNetwork
 from pemma_cl.models.presets import PRESETS

@@ -198,6 +198,7 @@ def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
     from pemma_cl.evaluation.cl_metrics import (backward_transfer, crossfit_forgetting_mean, final_average,
                                                 forgetting, forward_transfer)
     from pemma_cl.evaluation.intervals import t_interval
+    from pemma_cl.evaluation.lesions import MEASURES
     from pemma_cl.evaluation.per_case import CASE_COLUMNS, aggregated_dice, read_cases
 
     cases = read_cases(folder)
@@ -206,7 +207,9 @@ def check_recomputed_from_cases(folder: Path, n_experiences: int) -> None:
     assert cases.equals(pd.concat([read_cases(folder / "seeds" / f"seed{seed}") for seed in seeds], ignore_index=True))
     assert (cases["ref_voxels"] == cases["tp"] + cases["fn"]).all()
     assert (cases["pred_voxels"] == cases["tp"] + cases["fp"]).all()
-    assert cases.loc[cases["trained_through"] < n_experiences - 1, "hd95"].isna().all()  # final state only
+    earlier = cases["trained_through"] < n_experiences - 1
+    assert cases.loc[earlier, ["hd95", *MEASURES]].isna().all().all()  # final state only
+    assert cases.loc[~earlier & (cases["ref_voxels"] > 0), "nsd"].notna().all()
     keys = ["seed", "strategy", "trained_through", "eval_experience", "input"]
     metrics = pd.read_csv(folder / "metrics.csv", float_precision="round_trip").set_index([*keys, "structure"])
     groups = cases.groupby(keys, sort=False)

@@ -91,7 +91,3 @@ class DatasetDescription:
         return cls(name=raw["name"], structures={int(k): v for k, v in raw["structures"].items()},
                    groups=tuple(raw["groups"]),
                    normalisation={m: IntensityWindow(**w) for m, w in raw["normalisation"].items()})
-
-
-#: Head-and-neck tumour segmentation as HECKTOR 2022 labels it (and the built-in cohort imitates).
-HEAD_AND_NECK_STRUCTURES: dict[int, str] = {1: "GTVp", 2: "GTVn"}

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.description import CENTRE_COLUMN, HEAD_AND_NECK_STRUCTURES, DatasetDescription
+from pemma_cl.data.description import CENTRE_COLUMN, DatasetDescription
+from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.data.hecktor.load import load_hecktor
 from pemma_cl.data.nnunet.layout import NnunetSettings
 from pemma_cl.data.nnunet.load import load_nnunet

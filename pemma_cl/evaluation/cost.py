@@ -15,7 +15,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES
+from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.models.presets import Preset
 
 #: The paper's network outputs: background plus HECKTOR 2022's structures (GTVp, GTVn).

@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES
+from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.evaluation.case_bootstrap import CaseBootstrap, case_bootstrap
 from pemma_cl.evaluation.cl_metrics import crossfit_forgetting
 from pemma_cl.evaluation.per_case import aggregated_dice, read_cases

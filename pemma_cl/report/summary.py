@@ -30,7 +30,7 @@ import pandas as pd
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.protocol import OFFLINE
-from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES
+from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_STRUCTURES
 from pemma_cl.evaluation.cl_metrics import (
     backward_transfer,
     crossfit_forgetting_mean,

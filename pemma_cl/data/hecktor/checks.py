@@ -19,7 +19,6 @@ import numpy as np
 import SimpleITK as sitk
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES as STRUCTURES
 from pemma_cl.data.hecktor import layout
 
 if TYPE_CHECKING:  # pandas stays out of prepare's worker processes, which start faster without it
@@ -28,7 +27,7 @@ if TYPE_CHECKING:  # pandas stays out of prepare's worker processes, which start
 #: Least share of the smaller image's physical box that CT and PET must have in common.
 MIN_OVERLAP = 0.5
 #: Label values of the challenge: background plus the structures.
-LABEL_VALUES: tuple[int, ...] = (0, *STRUCTURES)
+LABEL_VALUES: tuple[int, ...] = (0, *layout.HEAD_AND_NECK_STRUCTURES)
 _NIFTI1_HEADER_BYTES = 348
 #: NIfTI datatype codes of float voxels -> numpy type (without byte order).
 _NIFTI_FLOATS: dict[int, str] = {16: "f4", 64: "f8"}

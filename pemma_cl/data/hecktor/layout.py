@@ -18,6 +18,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+#: HECKTOR 2022's label values and structures (0 background): the primary tumour and the lymph nodes. The built-in
+#: synthetic cohort imitates them.
+HEAD_AND_NECK_STRUCTURES: dict[int, str] = {1: "GTVp", 2: "GTVn"}
 #: HECKTOR 2022 centres in the order the challenge lists them.
 CENTRES: tuple[str, ...] = ("CHUM", "CHUP", "CHUS", "CHUV", "MDA", "HGJ", "HMR")
 

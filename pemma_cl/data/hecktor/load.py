@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.data.description import HEAD_AND_NECK_STRUCTURES, DatasetDescription
+from pemma_cl.data.description import DatasetDescription
 from pemma_cl.data.hecktor import layout
 from pemma_cl.data.hecktor.checks import duplicate_ids, missing_columns, not_hecktor_centre, refusal
 from pemma_cl.data.records import CaseRecord, LoadedData
@@ -100,7 +100,7 @@ def read_tables(root: Path) -> Tables:
 
 
 #: HECKTOR 2022: GTVp and GTVn, cases grouped by centre.
-HECKTOR_DESCRIPTION = DatasetDescription("hecktor", HEAD_AND_NECK_STRUCTURES)
+HECKTOR_DESCRIPTION = DatasetDescription("hecktor", layout.HEAD_AND_NECK_STRUCTURES)
 
 
 def load_hecktor(root: Path, img_size: int, on_bad_case: str, cache: Path | None = None) -> LoadedData:
