@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The `paper` preset on one CUDA GPU (issue 25): what the device machine of docs/gpu.md ran, in one call.
+# The `paper` preset on one CUDA GPU (issue 25): what the device machine of docs/guide/gpu.md ran, in one call.
 #
 #   1. the GPU (nvidia-smi) and the versions of torch and peft found there;
 #   2. `pemma-bench profile --preset paper --device cuda`, fp32 and bf16, the run's default strategies;

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from pemma_cl.stats.sequential import ALPHA
 from pemma_cl.report.plan import POWER, decide_counts, range_ends
-from pemma_cl.report.verdicts import FAMILYWISE_ERROR
 
 PILOTS = (3, 5, 16)
 DISTANCES = (0.25, 0.5, 1.0)
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="JSON file to write")
     args = parser.parse_args()
-    alpha = FAMILYWISE_ERROR / args.contrasts
+    alpha = ALPHA / args.contrasts
     rng = np.random.default_rng(args.seed)
     print(f"alpha {alpha:.4f}, power {POWER:.0%}, {args.reps} pilots each")
     print(f"{'pilot':>5} {'dist/SD':>7} {'needed':>6} | {'plan median':>11} {'reaches':>7} {'power median':>12} "

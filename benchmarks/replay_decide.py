@@ -1,11 +1,13 @@
-"""Recompute a stored ``run --decide`` run's looks and decisions with the suite's current rule, from its seeds' files.
+"""Recompute a stored ``run --decide`` run's looks and decisions from its seeds' files, under the rule its record names.
 
     .venv/bin/python benchmarks/replay_decide.py RUN_DIR [--out FILE]
 
 The same plan (looks from the run's ``max_seeds``), the same per-seed values of its stream's primary contrasts
-(``pemma_cl.report.contrasts.seed_values``) and the rule of ``pemma_cl.run.decide`` as it is now; the record is
-the one a decide run writes into its manifest (``extra.decide``), written to ``RUN_DIR/decide-replay.json`` by
-default. Used when the rule changed after a run (docs/decide.md says which).
+(``pemma_cl.report.contrasts.seed_values``) and the rule of its manifest's record (``extra.decide``: its ledger
+levels, or the declared family's Holm, and its bound convention; ``pemma_cl.run.decide.replay_looks``); the record
+is written to ``RUN_DIR/decide-replay.json`` by default. ``results/reference/centers-decide/decide-replay.json``
+was written by an earlier version under the declared family of six, when the run's own rule had been Holm across its
+stream's two contrasts (docs/decide.md).
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 
 from pemma_cl.cli.app import app
 from pemma_cl.report.claims import load_run
+from pemma_cl.report.decisions import BOUND_WORDS, recorded_bounds
+from pemma_cl.report.ledger import load_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path("results/reference")
@@ -75,21 +77,38 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def seed_ranges(seeds: Sequence[int]) -> str:
+    """Seeds as runs of consecutive numbers (``0–2``, ``100–126``), and their count when there are more than
+    three."""
+    spans: list[list[int]] = []
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
+    return text if len(seeds) <= 3 else f"{text} ({len(seeds)})"
+
+
 def reference_runs() -> str:
-    """One row per stored run: the command, the commit, the seeds and the wall time its manifest recorded."""
+    """One row per stored run: its command, cohort, preset, seeds and strategies, and the wall time its manifest
+    recorded."""
     rows = []
     for folder in sorted(p for p in (ROOT / REFERENCE).iterdir() if (p / "manifest.json").is_file()):
         manifest = _read_json(REFERENCE / folder.name / "manifest.json")
+        config = _read_json(REFERENCE / folder.name / "config.json")
         command = [arg for arg in manifest["command"]]
         if "--results-dir" in command:
             at = command.index("--results-dir")
             del command[at:at + 2]
-        commit = manifest["git_hash"][:7] + (" (uncommitted changes)" if manifest.get("git_dirty") else "")
-        rows.append((f"`{folder.name}`", f"`{' '.join(command)}`", f"`{commit}`",
-                     ", ".join(map(str, manifest["seeds"])), manifest["device"],
+        cohort = "built-in synthetic" if config["data"] == "synthetic" else config["data"]
+        if config["stream"].get("synthetic_shift") is False:
+            cohort += ", no centre shift"
+        rows.append((f"`{folder.name}`", f"`{' '.join(command)}`", cohort, f"`{config['preset']}`",
+                     manifest["device"], seed_ranges(manifest["seeds"]), len(config["strategies"]),
                      _duration(manifest["wall_seconds"])))
-    return table(("Run folder", "Command", "Commit", "Seeds", "Device", "Wall time (manifest)"), rows,
-                 numeric_from=5)
+    return table(("Run folder", "Command", "Cohort", "Preset", "Device", "Seeds", "Strategies",
+                  "Wall time (manifest)"), rows, numeric_from=5)
 
 
 def per_seed(run: str, inp: str = "ctpet", metric: str = "final_dice") -> str:
@@ -203,7 +222,8 @@ def decide_looks(run: str, record_file: str = "manifest.json") -> str:
               "Local alpha", "Decision")
     decisions = ", ".join(f"{name}: **{decision}**" for name, decision in record["decisions"].items())
     stored = load_run(REFERENCE / run)  # the population every decision is about
-    return (f"Looks planned at {', '.join(map(str, record['looks']))} seeds (familywise alpha {record['alpha']}); "
+    return (f"Looks planned at {', '.join(map(str, record['looks']))} seeds (familywise alpha {record['alpha']}, "
+            f"{BOUND_WORDS[recorded_bounds(record)]}); "
             f"{record['seeds_run']} seeds run; stopped: {record['stopped']}. Decisions: {decisions}, on "
             f"{stored.scope('')}.\n\n"
             + table(header, rows, numeric_from=2))
@@ -221,6 +241,36 @@ def plan_accuracy() -> str:
     return (f"{record['reps']} simulated pilots a row (seed {record['seed']}), level {record['alpha']:.4f} "
             f"(5 % / 6), {record['power']:.0%} power; *enough*: at least the seeds the truth needs (no bound counts as "
             "enough).\n\n" + table(header, rows, numeric_from=0))
+
+
+def sequential_error() -> str:
+    """``benchmarks/sequential_error.py``'s levels: the actual error of the decide bounds against their nominal level."""
+    record = _read_json(Path("results/benchmarks/sequential_error.json"))
+    rows = [(r["max_seeds"], f"{r['nominal']:.5f}", r["bounds"], f"{r['actual']:.5f}", f"{r['mc_se']:.5f}",
+             f"{r['excess_in_se']:+.1f}") for r in record["levels"]]
+    return (f"{record['paths']:,} simulated null runs per schedule (seed {record['seed']}; the bounds' calibration: "
+            f"{record['calibration_paths']:,}, seed {record['calibration_seed']}).\n\n"
+            + table(("Max seeds", "Nominal", "Bounds", "Actual error", "MC SE", "Actual - nominal (SEs)"), rows))
+
+
+def sequential_rules() -> str:
+    """``benchmarks/sequential_error.py``'s rules: the decide rule against naive seed-adding."""
+    rules = _read_json(Path("results/benchmarks/sequential_error.json"))["rules"]
+    rows = [(r["contrasts"], "on the margin" if r["shift_sd"] == 0 else f"{r['shift_sd']} SD past",
+             "`--decide`" if r["rule"] == "sequential" else r["rule"], f"{r['any_decision']:.3f}",
+             f"{r['mean_seeds']:.1f}") for r in rules["rows"]]
+    return (f"{rules['reps']} simulated runs a row (seed {rules['seed']}), looks at "
+            f"{', '.join(map(str, rules['looks']))} seeds, {rules['bounds']} bounds.\n\n"
+            + table(("Contrasts", "True value", "Rule", "Any decision", "Mean seeds"), rows, numeric_from=3))
+
+
+def ledger() -> str:
+    """The alpha ledger's trials and its familywise statement."""
+    found = load_ledger()
+    rows = [(t.contrast, t.stream, f"{t.seeds[0]}–{t.seeds[1]}", t.looks[-1], t.bounds, f"{t.alpha:.5f}",
+             f"{t.spent:.5f}", t.outcome, f"`{t.run}`" if t.run else "–") for t in found.trials]
+    return (table(("Contrast", "Stream", "Seeds", "Max seeds", "Bounds", "Alpha", "Could spend", "Outcome", "Run"),
+                  rows, numeric_from=3) + "\n\n" + found.statement())
 
 
 def fragments() -> dict[str, Callable[[], str]]:
@@ -242,6 +292,9 @@ def fragments() -> dict[str, Callable[[], str]]:
     made["plan-centers-decide"] = lambda: cli("plan", str(REFERENCE / "centers-decide"))
     made["plan-centers-ct"] = lambda: cli("plan", str(REFERENCE / "centers-ct"))
     made["plan-accuracy"] = plan_accuracy
+    made["sequential-error"] = sequential_error
+    made["sequential-rules"] = sequential_rules
+    made["ledger"] = ledger
     made["claims"] = lambda: cli("claims", *(str(REFERENCE / run) for run in CLAIM_RUNS))
     made["reference-runs"] = reference_runs
     for name in sorted(p.name for p in (ROOT / REFERENCE).glob("profile-*.json")):

@@ -319,7 +319,7 @@ modalities = _stream_factory("modalities")
 def summarize(rows: Sequence[dict[str, Any]] | pd.DataFrame, costs: dict[str, dict[str, Any]] | None = None,
               evaluation: dict[str, str] | None = None, cases: pd.DataFrame | None = None) -> dict[str, dict[str, Any]]:
     """The continual-learning summary of one seed's metric rows (final Dice, forgetting, BWT, FWT per strategy and
-    input setting), as ``summary.json`` holds it per seed.
+    input setting, and plasticity when the rows include ``separate-models``), as ``summary.json`` holds it per seed.
 
     Args:
         rows: :attr:`StreamScorer.rows` of one or more strategies (or a run's ``metrics.csv`` of one seed).

@@ -19,5 +19,5 @@ def build(ctx):
     from pemma_cl.models.backbones import MaskedInputNetwork
     from pemma_cl.training.bases import BASE_KINDS
 
-    model = MaskedInputNetwork(ctx.bases.get("fusion"), channels=BASE_KINDS["fusion"], prognosis=ctx.has_prognosis)
+    model = MaskedInputNetwork(ctx.bases.get("fusion"), channels=BASE_KINDS["fusion"], ehr_size=ctx.ehr_size)
     return ctx.make_strategy(model, modality_dropout=0.0)

@@ -22,6 +22,6 @@ def build(ctx):
     from pemma_cl.models.pemma import PemmaNetwork
     from pemma_cl.training.plugins.separate_models import PerTaskNetworks, SeparateModelsPlugin
 
-    start = PemmaNetwork(ctx.bases.get("ct"), ctx.preset, prognosis=ctx.has_prognosis)
+    start = PemmaNetwork(ctx.bases.get("ct"), ctx.preset, ehr_size=ctx.ehr_size)
     model = PerTaskNetworks(copy.deepcopy(start), ctx.task_labels[0])
     return ctx.make_strategy(model, plugins=[SeparateModelsPlugin(start)])

@@ -191,22 +191,22 @@ class StrategyRun:
 
 
 def _recorded_runs(stream, ctx_settings):
-    """``run(entry, options=None)``: ``run_strategy`` on ``stream`` with a recorder plugin; cached per entry name
-    and options."""
+    """``run(entry, options=None, plugins=())``: ``run_strategy`` on ``stream`` with a recorder plugin and
+    ``plugins`` (a test's spies) appended to the strategy's; cached per entry name, options and plugins."""
     from dataclasses import replace
 
     from pemma_cl.run.unit import run_strategy
 
     cache: dict[tuple, StrategyRun] = {}
 
-    def run(entry, options: dict | None = None) -> StrategyRun:
-        key = (entry.name, tuple(sorted((options or {}).items())))
+    def run(entry, options: dict | None = None, plugins: tuple = ()) -> StrategyRun:
+        key = (entry.name, tuple(sorted((options or {}).items())), tuple(map(id, plugins)))
         if key not in cache:
             built, recorder = [], RecorderPlugin()
 
             def build(ctx):
                 strategy = entry.build(ctx)
-                strategy.plugins.append(recorder)
+                strategy.plugins.extend([recorder, *plugins])
                 built.append(strategy)
                 return strategy
 

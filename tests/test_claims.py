@@ -94,7 +94,8 @@ def test_claims_without_evidence_say_what_run_they_need(ctpet_run: Path, single_
     both = check_claims([load_run(ctpet_run), load_run(single_run)], SHARES)
     assert {r.reading for r in both if r.claim.startswith("+28%") and not r.contrast} == {MEETS, MISSES}
     c_index = [r for r in both if r.claim.startswith("C-index")]
-    assert len(c_index) == 2 and all(r.verdict == NOT_TESTED and "prognosis" in r.why for r in c_index)
+    assert len(c_index) == 4 and all(r.verdict == NOT_TESTED for r in c_index)  # each claim's contrast and its row
+    assert all(("needs a run of stream modalities" if r.contrast else "prognosis") in r.why for r in c_index)
     text = render_claims(both)
     assert text.count("\n| ") == len(both) + 2 and "secondary (meets the threshold)" in text
     assert "**not tested here**" in text and "held" not in text.replace("not tested here", "")

@@ -87,13 +87,13 @@ def test_list_shows_streams_strategies_and_unavailable_plugins() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "streams:" in out and "strategies:" in out and "unavailable plugins:" in out
-    assert ("  centers           CT-pretrained base, then one experience per HECKTOR centre with CT+PET "
-            "(PET first arrives at MDA) (7 experiences: 7 segmentation)") in out
-    assert re.search(r"  modalities +.* \(4 experiences: 1 segmentation, 3 prognosis\)", out)
     assert "  paper             " in out and "  paper-ct          " in out and "  centers-ct        " in out
-    assert re.search(rf"  example-plugin +Example file plugin \(registration only, cannot train\)  \[file:{re.escape(str(EXAMPLE))}\]",
-                     out)
-    assert f"  file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in out
+    words = " ".join(out.split())  # the texts wrap to the terminal's width
+    assert ("centers CT-pretrained base, then one experience per HECKTOR centre with CT+PET "
+            "(PET first arrives at MDA) (7 experiences: 7 segmentation)") in words
+    assert re.search(r"modalities .*? \(4 experiences: 1 segmentation, 3 prognosis\)", words)
+    assert (f"example-plugin Example file plugin (registration only, cannot train) [file:{EXAMPLE}]") in words
+    assert f"file:{BROKEN}: ModuleNotFoundError: No module named 'pemma_cl_missing_dependency'" in words
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def test_list_groups_strategies_by_family_with_their_options(two_families) -> No
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.index("strategies: reference:\n  ref-b") < out.index("strategies: regularisation:\n  reg-a")
-    assert "\n  reg-a  A regulariser  [module:builtins]\n           options: lambda=100.0, budget=4\n" in out
+    assert "\n  reg-a  A regulariser [module:builtins]\n           options: lambda=100.0, budget=4\n" in out
 
 
 def test_run_all_strategies_with_options_from_a_file_and_set(tmp_path: Path, runner_calls: list[Any],
@@ -377,7 +377,7 @@ def test_prepare_rejects_bad_options(args: list[str], message: str) -> None:
 
 def test_report_prints_the_summary(tmp_path: Path) -> None:
     (tmp_path / "summary.md").write_text("# Summary\n\n| strategy | dice |\n")
-    result = invoke("report", tmp_path)
+    result = invoke("report", tmp_path, "--markdown")
     assert result.exit_code == 0
     assert result.stdout == "# Summary\n\n| strategy | dice |\n"
 
@@ -385,7 +385,7 @@ def test_report_prints_the_summary(tmp_path: Path) -> None:
 def test_report_adds_the_claims_when_the_run_has_them(tmp_path: Path) -> None:
     (tmp_path / "summary.md").write_text("| strategy | dice |\n")
     (tmp_path / "claims.md").write_text("| claim | verdict |\n")
-    result = invoke("report", tmp_path)
+    result = invoke("report", tmp_path, "--markdown")
     assert result.exit_code == 0
     assert result.stdout == "| strategy | dice |\n\n| claim | verdict |\n"
 
@@ -429,7 +429,8 @@ def test_params_counts_pemma_at_the_paper_preset() -> None:
 
 def test_report_and_plot_need_a_run_folder(tmp_path: Path) -> None:
     assert_user_error(invoke("report", tmp_path / "nope"), f"run folder '{tmp_path / 'nope'}' does not exist")
-    assert_user_error(invoke("report", tmp_path), f"{tmp_path / 'summary.md'}: not found")
+    assert_user_error(invoke("report", tmp_path), f"{tmp_path / 'summary.json'}: not found")
+    assert_user_error(invoke("report", tmp_path, "--markdown"), f"{tmp_path / 'summary.md'}: not found")
     assert_user_error(invoke("plot", tmp_path), f"{tmp_path / 'metrics.csv'}: not found")
 
 
@@ -438,7 +439,11 @@ def test_report_puts_several_runs_side_by_side(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         seed = {"early-fusion": {"evaluation": "task-agnostic", "inputs": {"ctpet": {"final_dice": dice}}, "costs": {}}}
         (tmp_path / name / "summary.json").write_text(json.dumps(aggregate({0: seed}, None)))
-    result = invoke("report", tmp_path / "run-a", tmp_path / "run-b")
+    shown = invoke("report", tmp_path / "run-a", tmp_path / "run-b")  # laid out for the terminal, as run prints
+    assert shown.exit_code == 0, shown.output
+    rows = [line for line in shown.stdout.splitlines() if "early-fusion" in line]
+    assert "0.610" in rows[0] and "0.520" in rows[1] and "| Run |" not in shown.stdout
+    result = invoke("report", tmp_path / "run-a", tmp_path / "run-b", "--markdown")
     assert result.exit_code == 0, result.output
     assert "| Run | Strategy |" in result.stdout
     assert "| run-a | early-fusion | task-agnostic | – | – | 0.610 |" in result.stdout
@@ -456,7 +461,7 @@ def test_report_recomputes_paired_differences_against_another_reference(tmp_path
         (tmp_path / f"seeds/seed{seed}/summary.json").write_text(json.dumps(per_seed))
     (tmp_path / "summary.json").write_text(json.dumps(aggregate(
         {s: json.loads((tmp_path / f"seeds/seed{s}/summary.json").read_text()) for s in seeds}, "A")))
-    result = invoke("report", tmp_path, "--reference", "B")
+    result = invoke("report", tmp_path, "--reference", "B", "--markdown")
     assert result.exit_code == 0, result.output
     assert "strategy minus B" in result.stdout and "| A | – | – | +0.090 ± " in result.stdout  # (0.10 + 0.08) / 2
     assert_user_error(invoke("report", tmp_path, "--reference", "C"), "--reference:", "has no strategy 'C' (it has A, B)")
@@ -501,3 +506,22 @@ def test_resume_takes_nothing_but_the_folder(tmp_path: Path, runner_calls: list[
     assert_user_error(invoke("run", "--resume", tmp_path), f"--resume: '{tmp_path}' is not the partial folder")
     assert_user_error(invoke("run"), "--stream: a stream name or .yaml file is required (or --resume RUN_DIR)")
     assert runner_calls == []
+
+
+@pytest.mark.parametrize(("columns", "width"), [("60", 80), ("80", 80), ("132", 132), ("300", 200)])
+def test_the_console_follows_the_terminal_within_readable_bounds(monkeypatch: pytest.MonkeyPatch, columns: str,
+                                                                  width: int) -> None:
+    from pemma_cl.core.terminal import console_width
+
+    monkeypatch.setenv("COLUMNS", columns)
+    assert console_width() == width
+
+
+def test_list_and_help_fit_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for args in (("list",), ("--help",)):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert max(map(len, result.stdout.splitlines())) <= 80
+    commands = invoke("--help").stdout.split("Commands:")[1]
+    assert "..." not in commands and "profile" in commands  # every command's summary whole

@@ -24,6 +24,14 @@ experiences:
 """
 
 
+LEDGER_YAML = """\
+family_alpha: 0.05
+trials:
+  - {{contrast: no-forgetting, stream: dectest, definition: "{definition}", bounds: t-calibrated, seeds: [0, 4],
+     looks: [3, 5], alpha: 0.025, spent: 0.025, outcome: planned, run: null}}
+"""
+
+
 def contrast(name: str, stream: str, strategy: str, reference: str | None, direction: str):
     """A primary contrast of the suite's own kind, with a 0.03 margin on final CT+PET Dice or forgetting."""
     from pemma_cl.report.contrasts import PrimaryContrast
@@ -33,11 +41,12 @@ def contrast(name: str, stream: str, strategy: str, reference: str | None, direc
 
 
 @pytest.fixture
-def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
+def contrasts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[Path, int]]:
     """Stand in for the declared contrasts and the value of one seed (:mod:`pemma_cl.report.contrasts`): one
     ``below`` contrast of stream ``dectest`` on strategy ``pemma-lora``, whose value for seed s is 0.001 + 0.0001 s
-    (far below its 0.03 margin). The real ``seed_values`` reads each seed's per-case rows from the run's partial
-    folder. Returns the (run folder, seed) of each value computed."""
+    (far below its 0.03 margin), with a planned trial in an alpha ledger (seeds 0 to 4, level 0.025). The real
+    ``seed_values`` reads each seed's per-case rows from the run's partial folder. Returns the (run folder, seed) of
+    each value computed."""
     calls: list[tuple[Path, int]] = []
     import pemma_cl.report.contrasts as declared
 
@@ -57,6 +66,12 @@ def contrasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, int]]:
 
     monkeypatch.setattr(declared, "load_primary_contrasts", declared_contrasts)
     monkeypatch.setattr(claims, "load_primary_contrasts", declared_contrasts)
+    import pemma_cl.run.decide as decide
+    from pemma_cl.report.ledger import load_ledger
+
+    ledger = tmp_path / "ledger.yaml"  # one planned trial: no-forgetting on seeds 0..4 at 0.025
+    ledger.write_text(LEDGER_YAML.format(definition=declared_contrasts()[0].describe()), encoding="utf-8")
+    monkeypatch.setattr(decide, "load_ledger", lambda: load_ledger(ledger))
     monkeypatch.setattr(declared, "seed_cases", seed_cases)
     monkeypatch.setattr(declared, "case_value", lambda cases, contrast, seed=0: 0.001 + 0.0001 * seed)
     return calls
@@ -136,7 +151,7 @@ def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["seeds"] == [0, 1, 2]
     decide = manifest["extra"]["decide"]
-    assert decide["looks"] == [3, 5] and decide["alpha"] == 0.05 and decide["seeds_run"] == 3
+    assert decide["looks"] == [3, 5] and decide["alpha"] == 0.025 and decide["seeds_run"] == 3
     assert decide["decisions"] == {"no-forgetting": "held"}
     assert decide["stopped"] == "every primary contrast decided at look 1 (3 seeds)"
     [look] = decide["history"]
@@ -144,11 +159,13 @@ def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_
     # values 0.0010, 0.0011, 0.0012 against 0.03: mean 0.0011, SD 0.0001, t = -0.0289 / (0.0001 / sqrt 3)
     assert (look["look"], look["seeds"], row["n"]) == (1, 3, 3)
     assert row["mean"] == pytest.approx(0.0011) and row["t"] == pytest.approx(-0.0289 / (0.0001 / 3**0.5))
-    # Holm's family is both declared contrasts (the paper one untested here): local alpha 0.025
-    assert row["local_alpha"] == 0.025 and decide["family"] == 2
+    # the level of its planned trial in the ledger (no Holm within the run), t-calibrated bounds
+    assert row["local_alpha"] == 0.025 and decide["levels"] == {"no-forgetting": 0.025}
+    assert decide["bounds"] == "t-calibrated" and decide["metrics"] == {"no-forgetting": "forgetting"}
     assert row["p_bound"] == pytest.approx(0.0038081, abs=1e-6) and row["decision"] == "held"
     assert "look 1 (3 seeds): no-forgetting: mean +0.0011" in result.stderr
-    assert "Primary contrasts decided by --decide (looks at 3, 5 seeds, familywise alpha 0.05): every primary " \
+    assert "Primary contrasts decided by --decide (looks at 3, 5 seeds, alpha 0.025 from the alpha ledger, " \
+           "t-calibrated bounds): every primary " \
            "contrast decided at look 1 (3 seeds)" in result.stdout
     assert pd.read_csv(folder / "metrics.csv")["seed"].unique().tolist() == [0, 1, 2]
     # the claims take the plan's decision (three seeds would be "indicative" for a fixed-seed run), in the run and
@@ -156,13 +173,25 @@ def test_decide_on_micro_stops_when_every_contrast_is_decided(contrasts, stream_
     for claims in (json.loads((folder / "claims.json").read_text()), _claims_of(folder)):
         [primary] = [row for row in claims if row["contrast"] == "no-forgetting"]
         assert primary["verdict"] == "held" and "repeated confidence interval" in primary["measured"]
-        assert "--decide: looks at 3, 5 seeds" in primary["why"] and "Holm across the 2 declared" in primary["why"]
+        assert "--decide: looks at 3, 5 seeds" in primary["why"]
+        assert "level 0.025 of its trial in the alpha ledger" in primary["why"]
 
 
 def _claims_of(folder: Path) -> list[dict]:
     from pemma_cl.report.claims import check_claims, claims_json, load_run
 
     return claims_json(check_claims([load_run(folder)], {"lora": 7.2, "dora": 7.3}))
+
+
+def test_a_decide_run_without_a_planned_trial_is_refused(contrasts, stream_file: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    result = invoke("run", "--stream", stream_file, "--strategy", "pemma-lora", "--decide", "--first-seed", "7",
+                    "--max-seeds", "5", "--results-dir", results)
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.output
+    assert result.stderr.startswith(f"error: --decide: {tmp_path / 'ledger.yaml'}: no planned trial of contrast "
+                                    "'no-forgetting' on stream 'dectest' for seeds 7..11 (--first-seed 7 --max-seeds "
+                                    "5); its planned trials: seeds 0..4"), result.stderr
+    assert not results.exists() and contrasts == []
 
 
 def test_max_seeds_is_part_of_the_run_configuration(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_run_refuses_a_bad_folder_before_creating_a_run_folder(bad_hecktor, tmp_
     result = invoke_cli("run", "--stream", stream, "--data", f"hecktor:{bad_hecktor.folder}", "--preset", "micro",
                         "--epochs", 1, "--strategy", "pemma-lora", "--results-dir", results, "--device", "cpu")
     assert result.exit_code == 2 and error_lines(result.stderr)[0] == FIRST_LINE
-    # no run folder, partial or published: at most the (empty) folder of the run's lock, docs/shared-results.md
+    # no run folder, partial or published: at most the (empty) folder of the run's lock, docs/guide/shared-results.md
     assert not results.exists() or [p.name for p in results.iterdir()] in ([], [".locks"])
 
 

@@ -109,8 +109,8 @@ def edit(old: str, new: str) -> str:
      "{stream}: experiences[1]: selects no case: no case of the data has centre in [east] and tracer in [PSMA]"),
     (edit("{name: PSMA, where: {centre: [north, south], tracer: PSMA}, modalities: [ct, pet], task: 2}",
           "{name: risk, centres: [south], modalities: [ct, ehr], task: 2, kind: prognosis}"), (),
-     "{stream}: experiences[1].modalities: 'ehr' is not supported with '--data nnunet:DIR' yet (the EHR vector "
-     "holds HECKTOR 2022's clinical fields); give the experience image modalities only"),
+     "{stream}: experiences[1].modalities: 'ehr' needs the case table's clinical columns; declare them with "
+     "--clinical COL,COL"),
     (STREAM, ("--survival", "time,outcome"),
      "{dataset}/cases.csv: no column 'outcome' (a declared survival column); its columns are "
      "[case_id, centre, tracer, time, event]"),
@@ -176,19 +176,22 @@ def test_experiences_select_cases_by_the_tracer_column_through_build_stream(data
 
 @pytest.mark.slow
 def test_prepare_then_run_a_segmentation_and_a_prognosis_experience_end_to_end(tmp_path: Path) -> None:
-    """``prepare`` -> ``run --data nnunet:DIR --survival TIME,EVENT`` on non-cubic volumes smaller than the patch
-    (micro preset, one epoch): the run's records name the data, its structure and its settings."""
+    """``prepare`` -> ``run --data nnunet:DIR --survival TIME,EVENT --clinical COL`` on non-cubic volumes smaller
+    than the patch (micro preset, one epoch): the run's records name the data, its structure, its settings and the
+    clinical field its EHR vector holds."""
     import json
 
     import pandas as pd
 
     folder = write_dataset(tmp_path / "ds", rows({"north": 4, "south": 6}, tracer=["FDG", "PSMA"],
-                                                 months=[3, 9, 14, 20, 30], died=[1]), shape=(20, 24, 28))
+                                                 months=[3, 9, 14, 20, 30], died=[1], age=[50, 70, 60, 80]),
+                           shape=(20, 24, 28))
     assert invoke_cli("prepare", "--data", f"nnunet:{folder}", "--workers", 1).exit_code == 0
     stream = stream_file(tmp_path, STREAM.replace(
         "{name: PSMA, where: {centre: [north, south], tracer: PSMA}, modalities: [ct, pet], task: 2}",
-        "{name: risk, centres: [south], modalities: [ct, pet], task: 2, kind: prognosis}"), name="mixed")
+        "{name: risk, centres: [south], modalities: [ct, pet, ehr], task: 2, kind: prognosis}"), name="mixed")
     result = invoke_cli("run", "--stream", stream, "--data", f"nnunet:{folder}", "--survival", "months,died",
+                        "--clinical", "age",
                         "--preset", "micro", "--epochs", 1, "--strategy", "full-finetune", "--device", "cpu",
                         "--jobs", 1, "--results-dir", tmp_path / "results")
     assert result.exit_code == 0, result.output
@@ -197,5 +200,7 @@ def test_prepare_then_run_a_segmentation_and_a_prognosis_experience_end_to_end(t
     assert facts["data"].startswith(f"nnunet-v1:{folder}:spacing2x2x2:10cases:")
     assert (facts["n_train_cases"], facts["n_test_cases"], facts["left_out_of_prognosis"]) == (6, 4, {})
     assert json.loads((run_dir / "config.json").read_text())["survival"] == ["months", "died"]
+    # the EHR vector holds the declared column, centred and scaled on the training cases' ages
+    assert list(facts["description"]["clinical"]) == ["age"] and facts["description"]["clinical"]["age"]["scale"] > 0
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert set(metrics["structure"].dropna()) <= {"lesion", "aggregated"} and "lesion" in set(metrics["structure"])

@@ -42,5 +42,11 @@ def test_the_wheel_lists_every_stream_and_builtin_strategy(tmp_path: Path) -> No
     assert Path(done.stderr.splitlines()[0]).is_relative_to(site)  # the wheel's copy, not the checkout
     for name in streams:
         assert f"\n  {name} " in done.stdout
+    entries: list[str] = []  # each listed name with its text, whose lines wrap to the terminal's width
+    for line in done.stdout.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            entries.append(line.strip())
+        elif entries and line.startswith("   ") and not line.strip().startswith("options:"):
+            entries[-1] += " " + line.strip()
     for name in BUILTIN:
-        assert any(line.split()[:1] == [name] and line.endswith("[builtin]") for line in done.stdout.splitlines()), name
+        assert any(entry.split()[:1] == [name] and entry.endswith("[builtin]") for entry in entries), name

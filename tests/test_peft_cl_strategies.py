@@ -4,7 +4,6 @@ stream (experience 0 = task 1, experience 1 = task 2, both CT+PET)."""
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -48,14 +47,7 @@ class FinalEvalRecorder(SupervisedPlugin):
 def separate_run(run_entry, registered_entries):
     """A run of separate-models with a :class:`FinalEvalRecorder` (``run.final``)."""
     recorder = FinalEvalRecorder()
-    entry = registered_entries["separate-models"]
-
-    def build(ctx):
-        strategy = entry.build(ctx)
-        strategy.plugins.append(recorder)
-        return strategy
-
-    run = run_entry(replace(entry, name="separate-models-recorded", build=build))
+    run = run_entry(registered_entries["separate-models"], plugins=(recorder,))
     run.final = recorder.final
     return run
 

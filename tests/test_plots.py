@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.evaluation.intervals import t_interval
+from pemma_cl.stats.intervals import t_interval
 from pemma_cl.report.plots.cost import plot_cost_vs_dice
 from pemma_cl.report.plots.figures import PLOT_FILES, draw_all, plot_average_dice, plot_per_experience, plot_r_matrices
 

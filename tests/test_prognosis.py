@@ -10,9 +10,10 @@ import pytest
 import torch
 from conftest import TEST_SEED
 
-from pemma_cl.data.ehr import EHR_FIELDS, EHR_SIZE, ehr_vector
+from pemma_cl.data.ehr import ehr_vector, fit_clinical_fields
+from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_CLINICAL as EHR_FIELDS
 from pemma_cl.data.sources import SYNTHETIC_DESCRIPTION
-from pemma_cl.evaluation.cindex import bootstrap_indices, cindex_with_interval, harrell_c
+from pemma_cl.stats.cindex import bootstrap_indices, cindex_with_interval, harrell_c
 from pemma_cl.training.template import cox_loss
 
 
@@ -73,17 +74,28 @@ def test_cox_loss_without_a_relapse_is_zero_and_stays_in_the_graph() -> None:
 def test_ehr_vector_carries_missing_fields_as_missing() -> None:
     record = {"age": 70, "gender": 1, "weight": None, "hpv_status": 0, "surgery": 0, "chemotherapy": 1,
               "tobacco": 1, "alcohol": None, "performance_status": 2}
-    vector = ehr_vector(record)
+    vector = ehr_vector(record, EHR_FIELDS)
     values, missing = vector[:len(EHR_FIELDS)], vector[len(EHR_FIELDS):]
     index = {name: i for i, name in enumerate(EHR_FIELDS)}
-    assert vector.shape == (EHR_SIZE,) and vector.dtype == np.float32
+    assert vector.shape == (2 * len(EHR_FIELDS),) and vector.dtype == np.float32
     assert missing[index["weight"]] == 1 and values[index["weight"]] == 0  # not a made-up weight
     assert missing[index["hpv_status"]] == 0 and values[index["hpv_status"]] == 0  # a recorded HPV- is not missing
     assert values[index["age"]] == pytest.approx(1.0)  # (70 - 60) / 10
     assert missing.sum() == 2
-    absent = ehr_vector(record, available=False)  # an experience without EHR: every field missing
+    absent = ehr_vector(record, EHR_FIELDS, available=False)  # an experience without EHR: every field missing
     assert absent[:len(EHR_FIELDS)].sum() == 0 and absent[len(EHR_FIELDS):].sum() == len(EHR_FIELDS)
-    assert ehr_vector({})[len(EHR_FIELDS):].sum() == len(EHR_FIELDS)
+    assert ehr_vector({}, EHR_FIELDS)[len(EHR_FIELDS):].sum() == len(EHR_FIELDS)
+
+
+def test_a_cohorts_own_clinical_columns_are_centred_and_scaled_on_the_cases_given() -> None:
+    cases = [{"age": 50, "sex": 0}, {"age": 60, "sex": 1}, {"age": 70, "sex": None}, {"age": 80, "sex": 0},
+             {"age": None, "sex": 0}]
+    fields = fit_clinical_fields(["age", "sex", "stage"], cases)
+    assert fields["age"].centre == 65 and fields["age"].scale == pytest.approx(15 / 1.349)  # median; IQR 72.5 - 57.5
+    assert fields["sex"].centre == 0 and fields["sex"].scale == pytest.approx(0.25 / 1.349)  # quartiles 0, 0.25
+    assert (fields["stage"].centre, fields["stage"].scale) == (0.0, 1.0)  # never recorded: left as it is
+    vector = ehr_vector({"age": 65 + 15 / 1.349, "sex": None}, fields)
+    assert vector.tolist() == pytest.approx([1.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # age +1 scale; sex and stage missing
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +128,7 @@ def prognosis_stream(prognosis_cohort, prognosis_spec):
     cases = list(prognosis_cohort)
     cases[0] = replace(cases[0], rfs_days=None, relapse=None)  # a patient without an endpoint
     train, test = split_cases(cases, TEST_SEED).for_evaluation_on("test")
-    return build_stream(prognosis_spec, train, test)
+    return build_stream(prognosis_spec, train, test, clinical_fields=EHR_FIELDS)
 
 
 def test_a_prognosis_stream_leaves_out_cases_without_endpoint_and_carries_ehr_only_when_declared(
@@ -165,7 +177,7 @@ def test_a_survival_head_does_not_move_the_global_generator(micro_preset, shared
     plain = PemmaNetwork(base, micro_preset)
     after_plain = torch.rand(3)
     torch.manual_seed(1)
-    with_head = PemmaNetwork(base, micro_preset, prognosis=True)
+    with_head = PemmaNetwork(base, micro_preset, ehr_size=len(EHR_FIELDS) * 2)
     assert torch.equal(torch.rand(3), after_plain)
     assert all(torch.equal(p, with_head.state_dict()[k]) for k, p in plain.state_dict().items())
     assert hasattr(with_head, "survival_head") and not hasattr(plain, "survival_head")
@@ -260,7 +272,7 @@ def test_references_and_ceilings_on_the_synthetic_cohort() -> None:
 
     cases = generate_cohort(seed=TEST_SEED, shape=(16, 16, 16), case_scale=1.0)  # 522 cases
     train, test = split_cases(cases, TEST_SEED).for_evaluation_on("test")
-    references = prognosis_references(train, test, None, TEST_SEED)
+    references = prognosis_references(train, test, None, TEST_SEED, EHR_FIELDS)
     assert "CoxPH: clinical (EHR)" in references and not any("mask" in name for name in references)
     truth = references["ceiling: true latent risk"]["cindex"]
     assert truth > 0.7  # the generating risk orders relapses far better than chance
@@ -269,20 +281,25 @@ def test_references_and_ceilings_on_the_synthetic_cohort() -> None:
     assert references["CoxPH: clinical (EHR)"]["features"]  # fitted on the EHR columns that vary
 
 
-def test_a_cohort_without_the_clinical_record_gets_no_ehr_reference() -> None:
+def test_the_ehr_reference_reads_the_datas_own_clinical_fields_and_none_without() -> None:
     from pemma_cl.data.splits import split_cases
     from pemma_cl.data.synthetic.cohort import generate_cohort
     from pemma_cl.evaluation.prognosis_references import prognosis_references
 
     cases = generate_cohort(seed=TEST_SEED, shape=(16, 16, 16), case_scale=0.5)
     for case in cases:
-        case.clinical = {"karnofsky": 80.0}  # a case table's own column: not one of the EHR vector's fields
+        case.clinical = {"karnofsky": 80.0 - 10 * case.relapse}  # a case table's own column
         case.truth = {}
     train, test = split_cases(cases, TEST_SEED).for_evaluation_on("test")
     masks = lambda chosen: [c.label > 0 for c in chosen]  # noqa: E731 (the true masks stand in for the base's)
-    references = prognosis_references(train, test, masks, TEST_SEED)
-    assert list(references) == ["CoxPH: CT-base mask features (volume, SUVmax, SUVmean, TLG)"]
-    assert not any("ehr" in feature or "missing" in feature for feature in references[list(references)[0]]["features"])
+    mask_only = "CoxPH: CT-base mask features (volume, SUVmax, SUVmean, TLG)"
+    references = prognosis_references(train, test, masks, TEST_SEED, {})  # no clinical field declared
+    assert list(references) == [mask_only]
+    assert not any("karnofsky" in feature or "missing" in feature for feature in references[mask_only]["features"])
+    fields = fit_clinical_fields(["karnofsky"], [c.clinical for c in train])
+    declared = prognosis_references(train, test, masks, TEST_SEED, fields)
+    assert list(declared) == ["CoxPH: clinical (EHR)", f"{mask_only} + EHR"]
+    assert declared["CoxPH: clinical (EHR)"]["features"] == ["karnofsky"]  # never missing: the indicator is constant
 
 
 def test_prognosis_summary_reads_own_final_and_forgetting_from_rows() -> None:

@@ -7,7 +7,7 @@ import math
 import pytest
 from rich.console import Console
 
-from pemma_cl.evaluation.intervals import t_interval
+from pemma_cl.stats.intervals import t_interval
 from pemma_cl.report.seeds import aggregate, render_console_table, render_markdown
 
 #: Student t quantile t(0.975, 2), from tables.
@@ -92,9 +92,10 @@ def test_several_runs_side_by_side() -> None:
     assert len(tables) == 2 and "run-b" in shown and "agnostic" in shown  # the console's short name
 
 
-def test_the_console_summary_fits_120_columns_and_wide_shows_every_column() -> None:
-    """The stored three-seed `centers` reference (six strategies, intervals, paired table): its console tables need
-    at most 120 columns; `--wide` needs more and holds every column of summary.md."""
+def test_the_console_summary_fits_the_terminal_and_wide_shows_every_column() -> None:
+    """The stored three-seed `centers` reference (six strategies, intervals, paired table): at 80 columns its
+    console tables are cut into several, none wider and no cell cut short; at 120 the main table is one; `--wide`
+    needs more and holds every column of summary.md."""
     import json
     from pathlib import Path
 
@@ -103,10 +104,32 @@ def test_the_console_summary_fits_120_columns_and_wide_shows_every_column() -> N
     from pemma_cl.report.seeds import COST_COLUMNS, MAIN_COLUMNS, render_console_table
 
     summary = json.loads((Path(__file__).parents[1] / "results/reference/centers/summary.json").read_text())
+    narrow = Console(width=80, record=True)
+    for table in render_console_table([("centers", summary)], width=80):
+        narrow.print(table)
+    text = narrow.export_text()
+    assert max(map(len, text.splitlines())) <= 80 and "…" not in text
+    assert text.count("Strategy") == 3 and text.count("0.632") == 1  # main table in two parts; early fusion's Dice
     console = Console(width=400)
-    compact = render_console_table([("centers", summary)])
+    compact = render_console_table([("centers", summary)], width=120)
     assert len(compact) == 2 and all(console.measure(table).maximum <= 120 for table in compact)
     assert [c.header for c in compact[0].columns][:2] == ["Strategy", "Eval."]
     wide = render_console_table([("centers", summary)], wide=True)
     assert console.measure(wide[0]).maximum > 120
     assert len(wide[0].columns) == 2 + len(MAIN_COLUMNS) + len(COST_COLUMNS)
+
+
+def test_plasticity_and_the_final_measures_get_their_own_table_only_when_the_run_has_them() -> None:
+    per_seed = {seed: _summary({"A": 0.5, "separate-models": 0.6}, 1.0) for seed in (0, 1)}
+    for seed, value in ((0, -0.10), (1, -0.06)):
+        per_seed[seed]["A"]["inputs"]["ctpet"]["plasticity"] = value
+    summary = aggregate(per_seed, None)
+    assert summary["strategies"]["A"]["inputs"]["ctpet"]["plasticity"]["mean"] == pytest.approx(-0.08)
+    assert "plasticity" not in summary["strategies"]["separate-models"]["inputs"]["ctpet"]
+    assert "Plasticity" not in render_markdown([("run", aggregate(PER_SEED, "early-fusion"))])
+    summary["final_measures"] = {"A": {"ctpet": {"GTVn": {"nsd": 0.25, "lesion_f1": 0.5, "fp_volume_ml": 1.234,
+                                                          "fn_volume_ml": None}}}}
+    shown = render_markdown([("run", summary)])
+    assert "| Strategy | Plasticity CT+PET | NSD GTVn | Lesion F1 GTVn | FP mL GTVn | FN mL GTVn |" in shown
+    assert "| A | -0.080 ± " in shown and "| 0.250 | 0.500 | 1.23 | – |" in shown
+    assert "| separate-models | – | – | – | – | – |" in shown

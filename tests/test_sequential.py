@@ -3,29 +3,37 @@ results, Holm across contrasts, and the false-decision rate on simulated seeds."
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.evaluation.sequential import (
+from pemma_cl.report.decisions import stream_contrasts
+from pemma_cl.stats.sequential import (
+    ALPHA,
     BELOW,
     CONTINUE,
     HELD,
     NON_INFERIOR,
     NOT_HELD,
     UNDECIDED,
+    Z_MAPPED,
     SequentialPlan,
     _inside,
+    look_bounds,
     look_schedule,
     nominal_level,
+    null_t_paths,
+    p_bound,
     obf_spending,
     paired_t,
     simulate_false_decisions,
-    stream_contrasts,
+    t_bounds,
     z_bounds,
 )
 
@@ -136,7 +144,7 @@ def test_the_declared_contrasts_of_other_streams_stay_in_holms_family() -> None:
     strong, weaker = Contrast("strong"), Contrast("weaker")
     rows = plan.look(0, {"strong": [0.0, -0.1, 0.1], "weaker": [0.0, -0.1, 0.1]}, [strong, weaker], {})
     assert [r.local_alpha for r in rows] == [pytest.approx(0.05 / 6)] * 2
-    assert rows[0].p_bound == pytest.approx(nominal_level(LOOKS, 0, 0.05 / 6))
+    assert rows[0].p_bound == pytest.approx(p_bound(LOOKS, 0, 0.05 / 6))
     # once one is decided, the other is tested at alpha / 5: the untested ones are never decided
     rows = plan.look(1, {"weaker": [0.0, 0.05, -0.05, 0.1, -0.1]}, [strong, weaker], {"strong": HELD})
     assert [r.local_alpha for r in rows] == [pytest.approx(0.05 / 5)]
@@ -148,7 +156,7 @@ def test_holm_passes_a_decided_contrasts_level_on() -> None:
     # weaker: t = 0.13 / (0.00123 / sqrt 3) ~ 183, p ~ 1 / t^2 ~ 3e-5 with 2 df: between the look-1 levels below
     weaker_values = [0.100, 0.10123, 0.09877]
     p_weaker = paired_t(weaker_values, -0.03).p
-    assert nominal_level(LOOKS, 0, 0.025) < p_weaker < nominal_level(LOOKS, 0, 0.05)
+    assert p_bound(LOOKS, 0, 0.025) < p_weaker < p_bound(LOOKS, 0, 0.05)
     # alone among two open contrasts it is tested at alpha/2 and waits ...
     rows = plan.look(0, {"strong": [0.0, -0.1, 0.1], "weaker": weaker_values}, [strong, weaker], {})
     assert [(r.contrast, r.decision, r.local_alpha) for r in rows] == [("strong", CONTINUE, 0.025),
@@ -185,3 +193,57 @@ def test_stream_contrasts_refuses_a_stream_without_one_or_missing_strategies() -
         stream_contrasts(contrasts, "centers", ["pemma-lora"])
     with pytest.raises(UserError, match="direction expected non_inferior or below, got 'above'"):
         stream_contrasts([Contrast("c", direction="above")], "centers", ["pemma-lora", "early-fusion"])
+
+
+#: The stored simulation of the bounds' actual error (benchmarks/sequential_error.py).
+SEQUENTIAL_ERROR = Path(__file__).resolve().parent.parent / "results" / "benchmarks" / "sequential_error.json"
+
+
+def test_the_null_t_process_drawn_from_block_statistics_is_the_t_process_of_the_seeds() -> None:
+    looks, paths = (3, 8), 200_000
+    fast = next(null_t_paths(looks, paths, seed=3))  # one chunk
+    seeds = np.random.default_rng(4).standard_normal((paths, 8))
+    direct = np.stack([np.abs(seeds[:, :n].mean(1)) / (seeds[:, :n].std(1, ddof=1) / math.sqrt(n)) for n in looks], 1)
+    q = [stats.t.isf(0.05, n - 1) for n in looks]  # each look's marginal: two-sided 10 % tail of t with n-1 df
+    for sample in (fast, direct):
+        assert (sample > q).mean(axis=0) == pytest.approx([0.1, 0.1], abs=0.004)
+    # the joint law too: both looks past their 10 % quantile (about 4 %, from the dependence of the two t's)
+    both = [float((sample > q).all(axis=1).mean()) for sample in (fast, direct)]
+    assert both[0] == pytest.approx(both[1], abs=0.0025) and both[0] > 0.02
+
+
+def test_t_bounds_are_stricter_than_z_mapped_ones_with_few_seeds_and_meet_them_with_many() -> None:
+    # the first look is the marginal t quantile in both conventions
+    assert look_bounds(LOOKS, 0.05)[0] == pytest.approx(look_bounds(LOOKS, 0.05, Z_MAPPED)[0])
+    # with 11 df at the last look, mapping t to the z bound by its p-value spends more than declared (0.053, simulated):
+    # the calibrated last bound's p-value is about 6 % smaller
+    few = p_bound(LOOKS, 3, 0.05) / p_bound(LOOKS, 3, 0.05, Z_MAPPED)
+    assert 0.9 < few < 0.97
+    many_looks = (50, 100, 150, 200)  # 49 df and up: a t is nearly a z, the two conventions meet
+    many = p_bound(many_looks, 3, 0.05) / p_bound(many_looks, 3, 0.05, Z_MAPPED)
+    assert abs(many - 1) < 0.02 and abs(many - 1) < abs(few - 1) / 3
+
+
+def test_unresolved_increments_take_the_marginal_t_quantile() -> None:
+    looks = look_schedule(60)
+    bounds = t_bounds(looks, 0.05 / 6)
+    spent = [0.0] + [obf_spending(n / 60, 0.05 / 6) for n in looks]
+    for k in range(4):  # 3, 5, 8, 12 seeds spend less than MIN_CROSSINGS / CALIBRATION_PATHS each
+        assert bounds[k] == pytest.approx(stats.t.isf((spent[k + 1] - spent[k]) / 2, looks[k] - 1))
+    assert list(bounds) == sorted(bounds, reverse=True)
+    with pytest.raises(UserError, match=r"a decide level must lie in \(0, 0.05\], got 0.1"):
+        t_bounds(LOOKS, 0.1)
+
+
+def test_the_stored_simulation_shows_the_t_bounds_actual_error_at_most_nominal() -> None:
+    record = json.loads(SEQUENTIAL_ERROR.read_text(encoding="utf-8"))
+    assert record["seed"] != record["calibration_seed"]  # paths independent of the calibration's
+    rows = [r for r in record["levels"] if r["bounds"] == "t-calibrated"]
+    assert {r["max_seeds"] for r in rows} >= {12, 40, 60} and {round(r["nominal"], 6) for r in rows} >= {
+        round(ALPHA / m, 6) for m in (1, 6, 7)}
+    for row in rows:
+        assert row["actual"] <= row["nominal"] + 3 * row["mc_se"], row
+        assert row["mc_se"] < row["nominal"] / 40  # 2.5 %: a 6 % overspend (z-mapped, 12 seeds) is 2.4 SEs
+    # the z-mapped bounds of the stored runs overspend with few seeds (12 seeds at 5 %: several SEs past nominal)
+    [z12] = [r for r in record["levels"] if r["bounds"] == Z_MAPPED and r["max_seeds"] == 12 and r["nominal"] == ALPHA]
+    assert z12["actual"] > z12["nominal"] + 3 * z12["mc_se"]

@@ -23,6 +23,8 @@ REGISTERED_NAMES = sorted(load_registry().entries)
 N_EXPERIENCES = 2
 #: The built-in strategies that pick an adapter set by the test experience's task label.
 TASK_AWARE = {"pemma-lora", "pemma-dora", "separate-models"}
+#: The built-in strategies on PEMMA's frozen CT base besides the ``pemma-*`` ones.
+FROZEN_BASE = {"o-lora", "inflora"}
 N_ROWS = (N_EXPERIENCES + 1) * N_EXPERIENCES * 3 * 3  # model states x test experiences x inputs x structures
 
 
@@ -65,7 +67,7 @@ def test_builtin_strategy_runs_through_the_stream(name: str, run_entry, register
     assert cost["bytes_per_task"] == 4 * cost["trainable_params"]  # float32
     assert cost["train_seconds"] > 0
     assert run.evaluation == {"joint": OFFLINE, **dict.fromkeys(TASK_AWARE, TASK_AWARE_LABEL)}.get(name, TASK_AGNOSTIC)
-    if name.startswith("pemma-"):
+    if name.startswith("pemma-") or name in FROZEN_BASE:
         assert cost["trainable_pct"] < 100
         budget = parameter_budget(run.model)
         assert (budget["trainable"], budget["total"]) == (cost["trainable_params"], cost["total_params"])
@@ -76,7 +78,7 @@ def test_builtin_strategy_runs_through_the_stream(name: str, run_entry, register
     start = shared_bases.get(kind).state_dict()
     assert state.keys() == start.keys()
     unchanged = all(torch.equal(state[k], v) for k, v in start.items())
-    if name.startswith("pemma-"):
+    if name.startswith("pemma-") or name in FROZEN_BASE:
         assert unchanged, "PEMMA must never train the shared CT base"
     else:
         assert not unchanged, f"{name} trains every parameter, including its base"

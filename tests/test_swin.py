@@ -29,14 +29,14 @@ def test_the_preset_builds_swin_unetr_and_its_backbone_is_found_from_the_network
 
 def test_pemma_on_swin_reproduces_the_ct_base_bit_for_bit_before_training(swin_base) -> None:
     x = torch.rand(2, 2, 32, 32, 32, generator=torch.Generator().manual_seed(1))
-    pemma = PemmaNetwork(swin_base, MICRO, prognosis=True).eval()
+    pemma = PemmaNetwork(swin_base, MICRO, ehr_size=6).eval()
     with torch.no_grad():
         expected = swin_base(x[:, :1])
         assert torch.equal(pemma(x, BOTH), expected)  # the PET half of the token fusion and the PET skip start at 0
         assert torch.equal(pemma(x, CT_ONLY), expected)  # the missing-PET adapter starts as the identity
         assert torch.equal(MaskedInputNetwork(swin_base, (0,))(x, BOTH), expected)
         assert pemma(x, PET_ONLY).shape == expected.shape
-        assert pemma(x, BOTH, ehr=torch.zeros(2, 18)).shape == (2,)  # the risk from the deepest Swin stage
+        assert pemma(x, BOTH, ehr=torch.zeros(2, 6)).shape == (2,)  # the risk from the deepest Swin stage
 
 
 def test_lora_on_swin_hits_exactly_the_attention_and_mlp_linears(swin_base) -> None:

@@ -11,6 +11,7 @@ the measuring commands ``params`` and ``profile`` in :mod:`pemma_cl.cli.measure`
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,7 @@ from pemma_cl.cli.common import (
 )
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import SEGMENTATION, TASK_KINDS
+from pemma_cl.core.terminal import console_width
 from pemma_cl.data.splits import EVAL_SPLITS
 from pemma_cl.run.config import (
     BACKBONES,
@@ -70,10 +72,10 @@ def _root(
         bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
-    """Continual-learning benchmark for multi-modal (CT, PET) head-and-neck tumour segmentation."""
+    """Continual-learning benchmark for multi-modal (CT, PET) medical image segmentation."""
 
 
-@app.command("list")
+@app.command("list", short_help="List streams and strategies, with their options.")
 @guarded
 def list_command(plugin: PluginOption = None) -> None:
     """List streams, strategies by family (with their options and defaults) and unavailable plugins."""
@@ -98,7 +100,7 @@ def list_command(plugin: PluginOption = None) -> None:
             typer.echo(f"  {plugin_name}: {reason}")
 
 
-@app.command()
+@app.command(short_help="Train and score strategies on a stream.")
 @guarded
 def run(
     ctx: typer.Context,
@@ -151,7 +153,7 @@ def run(
     contrast: Annotated[
         list[str] | None,
         typer.Option("--contrast", metavar="NAME", help="With --decide: the primary contrast of the stream to decide; "
-                     "repeatable. Default: all of the stream's (the others stay in Holm's family).",
+                     "repeatable. Default: all of the stream's.",
                      show_default=False),
     ] = None,
     reference: Annotated[
@@ -237,7 +239,7 @@ def run(
     ] = None,
     wide: Annotated[
         bool, typer.Option("--wide", help="Print every column of the summary (about 215 characters wide; summary.md "
-                           "has them all) instead of the 120-column view.")
+                           "has them all) instead of the terminal-width view.")
     ] = False,
 ) -> None:
     """Train and evaluate strategies on a stream, for one or several seeds.
@@ -279,7 +281,7 @@ def run(
         if first_seed is not None and first_seed < 0:
             raise UserError(f"--first-seed: expected a non-negative integer, got {first_seed}")
         if decide:
-            from pemma_cl.evaluation.sequential import look_schedule  # scipy
+            from pemma_cl.stats.sequential import look_schedule  # scipy
 
             max_seeds = DEFAULT_MAX_SEEDS if max_seeds is None else max_seeds
             look_schedule(max_seeds)  # below the first look: refused
@@ -358,24 +360,32 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
-app.command()(data.synth)
-app.command()(data.prepare)
-app.command()(stored.plot)
-app.command()(stored.report)
-app.command()(stored.claims)
-app.command("export-challenger")(stored.export_challenger)
-app.command()(stored.plan)
-app.command()(measure.params)
-app.command()(measure.profile)
+app.command(short_help="Write the built-in synthetic cohort to a folder.")(data.synth)
+app.command(short_help="Check and cache a HECKTOR or nnU-Net folder.")(data.prepare)
+app.command(short_help="Re-draw the plots of a stored run.")(stored.plot)
+app.command(short_help="Print the summary of stored runs.")(stored.report)
+app.command(short_help="Check the paper's claims against stored runs.")(stored.claims)
+app.command("export-challenger", short_help="Write a run's final per-case Dice as CSV.")(
+    stored.export_challenger)
+app.command(short_help="Seeds a decide run needs, from a pilot run.")(stored.plan)
+app.command(short_help="Parameter counts and trainable shares.")(measure.params)
+app.command(short_help="Time and memory of a training step.")(measure.profile)
 
 
 def _echo_table(title: str, rows: list[tuple[str, ...]]) -> None:
+    """A titled two-column listing: names, then their texts wrapped to the terminal's width under one indent."""
     typer.echo(f"{title}:")
     if not rows:
         typer.echo("  (none)")
     width = max((len(row[0]) for row in rows), default=0)
+    indent = " " * (width + 4)
+    text_width = max(console_width() - len(indent), 20)
     for first, *rest in rows:
-        typer.echo(("  " + "  ".join([first.ljust(width), *rest])).rstrip())
+        text = " ".join(part for part in rest if part)
+        lines = textwrap.wrap(text, text_width, break_on_hyphens=False) or [""]
+        typer.echo(("  " + first.ljust(width) + "  " + lines[0]).rstrip())
+        for line in lines[1:]:
+            typer.echo(indent + line)
 
 
 def main() -> None:

@@ -62,14 +62,24 @@ def report(
         typer.Option("--reference", metavar="NAME", help="Recompute the paired differences against this strategy "
                      "(from each seed's summary). Default: the run's own reference.", show_default=False),
     ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the tables as Markdown (summary.md and claims.md) instead of "
+                           "laying them out for the terminal.")
+    ] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Print every column of the summary instead of the terminal-width view.")
+    ] = False,
 ) -> None:
-    """Print the summary of one run (with its claims), or of several runs side by side."""
-    if len(run_dirs) == 1 and reference is None:
+    """Print the summary of one run (with its claims), or of several runs side by side, as ``run`` prints it."""
+    if markdown and len(run_dirs) == 1 and reference is None:
         typer.echo(_stored_file(run_dirs[0], SUMMARY_MD).read_text(encoding="utf-8").rstrip("\n"))
         if (run_dirs[0] / CLAIMS_MD).is_file():
             typer.echo("\n" + (run_dirs[0] / CLAIMS_MD).read_text(encoding="utf-8").rstrip("\n"))
         return
 
+    from pemma_cl.models.presets import PRESET_CAUTIONS
+    from pemma_cl.report.claims import check_claims, load_run, paper_trainable_shares
+    from pemma_cl.report.console import print_summary
     from pemma_cl.report.seeds import aggregate, check_run_summary, render_markdown
 
     summaries = []
@@ -83,7 +93,15 @@ def report(
             per_seed = {seed: _stored_json(folder, f"seeds/seed{seed}/{SUMMARY_JSON}") for seed in summary["seeds"]}
             summary = aggregate(per_seed, reference, summary.get("structures"))
         summaries.append((folder.name, summary))
-    typer.echo(render_markdown(summaries).rstrip("\n"))
+    if markdown:
+        typer.echo(render_markdown(summaries).rstrip("\n"))
+        return
+    single = len(run_dirs) == 1 and (run_dirs[0] / CLAIMS_MD).is_file()
+    claims = check_claims([load_run(run_dirs[0])], paper_trainable_shares()) if single else []
+    presets = {_stored_json(folder, "config.json").get("preset") for folder in run_dirs
+               if (folder / "config.json").is_file()}
+    cautions = [PRESET_CAUTIONS[name] for name in sorted(presets - {None}) if name in PRESET_CAUTIONS]
+    print_summary(summaries, claims, str(run_dirs[0] / CLAIMS_MD), wide=wide, caution="; ".join(cautions) or None)
 
 
 @guarded

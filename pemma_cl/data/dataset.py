@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ from avalanche.benchmarks.utils.data_attribute import DataAttribute, TaskLabels
 from monai.transforms import ScaleIntensityRange
 from torch.utils.data import Dataset
 
+from pemma_cl.data.description import ClinicalField
 from pemma_cl.data.ehr import ehr_vector
 from pemma_cl.data.patches import SAMPLINGS, WHOLE, serve, served_shape
 from pemma_cl.data.records import EHR, MODALITIES, CaseRecord
@@ -48,11 +49,13 @@ class CaseDataset(Dataset):
         patch: the network's cubic patch side; None serves every volume whole.
         sampling: one of :data:`~pemma_cl.data.patches.SAMPLINGS`: ``random`` (training), ``centred`` (prognosis)
             or ``whole`` (evaluation).
+        clinical_fields: the data's clinical fields (:attr:`DatasetDescription.clinical
+            <pemma_cl.data.description.DatasetDescription.clinical>`); none: an empty EHR vector.
     """
 
     def __init__(self, cases: Sequence[CaseRecord], modalities: Sequence[str],
                  tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None, patch: int | None = None,
-                 sampling: str = WHOLE) -> None:
+                 sampling: str = WHOLE, clinical_fields: Mapping[str, ClinicalField] | None = None) -> None:
         images = [m for m in modalities if m in MODALITIES]
         unknown = sorted(set(modalities) - set(MODALITIES) - {EHR})
         if unknown or not images:
@@ -75,7 +78,8 @@ class CaseDataset(Dataset):
         nan = float("nan")
         self.survival = [torch.tensor([c.rfs_days if c.has_endpoint else nan, c.relapse if c.has_endpoint else nan],
                                       dtype=torch.float32) for c in cases]
-        self.ehr = [torch.from_numpy(ehr_vector(c.clinical, available=EHR in modalities)) for c in cases]
+        self.ehr = [torch.from_numpy(ehr_vector(c.clinical, clinical_fields or {}, available=EHR in modalities))
+                    for c in cases]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -91,9 +95,10 @@ SHAPES_ATTRIBUTE = "volume_shapes"
 
 def avalanche_dataset(cases: Sequence[CaseRecord], modalities: Sequence[str], task: int,
                       tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None, patch: int | None = None,
-                      sampling: str = WHOLE) -> AvalancheDataset:
+                      sampling: str = WHOLE, clinical_fields: Mapping[str, ClinicalField] | None = None
+                      ) -> AvalancheDataset:
     """An Avalanche dataset of the cases (:class:`CaseDataset`) whose mini-batches end with the task label; its data
     attribute :data:`SHAPES_ATTRIBUTE` holds each item's volume shape."""
-    data = CaseDataset(cases, modalities, tensors, patch, sampling)
+    data = CaseDataset(cases, modalities, tensors, patch, sampling, clinical_fields)
     return AvalancheDataset([data], data_attributes=[TaskLabels([task] * len(data)),
                                                      DataAttribute(data.shapes, SHAPES_ATTRIBUTE)])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.data.description import CENTRE_COLUMN, DatasetDescription
-from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_STRUCTURES
+from pemma_cl.data.hecktor.layout import HEAD_AND_NECK_CLINICAL, HEAD_AND_NECK_STRUCTURES
 from pemma_cl.data.hecktor.load import load_hecktor
 from pemma_cl.data.nnunet.layout import NnunetSettings
 from pemma_cl.data.nnunet.load import load_nnunet
@@ -16,7 +16,8 @@ from pemma_cl.data.synthetic.cohort import generate_cohort, generate_test_cohort
 from pemma_cl.data.synthetic.tracers import DEFAULT_TRACERS, TRACER_COLUMN, check_tracers
 
 #: The built-in cohort: head-and-neck phantoms labelled as HECKTOR 2022 is, grouped by centre and tracer.
-SYNTHETIC_DESCRIPTION = DatasetDescription("synthetic", HEAD_AND_NECK_STRUCTURES, (CENTRE_COLUMN, TRACER_COLUMN))
+SYNTHETIC_DESCRIPTION = DatasetDescription("synthetic", HEAD_AND_NECK_STRUCTURES, (CENTRE_COLUMN, TRACER_COLUMN),
+                                           clinical=HEAD_AND_NECK_CLINICAL)
 #: Share of HECKTOR 2022's per-centre case counts the built-in synthetic cohort has (97 cases).
 SYNTHETIC_CASE_SCALE = 0.18
 #: Test cases per centre of the built-in cohort, generated apart from its training cohort (a stream's

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from monai.metrics import compute_dice
 
+from pemma_cl.stats.intervals import finite_mean
+
 __all__ = ["COUNTS", "DiceAccumulator", "PerCaseScores", "dice_scores", "paired_label_maps"]
 
 #: The voxel counts kept per case and structure, in the order of the last axis of
@@ -61,11 +63,6 @@ def paired_label_maps(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.T
     return pred.long(), target.long()
 
 
-def _nanmean(values: np.ndarray) -> float:
-    """Mean over the finite entries of ``values``; NaN (without a warning) if there are none."""
-    finite = values[~np.isnan(values)]
-    return float(finite.mean()) if finite.size else math.nan
-
 
 def dice_scores(totals: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     """HECKTOR's aggregated Dice from voxel counts summed over a set of cases.
@@ -83,7 +80,7 @@ def dice_scores(totals: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     out = {}
     for name, (tp, fp, fn) in zip(names, totals):
         out[name] = float(2 * tp / (2 * tp + fp + fn)) if tp + fn > 0 else math.nan
-    out["aggregated"] = _nanmean(np.array(list(out.values())))
+    out["aggregated"] = finite_mean(np.array(list(out.values())))
     return out
 
 
@@ -180,6 +177,6 @@ class DiceAccumulator(PerCaseScores):
         per_case = self.per_case()
         out: dict[str, float | int] = dict(dice_scores(self.per_case_counts().sum(axis=0), self._names))
         for i, name in enumerate(self._names):
-            out[f"{name}_case"] = _nanmean(per_case[:, i])
+            out[f"{name}_case"] = finite_mean(per_case[:, i])
         out["n_cases"] = per_case.shape[0]
         return out

@@ -49,6 +49,7 @@ from monai.metrics import compute_hausdorff_distance
 from monai.networks.utils import one_hot
 
 from pemma_cl.evaluation.dice import PerCaseScores, paired_label_maps
+from pemma_cl.stats.intervals import finite_mean
 
 __all__ = ["HausdorffAccumulator"]
 
@@ -60,11 +61,6 @@ def _nanmedian(values: np.ndarray) -> float:
     finite = values[~np.isnan(values)]
     return float(np.median(finite)) if finite.size else math.nan
 
-
-def _nanmean(values: np.ndarray) -> float:
-    """Mean over the finite entries of ``values``; NaN (without a warning) if there are none."""
-    finite = values[~np.isnan(values)]
-    return float(finite.mean()) if finite.size else math.nan
 
 
 class HausdorffAccumulator(PerCaseScores):
@@ -157,6 +153,6 @@ class HausdorffAccumulator(PerCaseScores):
         out: dict[str, float | int] = {}
         for i, name in enumerate(self._names):
             out[name] = _nanmedian(per_case[:, i])
-        out["aggregated"] = _nanmean(np.array([out[name] for name in self._names]))
+        out["aggregated"] = finite_mean(np.array([out[name] for name in self._names]))
         out["n_cases"] = per_case.shape[0]
         return out

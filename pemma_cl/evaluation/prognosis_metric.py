@@ -10,7 +10,7 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from pemma_cl.core.task_kinds import PROGNOSIS
-from pemma_cl.evaluation.cindex import cindex_with_interval
+from pemma_cl.stats.cindex import cindex_with_interval
 
 #: Columns of the prognosis rows (the runner adds ``seed`` and ``strategy`` in front).
 PROGNOSIS_COLUMNS: tuple[str, ...] = ("trained_through", "trained_through_name", "eval_experience",
@@ -20,7 +20,7 @@ PROGNOSIS_COLUMNS: tuple[str, ...] = ("trained_through", "trained_through_name",
 class PrognosisMetric(PluginMetric[list]):
     """Collects risk scores of prognosis test experiences; one row per (trained-through, test experience).
 
-    The interval (95% bootstrap over test cases, :mod:`pemma_cl.evaluation.cindex`) is computed for the rows of a
+    The interval (95% bootstrap over test cases, :mod:`pemma_cl.stats.cindex`) is computed for the rows of a
     model that has trained on that experience; earlier rows (an untrained or other-task head) get the C-index only.
     The last predictions of each prognosis experience are kept (``predictions``) for Kaplan-Meier plots.
 

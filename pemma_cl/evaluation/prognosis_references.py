@@ -16,7 +16,7 @@ cases every strategy's C-index is measured on), with the same bootstrap draws as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,10 @@ from monai.inferers import sliding_window_inference
 from torch import nn
 
 from pemma_cl.data.dataset import case_tensors
-from pemma_cl.data.ehr import EHR_COLUMNS, EHR_FIELDS, ehr_vector
+from pemma_cl.data.description import ClinicalField
+from pemma_cl.data.ehr import ehr_columns, ehr_vector
 from pemma_cl.data.records import CaseRecord
-from pemma_cl.evaluation.cindex import cindex_with_interval
+from pemma_cl.stats.cindex import cindex_with_interval
 
 #: Ridge penalty of every reference Cox model (lifelines' ``penalizer``; stabilises fits with indicators).
 PENALIZER = 0.1
@@ -92,13 +93,9 @@ def cox_reference(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
     return {**cindex_with_interval(test["time"], test["event"], risk, seed), "features": varying}
 
 
-def _ehr(case: CaseRecord) -> dict[str, float]:
-    return dict(zip(EHR_COLUMNS, ehr_vector(case.clinical).tolist()))
-
-
 def prognosis_references(train: Sequence[CaseRecord], test: Sequence[CaseRecord],
                          predicted_masks: Callable[[Sequence[CaseRecord]], list[np.ndarray]] | None,
-                         seed: int) -> dict[str, dict]:
+                         seed: int, clinical_fields: Mapping[str, ClinicalField]) -> dict[str, dict]:
     """Every reference of the module docstring that the data allow, by name.
 
     Args:
@@ -106,18 +103,22 @@ def prognosis_references(train: Sequence[CaseRecord], test: Sequence[CaseRecord]
         test: the scored cases.
         predicted_masks: the CT base's tumour masks of a list of cases; None leaves out the mask reference.
         seed: seed of the bootstrap draws (the strategies' seed: paired intervals).
+        clinical_fields: the data's clinical fields (the EHR vector's entries).
     """
-    # A cohort without the clinical record's fields (an nnU-Net case table's own columns are not an EHR vector)
-    # gets no EHR reference and mask features alone.
-    with_ehr = any(name in c.clinical for c in [*train, *test] for name in EHR_FIELDS)
+    # A cohort without clinical fields gets no EHR reference and mask features alone.
+    with_ehr = any(name in c.clinical for c in [*train, *test] for name in clinical_fields)
+
+    def ehr(case: CaseRecord) -> dict[str, float]:
+        return dict(zip(ehr_columns(clinical_fields), ehr_vector(case.clinical, clinical_fields).tolist()))
+
     references = {}
     if with_ehr:
-        references["CoxPH: clinical (EHR)"] = cox_reference(_frame(train, _ehr), _frame(test, _ehr), seed)
+        references["CoxPH: clinical (EHR)"] = cox_reference(_frame(train, ehr), _frame(test, ehr), seed)
     if predicted_masks is not None:
         masks = {c.case_id: m for c, m in zip([*train, *test], predicted_masks([*train, *test]))}
 
         def image_features(case: CaseRecord) -> dict[str, float]:
-            return {**mask_features(case, masks[case.case_id]), **(_ehr(case) if with_ehr else {})}
+            return {**mask_features(case, masks[case.case_id]), **(ehr(case) if with_ehr else {})}
 
         name = "CoxPH: CT-base mask features (volume, SUVmax, SUVmean, TLG)" + (" + EHR" if with_ehr else "")
         references[name] = cox_reference(_frame(train, image_features), _frame(test, image_features), seed)
@@ -129,7 +130,7 @@ def prognosis_references(train: Sequence[CaseRecord], test: Sequence[CaseRecord]
                 "ceiling: + true SUVmax (PET)": lambda c: {"log_volume": float(np.log(c.truth["volume_ml"])),
                                                            "suv_max": c.truth["suv_max"]}}
         sets["ceiling: + recorded clinical fields (EHR)"] = lambda c: {**sets["ceiling: + true SUVmax (PET)"](c),
-                                                                       **_ehr(c)}
+                                                                       **ehr(c)}
         for name, features in sets.items():
             references[name] = cox_reference(_frame(train, features), _frame(test, features), seed)
     return references

@@ -14,6 +14,7 @@ from pemma_cl.core.task_kinds import SEGMENTATION
 from pemma_cl.evaluation.dice import DiceAccumulator
 from pemma_cl.evaluation.hd95 import HausdorffAccumulator
 from pemma_cl.evaluation.lesions import MEASURES, LesionMeasures
+from pemma_cl.evaluation.scoring import COMPUTE, INPUTS, SKIP, ScoringPlan
 
 #: The row of every evaluation that holds the mean over the data's structures.
 AGGREGATED = "aggregated"
@@ -46,6 +47,11 @@ class SegmentationMetric(PluginMetric[list]):
     :data:`pemma_cl.evaluation.per_case.CASE_COLUMNS`, less the same two. Cases are named by their position in the
     experience's evaluation mini-batches, which Avalanche's evaluation loader serves in dataset order.
 
+    With a ``plan`` (:class:`~pemma_cl.evaluation.scoring.ScoringPlan`), a cell (state, experience, input setting) the
+    plan does not score gets no rows, and one it copies gets the rows of the earlier state it names, as they were
+    (with this state's ``trained_through`` and its name), in the place its own rows would have had. The strategy's
+    ``settings_to_run`` (:meth:`settings_to_run`) then runs the forward passes of the computed cells only.
+
     Args:
         experience_names: names of the stream's experiences, in order.
         experience_centres: centres of each experience (joined with ``+``), in order.
@@ -58,13 +64,14 @@ class SegmentationMetric(PluginMetric[list]):
             name of the stream it comes from. None: no tracked stream.
         structures: the data's structure names, label values 1..K in order
             (:attr:`~pemma_cl.data.description.DatasetDescription.structure_names`).
+        plan: which cells are computed, copied or not scored; None: every cell is computed.
     """
 
     def __init__(self, experience_names: Sequence[str], experience_centres: Sequence[str],
                  experience_cases: Sequence[Sequence[tuple[str, str]]],
                  experience_spacings: Sequence[tuple[float, float, float]] | None = None,
                  tracked_cases: Sequence[Sequence[tuple[str, str]]] | None = None, *,
-                 structures: Sequence[str]) -> None:
+                 structures: Sequence[str], plan: ScoringPlan | None = None) -> None:
         super().__init__()
         self.structures = {value: name for value, name in enumerate(structures, start=1)}
         self.names = list(experience_names)
@@ -75,12 +82,17 @@ class SegmentationMetric(PluginMetric[list]):
         self.spacings = list(experience_spacings) if experience_spacings is not None else [None] * len(self.names)
         self.rows: list[dict] = []
         self.case_rows: list[list] = []
+        self.plan = plan
         self._trained_through = -1
         self._scored_cases: list[tuple[str, str]] = []
         self._accumulators: dict[str, tuple[DiceAccumulator, HausdorffAccumulator | None, LesionMeasures | None]] = {}
+        #: The action of each input setting of the experience being evaluated (:meth:`ScoringPlan.action`).
+        self._actions: dict[str, str | int] = {}
+        #: Where each computed cell's rows are: (state, experience, setting) -> (rows, case rows) index ranges.
+        self._written: dict[tuple[int, int, str], tuple[range, range]] = {}
 
     def reset(self) -> None:
-        self._accumulators = {}
+        self._accumulators, self._actions = {}, {}
 
     def result(self) -> list[dict]:
         return self.rows
@@ -88,9 +100,16 @@ class SegmentationMetric(PluginMetric[list]):
     def after_training_exp(self, strategy) -> None:
         self._trained_through = strategy.experience.current_experience
 
+    def settings_to_run(self, experience: int) -> tuple[str, ...]:
+        """The input settings whose cells of ``experience`` at the current state are computed (a template's
+        ``settings_to_run``); every setting without a plan."""
+        if self.plan is None:
+            return INPUTS
+        return self.plan.computed(self._trained_through, experience, INPUTS)
+
     def before_eval_exp(self, strategy) -> None:
         if strategy.task_kind != SEGMENTATION:
-            self._accumulators = {}
+            self._accumulators, self._actions = {}, {}
             return
         exp = strategy.experience.current_experience
         stream = strategy.experience.origin_stream.name
@@ -100,16 +119,18 @@ class SegmentationMetric(PluginMetric[list]):
         self._scored_cases = self.cases[stream][exp]
         spacing = self.spacings[exp]
         final = self._trained_through == len(self.names) - 1
+        self._actions = {setting: COMPUTE if self.plan is None else self.plan.action(self._trained_through, exp, setting)
+                         for setting in strategy.eval_settings}
         self._accumulators = {setting: (DiceAccumulator(self.structures),
                                         HausdorffAccumulator(self.structures, spacing) if final else None,
                                         LesionMeasures(self.structures, spacing)
                                         if final and spacing is not None else None)
-                              for setting in strategy.eval_settings}
+                              for setting, action in self._actions.items() if action == COMPUTE}
 
     def after_eval_forward(self, strategy) -> None:
         # max(...).indices is argmax (first index among ties, as documented) and about 8x faster on the CPU for
         # a reduction over the channel dimension (torch 2.14).
-        if not self._accumulators:  # a prognosis experience: no Dice
+        if strategy.mb_input_setting not in self._accumulators:  # a prognosis experience, a cell copied or not scored
             return
         prediction = strategy.mb_output.max(dim=1).indices
         for accumulator in self._accumulators[strategy.mb_input_setting]:
@@ -119,34 +140,61 @@ class SegmentationMetric(PluginMetric[list]):
     def after_eval_exp(self, strategy) -> list[MetricValue]:
         exp = strategy.experience.current_experience
         trained = self._trained_through
+        final = trained == len(self.names) - 1
         values = []
-        structures = (*self.structures.values(), AGGREGATED)
-        for setting, (dice, hausdorff, lesion) in self._accumulators.items():
-            self._add_case_rows(exp, setting, dice, hausdorff, lesion)
-            scores = dice.result()
-            distances = hausdorff.result() if hausdorff is not None else dict.fromkeys(structures, math.nan)
-            case_means = _case_means(scores, dice.names)
-            for structure in structures:
-                self.rows.append({
-                    "trained_through": trained,
-                    "trained_through_name": self.names[trained] if trained >= 0 else "base",
-                    "eval_experience": exp,
-                    "eval_experience_name": self.names[exp],
-                    "centre": self.centres[exp],
-                    "input": setting,
-                    "structure": structure,
-                    "dice": scores[structure],
-                    "dice_case_mean": case_means[structure],
-                    "hd95": distances[structure],
-                    "n_cases": scores["n_cases"],
-                })
-                logged = [("Dice", scores[structure])]
-                if hausdorff is not None:
-                    logged.append(("HD95", distances[structure]))
+        for setting, action in self._actions.items():
+            if action == SKIP:
+                continue
+            start = (len(self.rows), len(self.case_rows))
+            if action == COMPUTE:
+                self._add_rows(exp, setting, *self._accumulators[setting])
+            else:
+                self._copy_rows(action, exp, setting)
+            written = (range(start[0], len(self.rows)), range(start[1], len(self.case_rows)))
+            self._written[(trained, exp, setting)] = written
+            for row in (self.rows[i] for i in written[0]):
+                logged = [("Dice", row["dice"])] + ([("HD95", row["hd95"])] if final else [])
                 for metric, value in logged:
-                    name = f"{metric}/eval_phase/test_stream/Exp{exp:03d}/{setting}/{structure}"
+                    name = f"{metric}/eval_phase/test_stream/Exp{exp:03d}/{setting}/{row['structure']}"
                     values.append(MetricValue(self, name, value, strategy.clock.train_iterations))
         return values
+
+    def _state_name(self, trained: int) -> str:
+        return self.names[trained] if trained >= 0 else "base"
+
+    def _add_rows(self, exp: int, setting: str, dice: DiceAccumulator, hausdorff: HausdorffAccumulator | None,
+                  lesion: LesionMeasures | None) -> None:
+        """The per-case rows, then the metric rows, of the evaluation of experience ``exp`` under ``setting``."""
+        self._add_case_rows(exp, setting, dice, hausdorff, lesion)
+        structures = (*self.structures.values(), AGGREGATED)
+        scores = dice.result()
+        distances = hausdorff.result() if hausdorff is not None else dict.fromkeys(structures, math.nan)
+        case_means = _case_means(scores, dice.names)
+        trained = self._trained_through
+        for structure in structures:
+            self.rows.append({
+                "trained_through": trained,
+                "trained_through_name": self._state_name(trained),
+                "eval_experience": exp,
+                "eval_experience_name": self.names[exp],
+                "centre": self.centres[exp],
+                "input": setting,
+                "structure": structure,
+                "dice": scores[structure],
+                "dice_case_mean": case_means[structure],
+                "hd95": distances[structure],
+                "n_cases": scores["n_cases"],
+            })
+
+    def _copy_rows(self, source: int, exp: int, setting: str) -> None:
+        """The rows of experience ``exp`` under ``setting`` at state ``source``, as this state's."""
+        if (source, exp, setting) not in self._written:
+            raise RuntimeError(f"experience {exp} under {setting!r}: the plan copies its rows from state {source}, "
+                               "which did not compute them")
+        rows, case_rows = self._written[(source, exp, setting)]
+        trained, name = self._trained_through, self._state_name(self._trained_through)
+        self.case_rows.extend([trained, name, *self.case_rows[i][2:]] for i in case_rows)
+        self.rows.extend({**self.rows[i], "trained_through": trained, "trained_through_name": name} for i in rows)
 
     def _add_case_rows(self, exp: int, setting: str, dice: DiceAccumulator,
                        hausdorff: HausdorffAccumulator | None, lesion: LesionMeasures | None) -> None:
@@ -159,7 +207,7 @@ class SegmentationMetric(PluginMetric[list]):
             raise RuntimeError(f"experience {exp} ({self.names[exp]}): {len(counts)} cases evaluated under "
                                f"{setting!r}, {len(cases)} expected; per-case rows need every case once, in order")
         trained = self._trained_through
-        head = [trained, self.names[trained] if trained >= 0 else "base", exp, self.names[exp]]
+        head = [trained, self._state_name(trained), exp, self.names[exp]]
         for (case_id, centre), case_counts, scores, hd95, case_measures in zip(cases, counts, case_dice, distances,
                                                                                measures):
             for name, (tp, fp, fn), score, distance, values in zip(dice.names, case_counts.tolist(), scores, hd95,

@@ -89,10 +89,12 @@ class PemmaNetwork(nn.Module):
         base: the CT-pretrained network (one input channel) of a known backbone; its modules are used as they are.
         preset: the preset the base was built with (sizes of the added modules).
         design: choices the paper leaves open.
-        prognosis: also carry a survival head on the encoder's deepest tokens (:mod:`pemma_cl.models.survival`).
+        ehr_size: carry a survival head on the encoder's deepest tokens (:mod:`pemma_cl.models.survival`) reading
+            an EHR vector of this length; None: no survival head.
     """
 
-    def __init__(self, base: nn.Module, preset: Preset, design: PemmaDesign = PemmaDesign(), prognosis: bool = False) -> None:
+    def __init__(self, base: nn.Module, preset: Preset, design: PemmaDesign = PemmaDesign(),
+                 ehr_size: int | None = None) -> None:
         super().__init__()
         self.base = base
         self.backbone = backbone_of(base)
@@ -116,8 +118,8 @@ class PemmaNetwork(nn.Module):
                             kernel_size=3, stride=1, norm_name="instance", res_block=True),
             skip_out,
         )
-        if prognosis:
-            setattr(self, SURVIVAL_HEAD, survival_head(self.backbone.head_width(base)))
+        if ehr_size is not None:
+            setattr(self, SURVIVAL_HEAD, survival_head(self.backbone.head_width(base), ehr_size))
 
     def _tokens(self, ct: torch.Tensor, pet: torch.Tensor, has_ct: torch.Tensor, has_pet: torch.Tensor):
         """Input tokens for the frozen encoder, per sample by which modalities are present, and their grid.
@@ -152,7 +154,7 @@ class PemmaNetwork(nn.Module):
     def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None,
                 ehr: torch.Tensor | None = None) -> torch.Tensor:
         """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present);
-        ehr [B, EHR_SIZE]: given for prognosis.
+        ehr [B, ehr_size]: given for prognosis.
 
         Returns logits [B, num_classes, D, H, W] (the base's outputs), or with ``ehr`` the risk [B] (the encoder alone
         runs).

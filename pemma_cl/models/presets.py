@@ -76,6 +76,12 @@ PRESETS: dict[str, Preset] = {
                     pretrain_lr=1e-3, pretrain_epochs=1, epochs=1, prognosis_batch_size=8, prognosis_epochs=1),
 }
 
+#: What a preset's numbers cannot be read as, said wherever its results are printed.
+PRESET_CAUTIONS: dict[str, str] = {
+    "micro": ("preset micro is for tests and first tries (a 32-wide network, one epoch): its numbers say nothing "
+              "about any method; use tiny or paper for results"),
+}
+
 
 #: Backbones the suite builds (``--backbone``).
 BACKBONE_NAMES: tuple[str, ...] = ("unetr", "swin-unetr")

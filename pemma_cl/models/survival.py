@@ -11,8 +11,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pemma_cl.data.ehr import EHR_SIZE
-
 #: Width of the EHR branch's output.
 EHR_WIDTH = 16
 
@@ -22,22 +20,23 @@ class SurvivalHead(nn.Module):
 
     Args:
         hidden_size: width of the encoder tokens.
+        ehr_size: length of the EHR vector (:attr:`~pemma_cl.data.description.DatasetDescription.ehr_size`).
     """
 
-    def __init__(self, hidden_size: int) -> None:
+    def __init__(self, hidden_size: int, ehr_size: int) -> None:
         super().__init__()
         self.token_norm = nn.LayerNorm(hidden_size)
-        self.ehr_branch = nn.Sequential(nn.Linear(EHR_SIZE, EHR_WIDTH), nn.GELU(), nn.Linear(EHR_WIDTH, EHR_WIDTH))
+        self.ehr_branch = nn.Sequential(nn.Linear(ehr_size, EHR_WIDTH), nn.GELU(), nn.Linear(EHR_WIDTH, EHR_WIDTH))
         self.risk = nn.Linear(hidden_size + EHR_WIDTH, 1)
 
     def forward(self, tokens: torch.Tensor, ehr: torch.Tensor) -> torch.Tensor:
-        """Args: tokens [B, N, h] from the encoder; ehr [B, EHR_SIZE]. Returns the risk [B]."""
+        """Args: tokens [B, N, h] from the encoder; ehr [B, ehr_size]. Returns the risk [B]."""
         image = self.token_norm(tokens.mean(dim=1))
         return self.risk(torch.cat((image, self.ehr_branch(ehr)), dim=-1)).squeeze(-1)
 
 
-def survival_head(hidden_size: int) -> SurvivalHead:
+def survival_head(hidden_size: int, ehr_size: int) -> SurvivalHead:
     """A new head, drawn from the global generator without advancing it: adding a prognosis head to a model does
     not change any other initialisation of a run (segmentation-only streams give the same numbers as before)."""
     with torch.random.fork_rng(devices=[]):
-        return SurvivalHead(hidden_size)
+        return SurvivalHead(hidden_size, ehr_size)

@@ -15,6 +15,7 @@ from pemma_cl.core.task_kinds import PROGNOSIS
 from pemma_cl.evaluation.per_case import CASES_CSV
 from pemma_cl.report.scope import RunScope
 from pemma_cl.report.summary import run_structures
+from pemma_cl.stats.sequential import HELD, NOT_HELD
 
 #: The reference every paired difference of a claim is against.
 REFERENCE = "early-fusion"
@@ -26,8 +27,11 @@ CENTRES_CTPET_CLAIM = "Continual learning of new centres with CT+PET, without fo
 CT_ALONE_CLAIM = "Earlier centres still served from CT alone"
 CENTRES_CT_CLAIM = "Continual learning of new centres with CT only, without forgetting"
 PROGNOSIS_FORGETTING_CLAIM = "No forgetting of segmentation when adapting to prognosis"
+CINDEX_PET_CLAIM = "C-index +10% adapting a CT model to CT+PET"
+CINDEX_EHR_CLAIM = "C-index +23% adapting a CT model to CT+PET+EHR"
 #: The input settings each claim's wording names: a primary contrast of the claim scores one of them. "PET Dice" is
-#: read as the Dice with PET in the input (CT+PET, or PET alone); a claim that names no input admits every one.
+#: read as the Dice with PET in the input (CT+PET, or PET alone); a claim that names no input admits every one. A
+#: C-index claim names the richer prognosis task's input (its modalities joined by ``+``), compared with CT alone.
 CLAIM_INPUTS: dict[str, tuple[str, ...]] = {
     DICE_CLAIM: ("ctpet",),
     PET_GAIN_CLAIM: ("ctpet", "pet"),
@@ -36,11 +40,14 @@ CLAIM_INPUTS: dict[str, tuple[str, ...]] = {
     CT_ALONE_CLAIM: ("ct",),
     CENTRES_CT_CLAIM: ("ct",),
     PROGNOSIS_FORGETTING_CLAIM: ("ct", "pet", "ctpet"),
+    CINDEX_PET_CLAIM: ("ct+pet",),
+    CINDEX_EHR_CLAIM: ("ct+pet+ehr",),
 }
 #: The registry family of the strategies the paper's claims are about.
 PEMMA_FAMILY = "PEMMA"
 
-HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED = "held", "not held", "inconclusive", "not tested here"
+#: The verdict words beside the plan's decisions (:data:`~pemma_cl.stats.sequential.HELD`, ``NOT_HELD``).
+INCONCLUSIVE, NOT_TESTED = "inconclusive", "not tested here"
 #: The verdict of a primary contrast that names a structure the run's data do not have (neither an error nor a verdict).
 DOES_NOT_APPLY = "does not apply"
 #: The verdict of every row but the primary contrasts' (descriptive, not adjusted for multiplicity).

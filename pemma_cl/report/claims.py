@@ -57,6 +57,7 @@ from pemma_cl.report.claim_rows import (
     StoredRun,
 )
 from pemma_cl.report.contrasts import load_primary_contrasts
+from pemma_cl.report.ledger import load_ledger
 from pemma_cl.report.scope import run_scope
 from pemma_cl.report.seeds import check_run_summary
 from pemma_cl.report.verdicts import primary_rows
@@ -317,7 +318,8 @@ VERDICT_RULE = (
     "Verdicts: only the primary contrasts (benchmarks/contrasts/primary.yaml, one per claim, declared before the "
         "runs) are decided, from at least 5 seeds: a t-test of the seeds' values against the contrast's boundary, "
         "Holm-adjusted across the primary contrasts at a 5% familywise error (a --decide run: its group-sequential "
-        "plan's decision instead). One seed is indicative only (its "
+        "plan's decision instead, at the level of its trial in the alpha ledger; the runs stored before the ledger "
+        "with z-mapped bounds, as recorded). One seed is indicative only (its "
         "interval covers case sampling, not the seed's other draws). Every other row is secondary: descriptive, "
         "not adjusted, read against the claim's threshold (with one seed the value, with several the 95% interval "
         "over seeds, paired against early fusion for differences). Task-aware PEMMA cannot test a forgetting claim "
@@ -345,12 +347,15 @@ def verdict_text(row: ClaimRow, emphasis: str = "") -> str:
 
 
 def render_claims(rows: list[ClaimRow]) -> str:
-    """The claims table as markdown, with what its verdicts are about and the rule for each verdict above it."""
+    """The claims table as markdown, with what its verdicts are about, the rule for each verdict and the familywise
+    error the alpha ledger (:mod:`pemma_cl.report.ledger`) supports above it."""
     header = ["Claim (paper)", "Strategy", "Evidence (stream)", "Measured", "Verdict (population)", "Why"]
     lines = [
         SCOPE_RULE,
         "",
         VERDICT_RULE,
+        "",
+        load_ledger().statement(),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] * len(header)) + "|",
@@ -361,16 +366,19 @@ def render_claims(rows: list[ClaimRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def claims_console_table(rows: list[ClaimRow], where: str) -> Table:
+def claims_console_table(rows: list[ClaimRow], where: str, untested: int = 0) -> Table:
     """The primary contrasts' rows as a console table whose cells wrap to the terminal (claim, strategy, stream,
     measured, verdict); the other rows (secondary: descriptive, never a verdict) are only counted in its caption, so that
     nothing on the console reads as a decision that is not one. Every row, the rule and each row's reason are in
-    ``where`` (the run's claims.md)."""
+    ``where`` (the run's claims.md), as are the ``untested`` rows the caller left out (claims the run does not
+    value)."""
     primary = [row for row in rows if row.contrast]
     others = len(rows) - len(primary)
+    notes = [f"{others} other rows (secondary: descriptive, not adjusted, no verdict)" if others else "",
+             f"{untested} claims this run does not test" if untested else ""]
+    caption = "; ".join(note for note in notes if note)
     table = Table(title=f"Paper's claims: the primary contrasts (rule and reasons: {where})", show_lines=True,
-                  caption=f"{others} other rows (secondary: descriptive, not adjusted, no verdict): in claims.md"
-                  if others else None)
+                  caption=f"{caption}: in claims.md" if caption else None)
     for name, ratio in (("Claim (paper)", 3), ("Strategy", 2), ("Stream", 1), ("Measured", 4),
                         ("Verdict (population)", 3)):
         table.add_column(name, ratio=ratio, overflow="fold")

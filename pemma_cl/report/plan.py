@@ -6,8 +6,10 @@ rows), the rest (between seeds beyond case sampling), and two seed counts at the
 
 * for a paired 95% interval over seeds of half-width ``W``: the least ``n`` with ``t(0.975, n-1) · s / sqrt(n) <= W``;
 * for deciding at the margin, given the pilot's effect ``d = |mean - boundary|``: the least ``n`` (at least
-  :data:`~pemma_cl.report.verdicts.MIN_SEEDS`) with ``(t(1 - a/2, n-1) + t(0.8, n-1)) · s / sqrt(n) <= d``, i.e. 80% power
-  at Holm's strictest level ``a = 5% / K`` (K declared contrasts);
+  :data:`MIN_SEEDS`) with ``(t(1 - a/2, n-1) + t(0.8, n-1)) · s / sqrt(n) <= d``, i.e.
+  80% power at level ``a``: the level of the contrast's planned trial in the alpha ledger
+  (:mod:`pemma_cl.report.ledger`), the one its decide run will be tested at, else ``5% / K`` (K
+  declared contrasts);
 * the range of that count over the pilot's own uncertainty: the count at the far end of an 80% interval for the
   true value with the standard deviation at the low end of its 80% interval (optimistic), and at the near end with
   the standard deviation at its high end (pessimistic). When the interval reaches the boundary the pessimistic end
@@ -33,7 +35,9 @@ from pemma_cl.report.contrasts import (
     seed_cases,
     seed_values,
 )
-from pemma_cl.report.verdicts import FAMILYWISE_ERROR, MIN_SEEDS, NO_CASES
+from pemma_cl.report.ledger import load_ledger
+from pemma_cl.stats.sequential import ALPHA
+from pemma_cl.report.verdicts import NO_CASES
 
 __all__ = ["PILOT_SEEDS", "ContrastPlan", "SeedRange", "decide_counts", "plan_run", "range_ends", "render_plan",
            "seeds_to_decide", "seeds_to_decide_range", "seeds_for_half_width"]
@@ -42,6 +46,8 @@ __all__ = ["PILOT_SEEDS", "ContrastPlan", "SeedRange", "decide_counts", "plan_ru
 PILOT_SEEDS = 3
 #: Seed counts are searched up to this; beyond it a plan says so.
 MAX_SEEDS = 1000
+#: The fewest seeds a count to decide may be: below it the seeds' standard deviation is itself a guess.
+MIN_SEEDS = 5
 POWER = 0.8
 #: Two-sided confidence of the intervals (true value, standard deviation) a plan's range spans.
 RANGE_CONFIDENCE = 0.8
@@ -68,6 +74,8 @@ class ContrastPlan:
     for_half_width: int | None
     to_decide: int | None
     to_decide_range: SeedRange | None
+    #: The level the seeds to decide are counted at (the contrast's planned trial's, else 5 % over the declared contrasts).
+    alpha: float
 
     @property
     def mean(self) -> float:
@@ -158,14 +166,17 @@ def plan_run(run_dir: Path, half_width: float, contrasts: list[PrimaryContrast] 
         raise UserError(f"{run_dir}: no primary contrast of stream {run.stream!r} applies to the run's data (they name "
                         f"{', '.join(sorted({c.structure for c in mine}))}; the data have "
                         f"{', '.join(run.structures)})")
-    alpha = FAMILYWISE_ERROR / len(declared)
-    return [_plan(run_dir, c, half_width, alpha) for c in applicable]
+    planned: dict[str, float] = {}
+    for trial in load_ledger().trials:  # a contrast's first planned trial: the one its next decide run is
+        if trial.planned:
+            planned.setdefault(trial.contrast, trial.alpha)
+    return [_plan(run_dir, c, half_width, planned.get(c.name, ALPHA / len(declared))) for c in applicable]
 
 
 def _plan(run_dir: Path, contrast: PrimaryContrast, half_width: float, alpha: float) -> ContrastPlan:
     values = seed_values(run_dir, contrast)
     if len(values) < 2:
-        return ContrastPlan(contrast, values, math.nan, None, None, None, None)
+        return ContrastPlan(contrast, values, math.nan, None, None, None, None, alpha)
     seed_variance = float(np.var(list(values.values()), ddof=1))
     case_variances = []
     for seed in values:
@@ -177,33 +188,36 @@ def _plan(run_dir: Path, contrast: PrimaryContrast, half_width: float, alpha: fl
     effect = float(np.mean(list(values.values()))) - contrast.boundary
     return ContrastPlan(contrast, values, seed_variance, case_variance, seeds_for_half_width(sd, half_width),
                         seeds_to_decide(sd, effect, alpha),
-                        seeds_to_decide_range(list(values.values()), contrast.boundary, alpha))
+                        seeds_to_decide_range(list(values.values()), contrast.boundary, alpha), alpha)
 
 
 def render_plan(plans: list[ContrastPlan], half_width: float) -> str:
     """The plan as a markdown table, with what each column means under it."""
     header = ["Contrast", "Seeds", "Mean (boundary)", "Seed-to-seed variance", "of which case sampling",
               "beyond case sampling", f"Seeds for ±{half_width:g}", "Seeds to decide",
-              f"its {RANGE_CONFIDENCE:.0%} range"]
+              f"its {RANGE_CONFIDENCE:.0%} range", "at level"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] * len(header)) + "|"]
     for plan in plans:
         c = plan.contrast
         if len(plan.values) < 2:
             lines.append(f"| {c.name} | {len(plan.values)} | – | undefined (no value per seed: per-case rows "
-                         "needed for forgetting) | – | – | – | – | – |")
+                         "needed for forgetting) | – | – | – | – | – | – |")
             continue
         cells = [c.name, str(len(plan.values)), f"{plan.mean:+.3f} ({c.boundary:+.3f})", f"{plan.seed_variance:.5f}",
                  NO_CASES if plan.case_variance is None else f"{plan.case_variance:.5f}",
                  "–" if plan.beyond_cases is None else f"{plan.beyond_cases:.5f}",
-                 _count(plan.for_half_width), _count(plan.to_decide), _range(plan.to_decide_range)]
+                 _count(plan.for_half_width), _count(plan.to_decide), _range(plan.to_decide_range),
+                 f"{plan.alpha:.2g}"]
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"Seed-to-seed variance: of the seeds' values (each from its own cases); case sampling: the mean "
-            f"case-level bootstrap variance; seeds for ±{half_width:g}: for a 95% interval over seeds that narrow; seeds to "
-            f"decide: for {POWER:.0%} power at Holm's strictest level given the pilot's distance from the boundary "
-            f"(at least {MIN_SEEDS}); both at the pilot's test-set size. Its range: the same count with the true value and the "
-            f"standard deviation at the ends of their {RANGE_CONFIDENCE:.0%} intervals from the pilot; no bound where "
-            "that interval reaches the boundary (a true value on the margin is never decided). The count is for a "
-            "fixed number of seeds; a decide run's looks need a few per cent more at the same power.")
+            f"case-level bootstrap variance; seeds for ±{half_width:g}: for a 95% interval over seeds that narrow; "
+            f"seeds to decide: for {POWER:.0%} power at level (the level of the contrast's planned trial in the alpha "
+            f"ledger, else {ALPHA:g} over the declared contrasts) given the pilot's "
+            f"distance from the boundary (at least {MIN_SEEDS}); both at the pilot's test-set size. Its range: the "
+            f"same count with the true value and the standard deviation at the ends of their {RANGE_CONFIDENCE:.0%} "
+            "intervals from the pilot; no bound where that interval reaches the boundary (a true value on the margin "
+            "is never decided). The count is for a fixed number of seeds; a decide run's looks need a few per cent "
+            "more at the same power.")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 

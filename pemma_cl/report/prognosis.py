@@ -13,10 +13,11 @@ the Student-t interval over the seeds' values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pemma_cl.evaluation.intervals import t_interval
+from pemma_cl.stats.intervals import t_interval
 
 #: How the prognosis intervals are described.
 PROGNOSIS_INTERVAL_NOTE = ("C-index: Harrell's (lifelines), on the last prognosis experience's test cases; one seed: "
@@ -31,6 +32,31 @@ def _own_and_final(rows: Sequence[Mapping[str, Any]], strategy: str, task: int) 
     last = max((r["trained_through"] for r in mine), default=None)
     final = next((r for r in mine if r["trained_through"] == last), None)
     return own, final
+
+
+def cindex_gain(rows: Sequence[Mapping[str, Any]], strategy: str, richer: str, poorer: str) -> float:
+    """One seed's C-index gain of ``strategy`` from the prognosis task scored from ``poorer`` to the one scored from
+    ``richer`` (their ``input``, e.g. ``ct`` and ``ct+pet``): the C-index right after training the richer task, on
+    its test patients, minus the one right after training the poorer task, on its own (every prognosis task of a
+    stream scores the same test patients). NaN where the stream has not exactly one such task, or a C-index is
+    undefined.
+
+    Args:
+        rows: the seed's prognosis rows (:data:`~pemma_cl.evaluation.prognosis_metric.PROGNOSIS_COLUMNS` with
+            ``strategy``).
+        strategy: the strategy.
+        richer: the input of the richer task.
+        poorer: the input of the poorer task.
+    """
+    own = {}
+    for inputs in (richer, poorer):
+        tasks = {r["eval_experience"] for r in rows if r["input"] == inputs}
+        if len(tasks) != 1:
+            return math.nan
+        row, _ = _own_and_final(rows, strategy, tasks.pop())
+        value = None if row is None else row["cindex"]
+        own[inputs] = math.nan if value is None else float(value)
+    return own[richer] - own[poorer]
 
 
 def _estimate(values: Sequence[dict | None], key: str = "cindex") -> dict[str, Any]:

@@ -25,12 +25,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.evaluation.intervals import INTERVAL_NOTE, Estimate, t_interval
+from pemma_cl.stats.intervals import INTERVAL_NOTE, Estimate, t_interval
+from pemma_cl.evaluation.surface import NSD_TOLERANCE_MM
 from pemma_cl.report.prognosis import prognosis_tables
-from pemma_cl.report.summary import INPUT_LABELS, INPUTS, METRICS, note, run_structures
+from pemma_cl.report.summary import INPUT_LABELS, INPUTS, METRICS, PLASTICITY, note, run_structures
 
 __all__ = ["aggregate", "check_run_summary", "render_console_table", "render_markdown"]
 
@@ -48,7 +50,7 @@ PAIRED_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
     ("Δ Forgetting CT+PET", "ctpet", "forgetting", 3),
     ("Δ HD95 CT+PET (mm)", "ctpet", "final_hd95", 1),
 )
-#: The console's columns (``run`` without ``--wide``): short labels so that the summary fits a 120-column terminal;
+#: The console's columns (``run`` without ``--wide``): short labels so that the summary fits an 80-column terminal;
 #: summary.md and ``--wide`` show :data:`MAIN_COLUMNS` and :data:`COST_COLUMNS` with their full labels.
 CONSOLE_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
     *((f"Dice {INPUT_LABELS[i]}", i, "final_dice", 3) for i in INPUTS),
@@ -124,10 +126,12 @@ def aggregate(per_seed: Mapping[int, Mapping[str, Any]], reference: str | None,
         present = [s for s in summaries if name in s]
         inputs = [i for i in INPUTS if any(i in s[name]["inputs"] for s in present)]
         costs = [s[name]["costs"] for s in present]
+        metrics = [*METRICS, *([PLASTICITY] if any(PLASTICITY in s[name]["inputs"].get(i, {}) for s in present
+                                                     for i in inputs) else [])]
         out["strategies"][name] = {
             "evaluation": present[0][name]["evaluation"],
             "costs": _mean_costs(costs) if costs[0] else {},
-            "inputs": {i: {m: t_interval(_value(s, name, i, m) for s in present).as_dict() for m in METRICS}
+            "inputs": {i: {m: t_interval(_value(s, name, i, m) for s in present).as_dict() for m in metrics}
                        for i in inputs},
         }
         if reference is not None and name != reference and any(reference in s for s in summaries):
@@ -200,7 +204,39 @@ def _tables(runs: Sequence[tuple[str, Mapping[str, Any]]],
                else "seed by seed (* = the interval excludes 0: a difference the seeds separate)")
         tables.append((f"Paired differences, strategy minus {' / '.join(references)}, {how}", paired_header,
                        paired_rows))
-    return tables + prognosis_tables(runs, _cell)
+    return tables + _measure_tables(runs) + prognosis_tables(runs, _cell)
+
+
+#: The final state's measures beside Dice, as the measures table shows them (label, key in ``final_measures``, digits).
+MEASURE_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("NSD", "nsd", 3), ("Lesion F1", "lesion_f1", 3), ("FP mL", "fp_volume_ml", 2), ("FN mL", "fn_volume_ml", 2),
+)
+
+
+def _measure_tables(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The table of plasticity and the final state's boundary and detection measures at CT+PET input, per structure
+    (mean over seeds), for the runs that have them; none otherwise."""
+    measured = [(label, s) for label, s in runs if s.get("final_measures")
+                or any(PLASTICITY in e["inputs"].get("ctpet", {}) for e in s["strategies"].values())]
+    if not measured:
+        return []
+    several = len(runs) > 1
+    structures = list(dict.fromkeys(structure for _, s in measured for by_input in s.get("final_measures", {}).values()
+                                    for structure in by_input.get("ctpet", {})))
+    header = [*(["Run"] if several else []), "Strategy", "Plasticity CT+PET",
+              *(f"{label} {structure}" for structure in structures for label, _, _ in MEASURE_COLUMNS)]
+    rows = []
+    for label, summary in measured:
+        for name, entry in summary["strategies"].items():
+            values = summary.get("final_measures", {}).get(name, {}).get("ctpet", {})
+            rows.append([*([label] if several else []), name, _cell(entry["inputs"].get("ctpet", {}).get(PLASTICITY), 3,
+                                                                    signed=True),
+                         *(_plain(values.get(structure, {}).get(key), digits) for structure in structures
+                           for _, key, digits in MEASURE_COLUMNS)])
+    title = ("Final state at CT+PET input: plasticity (Dice right after each experience minus that of a model "
+             f"trained on it alone, separate-models), NSD at {NSD_TOLERANCE_MM:g} mm, lesion-detection F1 "
+             "(IoU > 0.3), false-positive and false-negative volumes (mL); mean over seeds")
+    return [(title, header, rows)]
 
 
 def _seeds(seeds: Sequence[int]) -> str:
@@ -234,19 +270,49 @@ def _header(name: str) -> str:
     return name
 
 
-def render_console_table(runs: Sequence[tuple[str, Mapping[str, Any]]], wide: bool = False) -> list[Table]:
+def render_console_table(runs: Sequence[tuple[str, Mapping[str, Any]]], wide: bool = False,
+                         width: int | None = None) -> list[Table]:
     """The tables of :func:`render_markdown` as :class:`rich.table.Table` objects (headers wrapped): by default the
-    console's columns, which fit 120 columns (:data:`CONSOLE_COLUMNS`, :data:`CONSOLE_LEGEND`); ``wide``: every
-    column of summary.md with the full legend."""
+    console's columns (:data:`CONSOLE_COLUMNS`, :data:`CONSOLE_LEGEND`); ``wide``: every column of summary.md with
+    the full legend. With a ``width``, a table wider than it is cut into several, each with the row labels and as
+    many of the value columns as fit, so that no cell is cut short."""
     tables, specs = [], _tables(runs, compact=not wide)
     legend = _footnote(runs) if wide else CONSOLE_LEGEND
     for k, (title, header, rows) in enumerate(specs):
-        table = Table(title=title, caption=legend if k == len(specs) - 1 else None)
-        for name in header:
-            table.add_column(_header(name), justify="left" if name in TEXT_COLUMNS else "right",
-                             no_wrap=name in TEXT_COLUMNS - {"Evaluation"},
-                             min_width=13 if name == "Evaluation" else None)
-        for row in rows:
-            table.add_row(*[cell.replace(" ± ", "\n± ").replace(" (", "\n(") for cell in row])
-        tables.append(table)
+        labels = [i for i, name in enumerate(header) if name in TEXT_COLUMNS]
+        values = [i for i, name in enumerate(header) if name not in TEXT_COLUMNS]
+        parts = _column_groups(header, rows, labels, values, width)
+        for n, part in enumerate(parts):
+            last = k == len(specs) - 1 and n == len(parts) - 1
+            tables.append(_console_table(title if n == 0 else None, legend if last else None, header, rows,
+                                         [*labels, *part]))
     return tables
+
+
+def _console_table(title: str | None, caption: str | None, header: Sequence[str], rows: Sequence[Sequence[str]],
+                   columns: Sequence[int]) -> Table:
+    """A console table of ``columns`` (indices into ``header`` and each row)."""
+    table = Table(title=title, caption=caption)
+    for i in columns:
+        name = header[i]
+        table.add_column(_header(name), justify="left" if name in TEXT_COLUMNS else "right",
+                         no_wrap=name in TEXT_COLUMNS - {"Evaluation"}, min_width=13 if name == "Evaluation" else None)
+    for row in rows:
+        table.add_row(*[row[i].replace(" ± ", "\n± ").replace(" (", "\n(") for i in columns])
+    return table
+
+
+def _column_groups(header: Sequence[str], rows: Sequence[Sequence[str]], labels: Sequence[int],
+                   values: Sequence[int], width: int | None) -> list[list[int]]:
+    """The value columns split, in order, into groups whose table (with the ``labels`` columns) fits ``width``
+    (one group when no width is given or all fit; a column too wide on its own gets a group of its own)."""
+    if width is None:
+        return [list(values)]
+    measure = Console(width=10_000)
+    groups: list[list[int]] = [[]]
+    for i in values:
+        trial = _console_table(None, None, header, rows, [*labels, *groups[-1], i])
+        if groups[-1] and measure.measure(trial).maximum > width:
+            groups.append([])
+        groups[-1].append(i)
+    return groups

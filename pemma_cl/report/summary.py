@@ -39,8 +39,10 @@ from pemma_cl.evaluation.cl_metrics import (
     forward_transfer,
 )
 from pemma_cl.evaluation.per_case import aggregated_dice, scored_at_every_state
+from pemma_cl.evaluation.plasticity import PLASTICITY_REFERENCE, plasticity
 
-__all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "note", "r_matrix", "run_structures", "summarize"]
+__all__ = ["INPUTS", "INPUT_LABELS", "METRICS", "METRIC_COLUMNS", "PLASTICITY", "note", "r_matrix", "run_structures",
+           "summarize"]
 
 #: Columns of the tidy metric rows, in order.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -60,6 +62,9 @@ METRIC_COLUMNS: tuple[str, ...] = (
 )
 #: Per strategy and input setting, what :func:`summarize` reports.
 METRICS: tuple[str, ...] = ("final_dice", "forgetting", "forgetting_max", "bwt", "fwt_own_start", "final_hd95")
+#: Reported per input setting beside :data:`METRICS` only when the run includes the plasticity reference
+#: (:data:`~pemma_cl.evaluation.plasticity.PLASTICITY_REFERENCE`); absent otherwise (not defined).
+PLASTICITY = "plasticity"
 #: Input settings in display order.
 INPUTS: tuple[str, ...] = ("ct", "pet", "ctpet")
 #: Display names of the input settings.
@@ -191,12 +196,17 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
         inputs in the order of :data:`INPUTS` (only those present). ``fwt_own_start`` is None when the table has no
         ``trained_through == -1`` rows. See :mod:`pemma_cl.evaluation.cl_metrics` for the definitions. An offline
         reference (``joint``) has only ``final_dice`` and ``final_hd95``: its other metrics are None (undefined).
+        When the rows include ``separate-models``, every input also has ``plasticity``
+        (:func:`~pemma_cl.evaluation.plasticity.plasticity` on the tracked cases, against ``separate-models`` at the
+        same input): None for ``separate-models`` itself (0 by construction) and for an offline reference; without
+        ``separate-models`` the key is absent (no reference, no plasticity).
     """
     _check_columns(df)
     unknown = sorted(set(df["input"]) - set(INPUTS))
     if unknown:
         raise UserError(f"metric table has unknown input setting(s) {unknown}; expected {list(INPUTS)}")
     evaluation = evaluation or {}
+    alone = _plasticity_references(df, cases)
     summary: dict[str, dict[str, Any]] = {}
     for strategy in pd.unique(df["strategy"]):
         present = set(df.loc[df["strategy"] == strategy, "input"])
@@ -215,9 +225,21 @@ def summarize(df: pd.DataFrame, costs: dict[str, dict[str, Any]],
                                   else forward_transfer(tracked, tracked_baseline)),
                 "final_hd95": final_average(r_matrix(df, strategy, inp, value="hd95")[0]),
             }
+            if alone:
+                own = continual and strategy != PLASTICITY_REFERENCE
+                inputs[inp][PLASTICITY] = plasticity(tracked, alone.get(inp)) if own else None
         summary[str(strategy)] = {"evaluation": evaluation.get(strategy), "inputs": inputs,
                                   "costs": dict(costs.get(strategy, {}))}
     return summary
+
+
+def _plasticity_references(df: pd.DataFrame, cases: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """Per input setting, the tracked results matrix of :data:`~pemma_cl.evaluation.plasticity.PLASTICITY_REFERENCE`
+    (each experience's model trained on it alone); empty when the rows do not include that strategy."""
+    rows = df[df["strategy"] == PLASTICITY_REFERENCE]
+    return {inp: _tracked_r_matrix(df, None if cases is None else _case_rows_of(cases, PLASTICITY_REFERENCE, inp),
+                                   PLASTICITY_REFERENCE, inp)[0]
+            for inp in (i for i in INPUTS if i in set(rows["input"]))}
 
 
 def _tracked_r_matrix(df: pd.DataFrame, cases: pd.DataFrame | None, strategy: str, inp: str

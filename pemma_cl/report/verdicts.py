@@ -1,25 +1,22 @@
 """Verdicts on the primary contrasts (:mod:`pemma_cl.report.contrasts`): the only rows of the claims table that can read
 ``held`` or ``not held``.
 
-* **One seed**: the contrast's value with its case-level bootstrap interval (:mod:`pemma_cl.evaluation.case_bootstrap`,
+* **One seed**: the contrast's value with its case-level bootstrap interval (:mod:`pemma_cl.stats.case_bootstrap`,
   case sampling only), and the verdict :data:`ONE_SEED`: a seed's other draws move a paired Dice difference by about
   0.07, more than the margins, and one seed cannot show that.
-* **Two to** :data:`MIN_SEEDS` **- 1 seeds**: the mean and its t-interval over seeds, verdict "N seeds: indicative".
-  With so few seeds the standard deviation is itself a guess (at 3 seeds, 2 degrees of freedom, it falls below half
-  the true one about one time in five), and a verdict would rest on that guess.
-* **At least** :data:`MIN_SEEDS` **seeds**: a one-sample t-test of the seeds' values (each from its own cases)
-  against the contrast's boundary, two-sided; the p-values are Holm-adjusted across *every* declared contrast (a
-  contrast without a run counts as untested, p = 1), at a familywise error of :data:`FAMILYWISE_ERROR`. Adjusted
-  p below it: ``held`` if the mean is on the claim's side of the boundary, else ``not held``; otherwise
-  ``inconclusive``.
+* **Several seeds of a fixed-seed run**: the mean and its t-interval over seeds, verdict "N seeds: indicative",
+  whatever their number. A fixed-seed run is not a trial of the alpha ledger, so it never decides: only a
+  ``--decide`` run does (below), each within the level its ledger trial declared before it ran, which keeps every
+  verdict inside the familywise bound the ledger states.
 * **A contrast that names a structure** applies only to runs whose data have that structure (``aggregated`` applies
   to every run): on a run of other data its row reads :data:`~pemma_cl.report.claim_rows.DOES_NOT_APPLY`, neither an
   error nor a verdict, and it counts in Holm's family as untested.
 * **A** ``--decide`` **run** (its configuration has ``max_seeds``): its looks are replayed from its seeds' per-case
-  rows (:func:`pemma_cl.report.decisions.replay_record`) and its stream's contrasts take the group-sequential plan's
-  decision at their last look (``undecided``: ``inconclusive``), never a fixed-sample t-test of seeds whose number
-  the plan chose. The plan controls its own family (every declared contrast, those it did not test counted as never
-  rejected); contrasts read from fixed-seed runs are Holm-adjusted with the decide run's counted as untested.
+  rows under the rule its record names (:func:`pemma_cl.report.decisions.replay_record`) and its stream's contrasts
+  take the group-sequential plan's decision at their last look (``undecided``: ``inconclusive``), never a
+  fixed-sample t-test of seeds whose number the plan chose. Each contrast was tested at the level of its trial in the
+  alpha ledger (:mod:`pemma_cl.report.ledger`), or, in the runs stored before it, by Holm across the family their
+  record declared, with z-mapped bounds (the row says so).
 """
 
 from __future__ import annotations
@@ -29,22 +26,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy import stats
-
-from pemma_cl.evaluation.case_bootstrap import CaseBootstrap
-from pemma_cl.evaluation.intervals import CONFIDENCE, t_interval
+from pemma_cl.stats.case_bootstrap import CaseBootstrap
+from pemma_cl.stats.intervals import CONFIDENCE, t_interval
 from pemma_cl.report.claim_rows import DOES_NOT_APPLY, HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, ClaimRow, StoredRun
-from pemma_cl.report.contrasts import PrimaryContrast, contrast_bootstrap, seed_cases, seed_values
-from pemma_cl.report.decisions import replay_record
+from pemma_cl.report.contrasts import (
+    FORGETTING_METRICS,
+    PrimaryContrast,
+    as_recorded,
+    contrast_bootstrap,
+    seed_cases,
+    seed_values,
+)
+from pemma_cl.report.decisions import BOUND_WORDS, replay_record
 
-__all__ = ["FAMILYWISE_ERROR", "MIN_SEEDS", "ONE_SEED", "holm", "primary_rows"]
+__all__ = ["ONE_SEED", "primary_rows"]
 
-#: Seeds below which no primary contrast is decided (see the module docstring and docs/statistics.md).
-MIN_SEEDS = 5
-#: Familywise error of the primary contrasts' verdicts (Holm).
-FAMILYWISE_ERROR = 0.05
 ONE_SEED = "one seed: indicative"
+#: Why a fixed-seed run's row has no verdict, whatever its number of seeds.
+DECIDED_BY = "decided only by a --decide run, within its trial's level in the alpha ledger"
 NO_CASES = "no per-case rows: case-level intervals unavailable"
 
 
@@ -69,34 +68,6 @@ class Outcome:
         """The population of the run the values come from (:meth:`StoredRun.scope`); empty without a run."""
         return "" if self.run is None else self.run.scope(self.contrast.strategy)
 
-    @property
-    def p_value(self) -> float | None:
-        """Two-sided one-sample t-test of the seeds' values against the boundary; None below :data:`MIN_SEEDS` and
-        for a contrast a ``--decide`` run decided (its plan's verdict stands)."""
-        if self.missing or self.inapplicable or self.sequential or len(self.values) < MIN_SEEDS:
-            return None
-        values = np.array(list(self.values.values()))
-        if np.ptp(values) == 0:  # no spread: the test is degenerate, and the values decide exactly
-            return 0.0 if values[0] != self.contrast.boundary else 1.0
-        return float(stats.ttest_1samp(values, self.contrast.boundary).pvalue)
-
-
-def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm's step-down adjusted p-values (Holm, 1979); None (untested) counts in the family as p = 1.
-
-    The k-th smallest p (k from 0) is multiplied by ``m - k``, capped at 1, and made non-decreasing in that order.
-    """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda k: 1.0 if p_values[k] is None else p_values[k])
-    adjusted: list[float | None] = [None] * m
-    running = 0.0
-    for rank, k in enumerate(order):
-        p = p_values[k]
-        if p is not None:
-            running = max(running, min(1.0, (m - rank) * p))
-            adjusted[k] = running
-    return adjusted
-
 
 def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast, records: dict[Path, dict[str, Any]]) -> Outcome:
     """The seeds' values of ``contrast`` in the run of its stream with the most seeds among those that can value it
@@ -117,15 +88,17 @@ def outcome(runs: Sequence[StoredRun], contrast: PrimaryContrast, records: dict[
     if run.max_seeds is not None:
         if run.folder not in records:
             records[run.folder] = replay_record(run.folder, run.stream, list(run.strategies), run.decided,
-                                                run.summary["seeds"], run.max_seeds, run.recorded_family)
+                                                run.summary["seeds"], run.max_seeds, run.decide_record)
         record = records[run.folder]
         if contrast.name not in record["decisions"]:
             return Outcome(contrast, {}, run.stream, run=run, missing="the --decide run did not decide it (--contrast)")
-        return Outcome(contrast, {}, run.stream, run=run, sequential=(last_look(record, contrast.name), record))
+        # the contrast as the record valued it (its metric named in the row: a stored decision keeps its estimator)
+        return Outcome(as_recorded(contrast, record.get("metrics") or {}), {}, run.stream, run=run,
+                       sequential=(last_look(record, contrast.name), record))
     values = seed_values(run.folder, contrast)
     if not values:
-        return Outcome(contrast, {}, run.stream, run=run, missing=f"{NO_CASES}, and the cross-fitted forgetting needs them"
-                       if contrast.metric == "forgetting" else "undefined in this run")
+        return Outcome(contrast, {}, run.stream, run=run, missing=f"{NO_CASES}, and forgetting needs them"
+                       if contrast.metric in FORGETTING_METRICS else "undefined in this run")
     if len(values) > 1:
         return Outcome(contrast, values, run.stream, run=run)
     [seed] = values
@@ -149,12 +122,10 @@ def last_look(record: dict[str, Any], name: str) -> dict[str, Any]:
 def primary_rows(runs: Sequence[StoredRun], contrasts: Sequence[PrimaryContrast]) -> list[ClaimRow]:
     """One claims-table row per declared contrast, with its verdict (see the module docstring)."""
     records: dict[Path, dict[str, Any]] = {}
-    outcomes = [outcome(runs, c, records) for c in contrasts]
-    adjusted = holm([o.p_value for o in outcomes])
-    return [_row(o, p) for o, p in zip(outcomes, adjusted)]
+    return [_row(outcome(runs, c, records)) for c in contrasts]
 
 
-def _row(found: Outcome, adjusted: float | None) -> ClaimRow:
+def _row(found: Outcome) -> ClaimRow:
     contrast = found.contrast
     why = f"primary contrast '{contrast.name}': {contrast.describe()}"
     if found.inapplicable:
@@ -172,18 +143,12 @@ def _row(found: Outcome, adjusted: float | None) -> ClaimRow:
             "{:.0%} case-level interval [{:+.3f}, {:+.3f}] (case sampling only, {} resamples)".format(
                 CONFIDENCE, *found.case.interval, found.case.n_resamples))
         return ClaimRow(contrast.claim, contrast.strategy, found.evidence, f"{value:+.3f}; {case}", ONE_SEED,
-                        f"{why}; decided from {MIN_SEEDS} seeds", contrast=contrast.name, scope=found.scope)
+                        f"{why}; {DECIDED_BY}", contrast=contrast.name, scope=found.scope)
     estimate = t_interval(values.values())
     measured = (f"mean {estimate.mean:+.3f} over {len(values)} seeds; 95% interval over seeds "
                 f"[{estimate.low:+.3f}, {estimate.high:+.3f}]")
-    if adjusted is None:
-        return ClaimRow(contrast.claim, contrast.strategy, found.evidence, measured, f"{len(values)} seeds: indicative",
-                        f"{why}; decided from {MIN_SEEDS} seeds", contrast=contrast.name, scope=found.scope)
-    measured += f"; p = {found.p_value:.3g}, Holm-adjusted {adjusted:.3g}"
-    verdict = INCONCLUSIVE if adjusted >= FAMILYWISE_ERROR else HELD if contrast.holds(estimate.mean) else NOT_HELD
-    return ClaimRow(contrast.claim, contrast.strategy, found.evidence, measured, verdict,
-                    f"{why}; Holm across the primary contrasts, familywise error {FAMILYWISE_ERROR:.0%}",
-                    contrast=contrast.name, scope=found.scope)
+    return ClaimRow(contrast.claim, contrast.strategy, found.evidence, measured, f"{len(values)} seeds: indicative",
+                    f"{why}; {DECIDED_BY}", contrast=contrast.name, scope=found.scope)
 
 
 def _sequential_row(found: Outcome, why: str) -> ClaimRow:
@@ -193,7 +158,10 @@ def _sequential_row(found: Outcome, why: str) -> ClaimRow:
     low, high = row["interval"]
     measured = (f"mean {row['mean']:+.3f} over {row['n']} seeds; repeated confidence interval [{low:+.3f}, "
                 f"{high:+.3f}] (p = {row['p']:.3g}, decides at p <= {row['p_bound']:.2g})")
-    plan = (f"--decide: looks at {', '.join(map(str, record['looks']))} seeds, O'Brien-Fleming-type bounds, "
-            f"Holm across the {record['family']} declared, familywise error {record['alpha']:.0%}; {record['stopped']}")
+    levels = record.get("levels")
+    rule = (f"level {levels[found.contrast.name]:.2g} of its trial in the alpha ledger" if levels else
+            f"Holm across the {record['family']} declared, familywise error {record['alpha']:.0%}")
+    plan = (f"--decide: looks at {', '.join(map(str, record['looks']))} seeds, O'Brien-Fleming-type "
+            f"{BOUND_WORDS[record['bounds']]}, {rule}; {record['stopped']}")
     return ClaimRow(found.contrast.claim, found.contrast.strategy, found.evidence, measured, decision,
                     f"{why}; {plan}", contrast=found.contrast.name, scope=found.scope)

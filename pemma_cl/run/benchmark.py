@@ -16,15 +16,14 @@ from typing import Any
 
 import pandas as pd
 import torch
-from rich.console import Console
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.threads import fit_threads, thread_budget
+from pemma_cl.evaluation.final_measures import final_measures_by_strategy
 from pemma_cl.evaluation.per_case import CASES_CSV, case_frame, structures_of
-from pemma_cl.models.presets import get_preset
+from pemma_cl.models.presets import PRESET_CAUTIONS, get_preset
 from pemma_cl.report.claims import (
     check_claims,
-    claims_console_table,
     claims_json,
     paper_trainable_shares,
     render_claims,
@@ -34,7 +33,8 @@ from pemma_cl.report.contrasts import paired_case_intervals
 from pemma_cl.report.decisions import render_decisions
 from pemma_cl.report.plots.figures import draw_all
 from pemma_cl.report.prognosis import summarize_prognosis
-from pemma_cl.report.seeds import aggregate, render_console_table, render_markdown
+from pemma_cl.report.console import print_summary
+from pemma_cl.report.seeds import aggregate, render_markdown
 from pemma_cl.report.summary import METRIC_COLUMNS, summarize
 from pemma_cl.run.config import RunConfig
 from pemma_cl.run.decide import run_looks
@@ -44,8 +44,6 @@ from pemma_cl.run.unit import check_precision, prepare_run, resolve_device, run_
 from pemma_cl.run.work import CONFIG, PROGRESS, WorkFolder, run_label
 from pemma_cl.strategy_api.registry import Registry, StrategyEntry
 
-#: Width of the console summary (a common terminal); ``--wide`` prints every column of summary.md instead.
-CONSOLE_WIDTH, WIDE_CONSOLE = 120, 220
 #: Metric columns read back as floats (a unit file stores an undefined value as null).
 FLOAT_COLUMNS: tuple[str, ...] = ("dice", "dice_case_mean", "hd95")
 
@@ -101,7 +99,7 @@ def run_benchmark(work: WorkFolder, registry: Registry, command: list[str], exec
         ray_address: the Ray cluster to use; None starts a local one.
         jobs: units at a time of the local executor: 1 in this process, more in worker processes
             (:mod:`pemma_cl.run.executors.processes`); None: two on a CPU, one on CUDA (see :func:`_resolve_jobs`).
-        wide: print every column of the summary (about 215 columns) instead of the 120-column view.
+        wide: print every column of the summary (about 215 columns) instead of the terminal-width view.
     """
     config = work.config
     jobs = _resolve_jobs(jobs, config.device)
@@ -240,6 +238,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
         summary["paired_case_level"] = paired_case_intervals(case_frames[0], summary["paired"], summary["reference"],
                                                              config.seeds[0])
     summary["prognosis"] = summarize_prognosis(prognosis_rows, references)
+    cases = pd.concat(case_frames, ignore_index=True)
+    summary["final_measures"] = final_measures_by_strategy(cases)
     name = run_name(run_label(config), config.seeds, work.started)
     finished = datetime.now(timezone.utc)
     work.write_json("manifest.json", build_manifest(
@@ -251,7 +251,7 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
                "evaluation": {n: s["evaluation"] for n, s in summary["strategies"].items()},
                **({"decide": decision} if decision is not None else {})}))
     work.write_csv("metrics.csv", metrics)
-    work.write_csv(CASES_CSV, pd.concat(case_frames, ignore_index=True))
+    work.write_csv(CASES_CSV, cases)
     work.write_json("summary.json", summary)
     work.write_text("summary.md", render_markdown([(name, summary)]))
     draw_all(metrics, summary, work.root / "plots", predictions.get(config.seeds[0]))
@@ -262,10 +262,8 @@ def _publish(work: WorkFolder, command: list[str], execution: dict[str, Any],
         work.write_json(CONFIG, config.to_dict())  # the seeds it ran
     (work.root / PROGRESS).unlink()
     final = publish(work.root, work.root.parent, name)
-    console = Console(file=sys.stdout, width=WIDE_CONSOLE if wide else CONSOLE_WIDTH)
-    for table in render_console_table([(name, summary)], wide=wide):
-        console.print(table)
-    console.print(claims_console_table(claims, str(final / "claims.md")))
+    console = print_summary([(name, summary)], claims, str(final / "claims.md"), wide=wide,
+                            caution=PRESET_CAUTIONS.get(config.preset))
     if decision is not None:
         console.print(render_decisions(decision), markup=False, highlight=False, soft_wrap=True)
     return final

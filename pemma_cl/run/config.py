@@ -67,7 +67,7 @@ class RunConfig:
         precision: One of :data:`PRECISIONS`: the arithmetic of every forward pass of the strategies and bases
             (see :mod:`pemma_cl.core.precision`).
         max_seeds: For ``run --decide``: the most seeds the run may add, look by look, until its stream's primary
-            contrasts are decided (:mod:`pemma_cl.evaluation.sequential`); ``seeds`` then lists the seeds it may run
+            contrasts are decided (:mod:`pemma_cl.stats.sequential`); ``seeds`` then lists the seeds it may run
             (``S .. S + max_seeds - 1``, S its first seed, 0 unless ``--first-seed``), and, once published, those it
             ran. None: a run of exactly ``seeds``.
         decide_contrasts: For ``run --decide``: the names of the stream's primary contrasts it decides (``--contrast``);
@@ -76,6 +76,10 @@ class RunConfig:
         survival: The case table's ``(time, event)`` columns (a prognosis endpoint); ``None``: none.
         clinical: The case table's clinical columns (numbers, kept on each case).
         spacing: The target spacing (mm, z y x) an nnU-Net dataset was prepared for; ``None``: its median spacing.
+        scored_cells: The ``(group, input)`` pairs of evaluation cells the run scores (groups
+            :data:`~pemma_cl.evaluation.scoring.CELL_GROUPS`: ``final``, ``seen``, ``next``; inputs ``ct``, ``pet``,
+            ``ctpet``); the other cells get no rows. Empty: every cell. A decide run names those its contrasts read
+            (:mod:`pemma_cl.evaluation.scoring`).
     """
 
     stream: StreamSpec
@@ -101,6 +105,7 @@ class RunConfig:
     survival: tuple[str, str] | None = None
     clinical: tuple[str, ...] = ()
     spacing: tuple[float, float, float] | None = None
+    scored_cells: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -130,7 +135,7 @@ class RunConfig:
             if value not in choices:
                 raise UserError(f"{setting}: expected one of {listed(choices)}, got {value!r}")
         if self.max_seeds is not None:
-            from pemma_cl.evaluation.sequential import look_schedule  # scipy: only for --decide runs
+            from pemma_cl.stats.sequential import look_schedule  # scipy: only for --decide runs
 
             if not is_int(self.max_seeds):
                 raise UserError(f"max_seeds: expected an integer, got {self.max_seeds!r}")
@@ -143,6 +148,7 @@ class RunConfig:
             raise UserError("decide_contrasts: only for a --decide run (max_seeds)")
         if len(set(self.decide_contrasts)) != len(self.decide_contrasts):
             raise UserError(f"decide_contrasts: each contrast may be named once, got {list(self.decide_contrasts)!r}")
+        _check_scored_cells(self.scored_cells)
         _check_data_source(self.data)
         if self.cache is not None and not self.data.startswith(("hecktor:", "nnunet:")):
             raise UserError("cache: a prepared cache only applies to '--data hecktor:DIR' or '--data nnunet:DIR'")
@@ -171,10 +177,9 @@ class RunConfig:
                                                                             for v in self.spacing)):
             raise UserError(f"spacing: expected three positive numbers (mm, z y x), got {list(self.spacing)!r}")
         for index, exp in enumerate(self.stream.experiences):
-            if exp.kind == PROGNOSIS and EHR in exp.modalities:
-                raise UserError(f"{self.stream.path}: experiences[{index}].modalities: {EHR!r} is not supported "
-                                "with '--data nnunet:DIR' yet (the EHR vector holds HECKTOR 2022's clinical "
-                                "fields); give the experience image modalities only")
+            if exp.kind == PROGNOSIS and EHR in exp.modalities and not self.clinical:
+                raise UserError(f"{self.stream.path}: experiences[{index}].modalities: {EHR!r} needs the case "
+                                "table's clinical columns; declare them with --clinical COL,COL")
         from pemma_cl.data.nnunet.table import read_case_table  # pandas: only for nnU-Net data
         from pemma_cl.streams.selection import check_selection
 
@@ -207,10 +212,22 @@ class RunConfig:
                        case_table=None if raw.get("case_table") is None else Path(raw["case_table"]),
                        survival=None if raw.get("survival") is None else tuple(raw["survival"]),
                        clinical=tuple(raw.get("clinical", ())),
-                       spacing=None if raw.get("spacing") is None else tuple(raw["spacing"]))
+                       spacing=None if raw.get("spacing") is None else tuple(raw["spacing"]),
+                       scored_cells=tuple(tuple(cell) for cell in raw.get("scored_cells", ())))
         except (KeyError, TypeError) as exc:
             raise UserError(f"config.json: missing or malformed field {exc}; expected one written by "
                             "'pemma-bench run'") from None
+
+
+def _check_scored_cells(cells: tuple[tuple[str, str], ...]) -> None:
+    from pemma_cl.evaluation.scoring import CELL_GROUPS, INPUTS
+
+    for cell in cells:
+        if not isinstance(cell, tuple) or len(cell) != 2 or cell[0] not in CELL_GROUPS or cell[1] not in INPUTS:
+            raise UserError(f"scored_cells: expected (group, input) pairs, groups from {listed(CELL_GROUPS)} and "
+                            f"inputs from {listed(INPUTS)}, got {cell!r}")
+    if len(set(cells)) != len(cells):
+        raise UserError(f"scored_cells: each (group, input) pair may be named once, got {[list(c) for c in cells]!r}")
 
 
 def _check_data_source(data: str) -> None:

@@ -13,6 +13,7 @@ import shutil
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from pemma_cl.data.splits import split_cases
 from pemma_cl.evaluation.cost import CostPlugin
 from pemma_cl.evaluation.prognosis_metric import PrognosisMetric
 from pemma_cl.evaluation.prognosis_references import base_mask_predictor, prognosis_references
+from pemma_cl.evaluation.scoring import ScoringPlan, scored_experiences
 from pemma_cl.evaluation.segmentation_metric import SegmentationMetric
 from pemma_cl.models.presets import Preset, get_preset
 from pemma_cl.run.config import RunConfig
@@ -87,9 +89,10 @@ def strategy_context(entry: StrategyEntry, stream: StreamData, ctx_settings: dic
 
 
 def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
-                 loggers: list[BaseLogger] | None = None, options: dict[str, Any] | None = None) -> UnitResult:
+                 loggers: list[BaseLogger] | None = None, options: dict[str, Any] | None = None,
+                 scored_cells: Collection[Sequence[str]] = ()) -> UnitResult:
     """Evaluate, then train through every experience evaluating after each, at the states and on the cases the
-    metrics need (:func:`scored_after`).
+    metrics need (:func:`scored_after`), computing only the cells :func:`scoring_plan` computes.
 
     Args:
         entry: the registered strategy.
@@ -97,10 +100,13 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         ctx_settings: the settings of the strategy's :class:`BuildContext` (:attr:`RunInputs.ctx_settings`).
         loggers: Avalanche loggers to report to (the metric rows are returned either way).
         options: the strategy's resolved options (option -> value; missing ones take their defaults).
+        scored_cells: the ``(group, input)`` pairs of cells the run reads (:attr:`RunConfig.scored_cells`); empty:
+            every cell.
     """
     seed_everything(ctx_settings["seed"])
     metric = SegmentationMetric(stream.names, stream.centres, stream.eval_cases, stream.spacings, stream.tracked_cases,
-                                structures=ctx_settings["description"].structure_names)
+                                structures=ctx_settings["description"].structure_names,
+                                plan=scoring_plan(entry, ctx_settings["task_labels"], bool(loggers), scored_cells))
     prognosis = PrognosisMetric(stream.names, stream.modalities, ctx_settings["seed"])
     cost = CostPlugin()
     metrics = [metric, prognosis, *loss_metrics(epoch=True)] if loggers else [metric, prognosis]
@@ -114,6 +120,7 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
         raise UserError(f"'{exc.filename}': {exc.strerror} (while building strategy '{entry.name}')") from exc
     except Exception as exc:  # a plugin's bug must not look like a crash of the suite
         raise UserError(f"strategy '{entry.name}' ({entry.source}) failed to build: {type(exc).__name__}: {exc}") from exc
+    strategy.settings_to_run = metric.settings_to_run  # forward passes for the computed cells only
     strategy.eval(scored_after(stream.benchmark, -1))
     for i, experience in enumerate(stream.benchmark.train_stream):
         strategy.train(experience)
@@ -124,18 +131,29 @@ def run_strategy(entry: StrategyEntry, stream: StreamData, ctx_settings: dict,
                       prognosis.predictions, [[*tag.values(), *row] for row in metric.case_rows])
 
 
+def scoring_plan(entry: StrategyEntry, task_labels: Sequence[int], logged: bool,
+                 scored_cells: Collection[Sequence[str]] = ()) -> ScoringPlan | None:
+    """The cells a unit computes (:mod:`pemma_cl.evaluation.scoring`): those of ``scored_cells`` (empty: every cell),
+    earlier tasks' cells copied where ``entry`` declares them frozen. None, every cell computed, when the unit reports
+    to Avalanche loggers (``logged``): they record every evaluation's loss."""
+    if logged or (not scored_cells and not entry.frozen_earlier_tasks):
+        return None
+    return ScoringPlan.for_run(task_labels, entry.frozen_earlier_tasks, scored_cells)
+
+
 def scored_after(benchmark, i: int):
-    """The test experiences scored after training experience ``i`` (``-1``: the base, before any training).
+    """The test experiences scored after training experience ``i`` (``-1``: the base, before any training):
+    :func:`~pemma_cl.evaluation.scoring.scored_experiences`.
 
     The final state scores every test case of every experience (final Dice and HD95 read it); every other state
     scores the tracked cases (``benchmark.tracked_stream``), of experiences ``0 .. i + 1`` (forgetting and BWT read
     the lower triangle of the results matrix, FWT the cell just above its diagonal) and, at the base, of every
     experience (FWT's own start). The other cells of the matrix stay NaN.
     """
-    last = len(benchmark.test_stream) - 1
-    if i == last:
-        return benchmark.test_stream
-    return benchmark.tracked_stream if i == -1 else benchmark.tracked_stream[:i + 2]
+    n = len(benchmark.test_stream)
+    stream = benchmark.test_stream if i == n - 1 else benchmark.tracked_stream
+    count = len(scored_experiences(i, n))
+    return stream if count == n else stream[:count]
 
 
 @dataclass
@@ -168,7 +186,7 @@ class RunInputs:
              "Cox models)")
         with torch.random.fork_rng(devices=[]):  # building the base's network must not move the global generator
             masks = base_mask_predictor(settings["bases"].get("ct"), settings["preset"].img_size, settings["device"])
-        return prognosis_references(train, scored, masks, settings["seed"])
+        return prognosis_references(train, scored, masks, settings["seed"], settings["description"].clinical)
 
 
 def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> RunInputs:
@@ -193,7 +211,8 @@ def prepare_run(config: RunConfig, seed: int, preset: Preset | None = None) -> R
     if data.test is not None:  # the source's own test cases (the built-in cohort's drawn apart, or imagesTs)
         split = dataclasses.replace(split, test=data.test)
     train, evaluated = split.for_evaluation_on(config.eval_on)
-    stream = build_stream(config.stream, train, evaluated, config.eval_on, patch=preset.img_size)
+    stream = build_stream(config.stream, train, evaluated, config.eval_on, patch=preset.img_size,
+                          clinical_fields=data.description.clinical)
     bases = SharedBases(preset, stream.pretrain_cases, seed, device,
                         cache_dir=Path(config.results_dir) / ".cache", data_key=data.key,
                         num_classes=data.description.num_classes, modalities=stream.pretrain_modalities,
@@ -216,7 +235,7 @@ def run_unit(config: RunConfig, inputs: RunInputs, entry: StrategyEntry, logs: P
         logs.mkdir(parents=True)
     with unit_loggers(config.loggers, logs if config.loggers else None, label) as loggers:
         result = run_strategy(entry, inputs.stream, inputs.ctx_settings, loggers,
-                              config.strategy_options.get(entry.name))
+                              config.strategy_options.get(entry.name), config.scored_cells)
     return dataclasses.replace(result, threads=torch.get_num_threads())
 
 

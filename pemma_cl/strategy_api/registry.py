@@ -78,6 +78,12 @@ class StrategyEntry:
         options: a dataclass whose fields (with defaults) are the strategy's options, or None
             (see :mod:`pemma_cl.strategy_api.options`).
         task_kinds: the experience kinds it can train (``segmentation``, ``prognosis``).
+        frozen_earlier_tasks: training an experience changes only the parameters of its task label, and evaluation
+            takes a test experience's task parameters once trained, else the last trained task's, and before any
+            training the untouched base (per-task adapters picked by task label,
+            :class:`~pemma_cl.training.plugins.adapters.TaskAdapterPlugin`). A run then copies an earlier
+            experience's rows at a later state from the state its task was last trained at instead of recomputing
+            them (:mod:`pemma_cl.evaluation.scoring`).
     """
 
     name: str
@@ -87,6 +93,7 @@ class StrategyEntry:
     family: str = DEFAULT_FAMILY
     options: type | None = None
     task_kinds: tuple[str, ...] = (SEGMENTATION,)
+    frozen_earlier_tasks: bool = False
 
     def supports(self, kinds: Sequence[str]) -> bool:
         """Whether it can train every experience kind in ``kinds``."""
@@ -155,7 +162,8 @@ class Registry:
 
 
 def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMILY, options: type | None = None,
-                      task_kinds: Sequence[str] = (SEGMENTATION,)) -> Callable[[BuildFunction], BuildFunction]:
+                      task_kinds: Sequence[str] = (SEGMENTATION,),
+                      frozen_earlier_tasks: bool = False) -> Callable[[BuildFunction], BuildFunction]:
     """Return a decorator that registers a build function as strategy ``name``.
 
     Also usable as a plain call: ``register_strategy(name, description)(build)``.
@@ -168,6 +176,8 @@ def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMI
             an instance as ``context.options``.
         task_kinds: The experience kinds it can train: ``segmentation`` and, if its model and plugins handle the
             survival head and the Cox loss (:mod:`pemma_cl.training.template`), ``prognosis``.
+        frozen_earlier_tasks: Whether its earlier task parameters are frozen (:attr:`StrategyEntry.frozen_earlier_tasks`;
+            declare it only when that holds: the run then copies rows instead of computing them).
 
     Raises:
         UserError: If the name or description is invalid, or the name is already registered by another
@@ -186,6 +196,8 @@ def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMI
     if not task_kinds or not set(task_kinds) <= set(TASK_KINDS):
         raise UserError(f"strategy {name!r}: task_kinds: expected a non-empty subset of {list(TASK_KINDS)}, "
                         f"got {list(task_kinds)!r}")
+    if not isinstance(frozen_earlier_tasks, bool):
+        raise UserError(f"strategy {name!r}: frozen_earlier_tasks: expected True or False, got {frozen_earlier_tasks!r}")
     if options is not None:
         check_options_class(name, options)
 
@@ -197,7 +209,7 @@ def register_strategy(name: str, description: str, *, family: str = DEFAULT_FAMI
         if existing is not None and existing.source != source:
             raise UserError(f"strategy {name!r} is already registered by {existing.source}")
         _REGISTRY[name] = StrategyEntry(name, " ".join(description.split()), build, source, family.strip(), options,
-                                        tuple(k for k in TASK_KINDS if k in task_kinds))
+                                        tuple(k for k in TASK_KINDS if k in task_kinds), frozen_earlier_tasks)
         return build
 
     return decorator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from avalanche.benchmarks import benchmark_from_datasets, with_task_labels
@@ -10,6 +11,7 @@ from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 from pemma_cl.core.errors import UserError
 from pemma_cl.core.task_kinds import PROGNOSIS, SEGMENTATION
 from pemma_cl.data.dataset import avalanche_dataset
+from pemma_cl.data.description import ClinicalField
 from pemma_cl.data.patches import CENTRED, RANDOM, WHOLE, say_padding
 from pemma_cl.data.records import MODALITIES, CaseRecord
 from pemma_cl.data.splits import TEST_FRACTION
@@ -106,7 +108,8 @@ def _with_endpoint(cases: list[CaseRecord], where: str, split: str, left_out: di
 
 
 def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[CaseRecord],
-                 evaluated_split: str = "test", patch: int | None = None) -> StreamData:
+                 evaluated_split: str = "test", patch: int | None = None,
+                 clinical_fields: Mapping[str, ClinicalField] | None = None) -> StreamData:
     """Build the Avalanche benchmark of a stream: each experience's centres, modalities and task label.
 
     Training data carry only the modalities the stream file declares for them; the evaluation data of a
@@ -125,6 +128,7 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
             evaluated on whole volumes, prognosis reads the patch centred on the foreground
             (:mod:`pemma_cl.data.patches`); a volume smaller than the patch is padded, and said so once. None: every
             volume is served whole.
+        clinical_fields: the data's clinical fields, the EHR vector's entries (none: an empty vector).
     """
     check_selection(spec, *case_groups(train + evaluated))
     if patch is not None:
@@ -142,13 +146,16 @@ def build_stream(spec: StreamSpec, train: list[CaseRecord], evaluated: list[Case
             scored = _with_endpoint(scored, where, evaluated_split, left_out)
             prognosis_cases = (trained, scored)
         train_sampling, scored_sampling = (CENTRED, CENTRED) if exp.kind == PROGNOSIS else (RANDOM, WHOLE)
-        train_sets.append(avalanche_dataset(trained, exp.modalities, exp.task, tensors, patch, train_sampling))
+        train_sets.append(avalanche_dataset(trained, exp.modalities, exp.task, tensors, patch, train_sampling,
+                                            clinical_fields))
         # Segmentation is scored under every input setting (the data carry both images); prognosis under the
         # modalities its experience declares (the template runs it once, with the data's own mask).
         scored_modalities = MODALITIES if exp.kind == SEGMENTATION else exp.modalities
         tracked = first_cases(scored, spec.tracked_cases_per_centre) if exp.kind == SEGMENTATION else scored
-        test_sets.append(avalanche_dataset(scored, scored_modalities, exp.task, tensors, patch, scored_sampling))
-        tracked_sets.append(avalanche_dataset(tracked, scored_modalities, exp.task, tensors, patch, scored_sampling))
+        test_sets.append(avalanche_dataset(scored, scored_modalities, exp.task, tensors, patch, scored_sampling,
+                                           clinical_fields))
+        tracked_sets.append(avalanche_dataset(tracked, scored_modalities, exp.task, tensors, patch, scored_sampling,
+                                              clinical_fields))
         spacings.append(_spacing(scored, where))
         eval_cases.append([(case.case_id, case.centre) for case in scored])
         centre_labels.append("+".join(exp.centres or sorted({case.centre for case in trained})))

@@ -68,6 +68,11 @@ class BuildContext:
         """Whether the stream has prognosis experiences (models then need a survival head)."""
         return PROGNOSIS in self.experience_kinds
 
+    @property
+    def ehr_size(self) -> int | None:
+        """The EHR vector's length a model's survival head reads; None when the stream has no prognosis (no head)."""
+        return self.description.ehr_size if self.has_prognosis else None
+
     def make_strategy(self, model: nn.Module, plugins: Sequence[SupervisedPlugin] = (),
                       lr: float | None = None, modality_dropout: float = 0.5, template: type[SegmentationTemplate] = SegmentationTemplate,
                       **template_kwargs) -> SegmentationTemplate:

@@ -26,7 +26,7 @@ def build_pemma(ctx: BuildContext, use_dora: bool, shared: bool, design: PemmaDe
         plugins: further plugins of the strategy (after the adapter plugin).
     """
     first = SHARED_ADAPTER if shared else adapter_name(ctx.task_labels[0])
-    pemma = PemmaNetwork(ctx.bases.get("ct"), ctx.preset, design, prognosis=ctx.has_prognosis)
+    pemma = PemmaNetwork(ctx.bases.get("ct"), ctx.preset, design, ehr_size=ctx.ehr_size)
     model = wrap_with_adapters(pemma, ctx.preset, use_dora=use_dora, first_adapter=first, design=design)
     plugin = (SharedAdapterPlugin if shared else TaskAdapterPlugin)(ctx.experience_modalities, ctx.experience_kinds)
     return ctx.make_strategy(model, plugins=[plugin, *plugins], lr=ctx.preset.adapter_lr)

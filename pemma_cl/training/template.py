@@ -2,7 +2,7 @@
 
 Mini-batches are ``(x, y, modality_mask, survival, ehr, task_label)`` (:class:`pemma_cl.data.dataset.CaseDataset`):
 x [B, 2, D, H, W] (CT, PET), y [B, 1, D, H, W] int labels, modality_mask [B, 2] bool, survival [B, 2] (RFS days,
-relapse), ehr [B, EHR_SIZE]. Training volumes are the network's cubic patch (the datasets cut larger volumes into
+relapse), ehr [B, ehr_size]. Training volumes are the network's cubic patch (the datasets cut larger volumes into
 patches, :mod:`pemma_cl.data.patches`); evaluated volumes may have any shape, one shape per mini-batch. Each
 experience has a task kind:
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from avalanche.training.templates import SupervisedTemplate
@@ -128,7 +128,16 @@ class SegmentationTemplate(SupervisedTemplate):
             and evaluation); passes a plugin runs itself (LwF's teacher, EWC's and MAS's importance, A-GEM's
             reference) stay fp32.
         **kwargs: passed to ``SupervisedTemplate`` (model, optimizer, train_mb_size, train_epochs, ...).
+
+    Attributes:
+        settings_to_run: which input settings an evaluated segmentation experience runs, ``experience index ->
+            settings`` (those of :attr:`eval_settings` it names run, in their order), or None: all. The run sets it
+            when it scores only some cells (:mod:`pemma_cl.evaluation.scoring`); a setting left out runs no forward
+            pass, and with none left the mini-batches are still served (the data loader draws its seed, the
+            iteration callbacks run) but nothing runs on them.
     """
+
+    settings_to_run: Callable[[int], Sequence[str]] | None = None
 
     def __init__(self, *, roi_size: int, modality_dropout: float = 0.5,
                  eval_settings: Sequence[str] = tuple(INPUT_SETTINGS), seed: int = 0,
@@ -256,13 +265,14 @@ class SegmentationTemplate(SupervisedTemplate):
         self._use_fast_layout()
 
     def eval_epoch(self, **kwargs) -> None:
-        """Avalanche's evaluation loop, with the forward pass repeated under each input setting (segmentation) or
-        run once on the modalities the experience declares (prognosis; ``mb_input_setting`` is None)."""
-        prognosis = self.task_kind == PROGNOSIS
+        """Avalanche's evaluation loop, with the forward pass repeated under each input setting (segmentation; those
+        :attr:`settings_to_run` names) or run once on the modalities the experience declares (prognosis;
+        ``mb_input_setting`` is None). The loss is the last forward pass's (zero when none ran)."""
+        settings = (None,) if self.task_kind == PROGNOSIS else self._settings_to_run()
         for self.mbatch in self.dataloader:
             self._unpack_minibatch()
             self._before_eval_iteration(**kwargs)
-            for setting in (None,) if prognosis else self.eval_settings:
+            for setting in settings:
                 self.mb_input_setting = setting
                 if setting is not None:
                     self.mb_modality_mask = torch.tensor(INPUT_SETTINGS[setting], device=self.device).expand(
@@ -270,5 +280,12 @@ class SegmentationTemplate(SupervisedTemplate):
                 self._before_eval_forward(**kwargs)
                 self.mb_output = self.forward()
                 self._after_eval_forward(**kwargs)
-            self.loss = self.criterion()
+            self.loss = self.criterion() if settings else self._make_empty_loss()
             self._after_eval_iteration(**kwargs)
+
+    def _settings_to_run(self) -> tuple[str, ...]:
+        """The input settings the evaluated segmentation experience runs (see :attr:`settings_to_run`)."""
+        if self.settings_to_run is None:
+            return self.eval_settings
+        chosen = set(self.settings_to_run(self.experience.current_experience))
+        return tuple(setting for setting in self.eval_settings if setting in chosen)

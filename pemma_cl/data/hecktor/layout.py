@@ -18,9 +18,25 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from pemma_cl.data.description import ClinicalField
+
 #: HECKTOR 2022's label values and structures (0 background): the primary tumour and the lymph nodes. The built-in
 #: synthetic cohort imitates them.
 HEAD_AND_NECK_STRUCTURES: dict[int, str] = {1: "GTVp", 2: "GTVn"}
+#: HECKTOR 2022's clinical fields, as :class:`~pemma_cl.data.records.CaseRecord.clinical` names them, with the
+#: fixed (centre, scale) each recorded value is mapped through into the EHR vector (not fitted on any data, so no
+#: statistic of the evaluated cases leaks into it). The built-in cohort records the same fields.
+HEAD_AND_NECK_CLINICAL: dict[str, ClinicalField] = {name: ClinicalField(centre, scale) for name, (centre, scale) in {
+    "age": (60.0, 10.0),
+    "gender": (0.0, 1.0),
+    "weight": (75.0, 15.0),
+    "tobacco": (0.0, 1.0),
+    "alcohol": (0.0, 1.0),
+    "performance_status": (0.0, 1.0),
+    "hpv_status": (0.0, 1.0),
+    "surgery": (0.0, 1.0),
+    "chemotherapy": (0.0, 1.0),
+}.items()}
 #: HECKTOR 2022 centres in the order the challenge lists them.
 CENTRES: tuple[str, ...] = ("CHUM", "CHUP", "CHUS", "CHUV", "MDA", "HGJ", "HMR")
 

@@ -100,7 +100,8 @@ def read_tables(root: Path) -> Tables:
 
 
 #: HECKTOR 2022: GTVp and GTVn, cases grouped by centre.
-HECKTOR_DESCRIPTION = DatasetDescription("hecktor", layout.HEAD_AND_NECK_STRUCTURES)
+HECKTOR_DESCRIPTION = DatasetDescription("hecktor", layout.HEAD_AND_NECK_STRUCTURES,
+                                         clinical=layout.HEAD_AND_NECK_CLINICAL)
 
 
 def load_hecktor(root: Path, img_size: int, on_bad_case: str, cache: Path | None = None) -> LoadedData:

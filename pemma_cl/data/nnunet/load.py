@@ -17,6 +17,7 @@ import pandas as pd
 
 from pemma_cl.core.errors import UserError
 from pemma_cl.data.description import DEFAULT_NORMALISATION, DatasetDescription
+from pemma_cl.data.ehr import fit_clinical_fields
 from pemma_cl.data.hecktor.checks import refusal
 from pemma_cl.data.nnunet import layout
 from pemma_cl.data.nnunet.prepare import cached_row, dataset_cases, table_problems, target_spacing
@@ -77,8 +78,10 @@ def load_nnunet(root: Path, on_bad_case: str, settings: layout.NnunetSettings = 
         raise UserError(f"data: no usable training case in '{root}'")
     if layout.has_test_part(root) and not records[layout.TEST]:
         raise UserError(f"data: no usable test case in '{root / layout.IMAGES_TS}'")
+    # The clinical columns' maps are fitted on the training folder's covariates (no outcome is read).
+    clinical = fit_clinical_fields(settings.clinical, [case.clinical for case in records[layout.TRAIN]])
     description = DatasetDescription(dataset.name, dataset.structures, groups=table.columns,
-                                     normalisation=dict(DEFAULT_NORMALISATION))
+                                     normalisation=dict(DEFAULT_NORMALISATION), clinical=clinical)
     n_cases = len(records[layout.TRAIN]) + len(records[layout.TEST])
     key = f"nnunet-v1:{root.resolve()}:spacing{layout.spacing_text(target)}:{n_cases}cases:{digest.hexdigest()[:16]}"
     return LoadedData(records[layout.TRAIN], key, description, skipped=bad,

@@ -52,21 +52,22 @@ class MaskedInputNetwork(nn.Module):
     Args:
         network: the wrapped network; its input channels must equal ``len(channels)``.
         channels: which input channels (0 CT, 1 PET) the network sees.
-        prognosis: also carry a survival head on the encoder's deepest tokens (a stream with prognosis experiences).
+        ehr_size: carry a survival head on the encoder's deepest tokens reading an EHR vector of this length (a
+            stream with prognosis experiences); None: no survival head.
     """
 
-    def __init__(self, network: nn.Module, channels: tuple[int, ...], prognosis: bool = False) -> None:
+    def __init__(self, network: nn.Module, channels: tuple[int, ...], ehr_size: int | None = None) -> None:
         super().__init__()
         self.network = network
         self.channels = list(channels)
         self.backbone = backbone_of(network)
-        if prognosis:
-            self.survival_head = survival_head(self.backbone.head_width(network))
+        if ehr_size is not None:
+            self.survival_head = survival_head(self.backbone.head_width(network), ehr_size)
 
     def forward(self, x: torch.Tensor, modality_mask: torch.Tensor | None = None,
                 ehr: torch.Tensor | None = None) -> torch.Tensor:
         """Args: x [B, 2, D, H, W] (CT, PET); modality_mask [B, 2] bool, False = modality missing (None: all present);
-        ehr [B, EHR_SIZE]: given for prognosis.
+        ehr [B, ehr_size]: given for prognosis.
 
         Returns segmentation logits [B, num_classes, D, H, W], or with ``ehr`` the risk [B] (the encoder alone runs).
         """

@@ -4,7 +4,7 @@
 The first three take the tidy metric rows of a run (``metrics.csv``, see :mod:`pemma_cl.report.summary`) and plot
 the ``aggregated`` structure's ``dice``; a table without a ``seed`` column is one seed (seed 0). Values are
 averaged over seeds; with more than one seed, lines carry a shaded band, the 95% Student-t interval over
-seeds of :func:`pemma_cl.evaluation.intervals.t_interval`. The fourth takes the run's summary
+seeds of :func:`pemma_cl.stats.intervals.t_interval`. The fourth takes the run's summary
 (``summary.json``) and shows that interval as error bars. Every function writes a PNG and returns the
 :class:`matplotlib.figure.Figure`. Figures are built with the object-oriented API (no ``pyplot``), so they
 need no display, leave the global backend alone and are safe in headless runs; matplotlib is imported on
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pemma_cl.core.errors import UserError
-from pemma_cl.evaluation.intervals import t_interval
+from pemma_cl.stats.intervals import t_interval
 from pemma_cl.report.plots.canvas import new_figure, save_figure, strategy_styles
 from pemma_cl.report.plots.cost import plot_cost_vs_dice
 from pemma_cl.report.plots.survival import KAPLAN_MEIER_FILE, plot_kaplan_meier

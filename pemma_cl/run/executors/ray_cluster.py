@@ -10,7 +10,7 @@ run sizes its own to the machine; every unit records its count.
 
 On a cluster, the workers need the suite installed and the results folder (its ``.cache`` of bases and the
 partial folder's logs) on a shared file system; point the driver at the cluster with ``--ray-address``. Runs
-and workers sharing that folder coordinate through its locks (``docs/shared-results.md``).
+and workers sharing that folder coordinate through its locks (``docs/guide/shared-results.md``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pemma_cl.models.adapters import SHARED_ADAPTER, adapter_name, add_task_adap
 from pemma_cl.models.update_rule import trainable_pemma_modules
 
 
-class _AdapterPlugin(SupervisedPlugin):
+class AdapterPlugin(SupervisedPlugin):
     """Shared mechanics: activate an adapter set for training, apply the modality rule, rebuild the optimizer.
 
     Args:
@@ -61,7 +61,7 @@ class _AdapterPlugin(SupervisedPlugin):
         self._eval_stack.enter_context(strategy.model.disable_adapter())
 
 
-class TaskAdapterPlugin(_AdapterPlugin):
+class TaskAdapterPlugin(AdapterPlugin):
     """Per-task adapter sets, task-aware at evaluation.
 
     Training experience with task label t: adapter ``task<t>`` is created if new (warm-started from the
@@ -94,7 +94,7 @@ class TaskAdapterPlugin(_AdapterPlugin):
             self._evaluate_base(strategy)
 
 
-class SharedAdapterPlugin(_AdapterPlugin):
+class SharedAdapterPlugin(AdapterPlugin):
     """One adapter set (``shared``) trained through every experience; task-agnostic at evaluation.
 
     Evaluation never reads the test experience's task label: the shared set once it has been trained,

@@ -1,36 +1,40 @@
 """Group-sequential decisions over seeds (``pemma-bench run --decide``): pre-set looks, O'Brien-Fleming-type
-bounds, Holm across the primary contrasts.
+bounds calibrated for the t statistic, each contrast at its own level.
 
 The plan, fixed before the first seed runs (``docs/decide.md``):
 
 * **Looks** at 3, 5, 8, 12, 18, ... seeds, cut at ``--max-seeds`` N (which is always the last look); information
   fraction ``t_k = n_k / N``.
-* **Bounds**: Lan-DeMets alpha spending with the O'Brien-Fleming-type function ``a(t) = 2 - 2 Phi(z_{1-a/2} /
-  sqrt(t))``, two-sided; the z bound ``c_k`` of look k spends ``a(t_k) - a(t_{k-1})`` given that no earlier look
-  crossed (joint normal law of the looks' z statistics, ``corr = sqrt(t_i / t_j)``, :func:`scipy.stats.
-  multivariate_normal`).
-* **Statistic**: each contrast's paired t over the seeds run, against its margin (the value it is held or not held
-  against). With 2 to 11 degrees of freedom a t is not a z: it is mapped to the bounds through its p-value
-  (the *nominal significance level* approach of Jennison & Turnbull, ch. 11): look k decides when the t's
-  two-sided p-value (t law with ``n_k - 1`` degrees of freedom) is at most the z bound's ``2 - 2 Phi(c_k)``.
-  Equivalently, the repeated confidence interval ``mean +- t_{n_k-1}(1 - p_k/2) * sd / sqrt(n_k)`` excludes the
-  margin.
+* **Spending**: Lan-DeMets with the O'Brien-Fleming-type function ``a(t) = 2 - 2 Phi(z_{1-a/2} / sqrt(t))``,
+  two-sided and symmetric: one bound on ``|t|`` per look, and the two-sided alpha is what is spent (gsDesign and
+  rpact spend ``alpha / 2`` per side with the same function, which gives smaller early bounds' p-values).
+* **Statistic and bounds** (:data:`T_CALIBRATED`): each contrast's paired t over the seeds run, against its margin,
+  and a bound ``b_k`` on ``|t_k|`` per look such that, under the null (the seeds' values i.i.d. normal with their
+  mean on the margin), the probability that look k is the first with ``|t_k| > b_k`` is ``a(t_k) - a(t_{k-1})``.
+  The t process is pivotal (its law depends neither on the mean nor the SD), so the bounds come from a seeded
+  simulation of it (:func:`null_t_paths`, exact up to Monte Carlo error); a look's increment too small for the
+  simulation to resolve gets the marginal t quantile, which spends at most it. A look decides when the t's
+  two-sided p-value is at most the bound's; equivalently, the repeated confidence interval ``mean +- b_k * sd /
+  sqrt(n_k)`` excludes the margin.
+* The decide runs stored before these bounds (2026-12-04 and 05) used :data:`Z_MAPPED`: the z bounds of the
+  canonical normal law, a t mapped to them by its nominal p-value (Jennison & Turnbull, ch. 11), which spends
+  somewhat more than declared with few seeds. Their records are replayed under that convention.
 * **Decision**: a crossing on the side the claim wants is ``held``, on the other side ``not held``; neither:
   ``continue``; at the last look, ``undecided``.
-* **Multiplicity**: Holm across the primary contrasts at each look, on top of the spending (the graphical
-  group-sequential Holm of Maurer & Bretz 2013): each open contrast is tested at local level ``alpha / (m - r)``,
-  ``r`` the contrasts already decided, step-down by p-value within a look, and a decided contrast's level passes
-  to the others. A decided contrast stays decided; the run stops when none is open or N is reached.
+* **Multiplicity**: :class:`SequentialPlan` tests its contrasts at ``alpha / (m - r)`` (Holm step-down at each look
+  over ``m`` contrasts, ``r`` already decided; Maurer & Bretz 2013). A decide run gives each contrast its own plan,
+  at the level of its trial in the alpha ledger (:mod:`pemma_cl.report.ledger`); the stored runs used one plan
+  across the declared family.
 
-The familywise rate of false decisions (any decision on a contrast whose truth sits on its margin) is simulated
-by :func:`simulate_false_decisions` (``benchmarks/sequential_error.py``).
+The actual false-decision rate of the bounds is simulated by :func:`crossing_rates` and of the whole rule by
+:func:`simulate_false_decisions` (``benchmarks/sequential_error.py``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -43,9 +47,21 @@ from pemma_cl.core.errors import UserError
 ALPHA = 0.05
 #: Seed counts of the looks (cut at ``--max-seeds``, which is always the last look).
 LOOK_SCHEDULE: tuple[int, ...] = (3, 5, 8, 12, 18, 27, 40, 60)
-#: Alpha spent at one look below which its bound is the marginal one (see :func:`z_bounds`): well above the
+#: Alpha spent at one look below which its z bound is the marginal one (see :func:`z_bounds`): well above the
 #: integral's absolute error (1e-6).
 RESOLVABLE_SPENDING = 1e-5
+#: Bound conventions: bounds on |t| calibrated by simulation (decide runs from 2026-12-06 on), and z bounds that a
+#: t reaches by its nominal p-value (the decide runs stored before).
+T_CALIBRATED, Z_MAPPED = "t-calibrated", "z-mapped"
+#: Null paths of the t bounds' calibration and their seed (:func:`t_bounds`): at the smallest level in use (about
+#: 0.001) the total spent has a Monte Carlo error of about 1.6 %.
+CALIBRATION_PATHS = 4_000_000
+CALIBRATION_SEED = 20261206
+#: Simulated first crossings a look's increment must expect to be calibrated (relative error at most 7 %); below
+#: it the look's bound is the marginal t quantile of the increment.
+MIN_CROSSINGS = 200
+#: Paths simulated at once (memory: a few times this many rows of one float per look).
+CHUNK_PATHS = 250_000
 #: Directions of a primary contrast: held when the value is above ``-margin`` / below ``margin``.
 NON_INFERIOR, BELOW = "non_inferior", "below"
 HELD, NOT_HELD, CONTINUE, UNDECIDED = "held", "not held", "continue", "undecided"
@@ -121,8 +137,112 @@ def _inside(cov: np.ndarray, bounds: Sequence[float]) -> float:
 
 @functools.lru_cache(maxsize=1024)
 def nominal_level(looks: tuple[int, ...], look: int, alpha: float) -> float:
-    """Two-sided p-value at or below which look ``look`` (0-based) decides, at local level ``alpha``."""
+    """Two-sided p-value at or below which look ``look`` (0-based) decides under :data:`Z_MAPPED`, at local level
+    ``alpha``."""
     return float(2 * stats.norm.sf(z_bounds(looks, alpha)[look]))
+
+
+def null_t_paths(looks: tuple[int, ...], paths: int, seed: int) -> Iterator[np.ndarray]:
+    """``|t_k|`` at each look of ``paths`` simulated runs whose seeds' values are i.i.d. standard normal (the null:
+    the mean on the margin; t is pivotal, so any mean and SD give the same law), ``CHUNK_PATHS`` paths at a time.
+
+    Each block of seeds between two looks is drawn through its sufficient statistics, exactly: its sum ``N(0, m)``
+    and its sum of squares about its own mean ``chi2(m - 1)``; the look's mean and SD follow from the running sums.
+
+    Yields:
+        Arrays of shape (paths in the chunk, looks).
+    """
+    n = np.asarray(looks, dtype=float)
+    sizes = np.diff(np.concatenate([[0.0], n]))
+    rng = np.random.default_rng(seed)
+    for start in range(0, paths, CHUNK_PATHS):
+        count = min(CHUNK_PATHS, paths - start)
+        sums = rng.standard_normal((count, len(n))) * np.sqrt(sizes)
+        within = np.where(sizes > 1, rng.chisquare(np.maximum(sizes - 1, 1), (count, len(n))), 0.0)
+        total = np.cumsum(sums, axis=1)
+        squares = np.cumsum(within + sums**2 / sizes, axis=1) - total**2 / n
+        yield np.abs(total / n) / np.sqrt(squares / ((n - 1) * n))
+
+
+@functools.lru_cache(maxsize=8)
+def _null_tail(looks: tuple[int, ...]) -> np.ndarray:
+    """The calibration's paths (:data:`CALIBRATION_PATHS`, :data:`CALIBRATION_SEED`) that could cross a bound at
+    some level up to :data:`ALPHA`: those with ``|t_k|`` above the marginal quantile of ``2 a(t_k)`` at some look
+    (a bound at look k has ``P(|t_k| > b_k) <= a(t_k)``, so no other path ever crosses one). About a tenth of them."""
+    floors = _floors(looks)
+    kept = [chunk[(chunk >= floors).any(axis=1)].astype(np.float32)
+            for chunk in null_t_paths(looks, CALIBRATION_PATHS, CALIBRATION_SEED)]
+    return np.concatenate(kept)
+
+
+def _floors(looks: tuple[int, ...]) -> np.ndarray:
+    """Per look, the |t| below which no bound at a level up to :data:`ALPHA` lies (see :func:`_null_tail`)."""
+    return np.array([stats.t.isf(min(1.0, 2 * obf_spending(n / looks[-1], ALPHA)) / 2, n - 1) for n in looks])
+
+
+@functools.lru_cache(maxsize=256)
+def t_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
+    """Two-sided bounds ``b_k`` on ``|t_k|`` (the one-sample t of the first ``n_k`` seeds) of the looks ``looks``
+    (seed counts) spending ``alpha`` by :func:`obf_spending` (:data:`T_CALIBRATED`).
+
+    Look k's bound is the ``|t_k|`` that :data:`CALIBRATION_PATHS` null paths not stopped earlier exceed with
+    frequency ``a(t_k) - a(t_{k-1})`` (rounded down to whole paths). The first look, and a look whose increment
+    expects fewer than :data:`MIN_CROSSINGS` crossings, gets the marginal quantile ``P(|T_{n_k-1}| > b_k) = a(t_k)
+    - a(t_{k-1})``, exact at the first look and spending at most the increment at the others.
+
+    Raises:
+        UserError: If ``alpha`` is not in (0, :data:`ALPHA`].
+    """
+    if not 0 < alpha <= ALPHA:
+        raise UserError(f"a decide level must lie in (0, {ALPHA}], got {alpha}")
+    fractions = np.asarray(looks, dtype=float) / looks[-1]
+    spent = np.array([0.0] + [obf_spending(t, alpha) for t in fractions])
+    tail, floors = _null_tail(looks), _floors(looks)
+    alive = np.ones(len(tail), dtype=bool)
+    bounds = []
+    for k, n in enumerate(looks):
+        increment = spent[k + 1] - spent[k]
+        crossings = int(increment * CALIBRATION_PATHS)
+        if k == 0 or crossings < MIN_CROSSINGS:
+            bound = float(stats.t.isf(increment / 2, n - 1))
+        else:
+            values = tail[alive, k]
+            bound = float(np.partition(values, len(values) - crossings - 1)[len(values) - crossings - 1])
+            if bound < floors[k]:  # cannot happen for alpha <= ALPHA (see _null_tail); a wrong bound must not pass
+                raise RuntimeError(f"t bound {bound} of look {k + 1} below the calibration's floor {floors[k]}")
+        bounds.append(bound)
+        alive &= tail[:, k] <= bound
+    return tuple(bounds)
+
+
+def crossing_rates(looks: tuple[int, ...], bounds: Sequence[Sequence[float]], paths: int,
+                   seed: int) -> list[tuple[float, float]]:
+    """For each set of bounds (one per look), the share of ``paths`` simulated null runs (:func:`null_t_paths`,
+    ``seed``; the same runs for every set) in which ``|t_k|`` exceeds the bound at some look: the bounds' actual
+    false-decision rate, and its Monte Carlo standard error."""
+    limits = [np.asarray(b, dtype=float) for b in bounds]
+    crossed = np.zeros(len(limits), dtype=np.int64)
+    for chunk in null_t_paths(looks, paths, seed):
+        crossed += [int((chunk > limit).any(axis=1).sum()) for limit in limits]
+    return [(float(c / paths), math.sqrt(c / paths * (1 - c / paths) / paths)) for c in crossed]
+
+
+def look_bounds(looks: tuple[int, ...], alpha: float, convention: str = T_CALIBRATED) -> tuple[float, ...]:
+    """The looks' bounds on ``|t|`` (degrees of freedom ``n_k - 1``) under ``convention``."""
+    if convention == T_CALIBRATED:
+        return t_bounds(looks, alpha)
+    if convention == Z_MAPPED:
+        return tuple(float(stats.t.isf(nominal_level(looks, k, alpha) / 2, n - 1)) for k, n in enumerate(looks))
+    raise UserError(f"bound convention: expected {T_CALIBRATED} or {Z_MAPPED}, got {convention!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def p_bound(looks: tuple[int, ...], look: int, alpha: float, convention: str = T_CALIBRATED) -> float:
+    """Two-sided p-value (t law, ``n_k - 1`` degrees of freedom) at or below which look ``look`` (0-based) decides
+    at local level ``alpha`` under ``convention``."""
+    if convention == Z_MAPPED:
+        return nominal_level(looks, look, alpha)
+    return float(2 * stats.t.sf(look_bounds(looks, alpha, convention)[look], looks[look] - 1))
 
 
 @dataclass(frozen=True)
@@ -166,15 +286,21 @@ def margin_threshold(contrast: Contrast) -> float:
                     f"got {contrast.direction!r}")
 
 
+def on_claims_side(direction: str, distance: float) -> bool:
+    """Whether a value ``distance`` beyond its margin threshold (value minus :func:`margin_threshold`) lies on the
+    side a claim of ``direction`` wants: above it (non-inferior) or below it (below)."""
+    return distance > 0 if direction == NON_INFERIOR else distance < 0
+
+
 def side(contrast: Contrast, t: float) -> str:
     """``held`` when ``t`` lies on the side the contrast's claim wants, else ``not held``."""
-    wants_above = contrast.direction == NON_INFERIOR
-    return HELD if (t > 0) == wants_above else NOT_HELD
+    return HELD if on_claims_side(contrast.direction, t) else NOT_HELD
 
 
 @dataclass(frozen=True)
 class ContrastLook:
-    """One contrast at one look: its statistic, the bound it was held to and the decision."""
+    """One contrast at one look: its statistic, the bound it was held to and the decision (``z_bound``: the normal
+    quantile of ``p_bound``, the z bound itself under :data:`Z_MAPPED`)."""
 
     contrast: str
     n: int
@@ -195,20 +321,27 @@ class ContrastLook:
 
 @dataclass(frozen=True)
 class SequentialPlan:
-    """Looks (seed counts) and familywise level of a decide run; :meth:`look` applies the stopping rule.
+    """Looks (seed counts), level and bound convention of a decide run's contrasts; :meth:`look` applies the
+    stopping rule.
 
-    ``untested``: declared primary contrasts the run cannot test (other streams'). Holm's family is every declared
-    contrast, as in the claims table: the untested ones count as never rejected (p = 1), so they keep the local
-    levels of the others at ``alpha / (open + untested)``.
+    ``untested``: contrasts of Holm's family that the plan cannot test (the stored runs counted every declared
+    contrast, other streams' among them): they count as never rejected (p = 1), so they keep the local levels of the
+    others at ``alpha / (open + untested)``. ``bounds``: :data:`T_CALIBRATED` or :data:`Z_MAPPED`.
     """
 
     looks: tuple[int, ...]
     alpha: float = ALPHA
     untested: int = 0
+    bounds: str = T_CALIBRATED
 
     @classmethod
-    def for_max_seeds(cls, max_seeds: int, alpha: float = ALPHA, untested: int = 0) -> SequentialPlan:
-        return cls(look_schedule(max_seeds), alpha, untested)
+    def for_max_seeds(cls, max_seeds: int, alpha: float = ALPHA, untested: int = 0,
+                      bounds: str = T_CALIBRATED) -> SequentialPlan:
+        return cls(look_schedule(max_seeds), alpha, untested, bounds)
+
+    def p_bound(self, index: int, alpha: float) -> float:
+        """The two-sided p-value at or below which look ``index`` decides at local level ``alpha``."""
+        return p_bound(self.looks, index, alpha, self.bounds)
 
     def holm(self, index: int, pvalues: Mapping[str, float]) -> tuple[set[str], dict[str, float]]:
         """Holm's step-down at look ``index`` over the open contrasts' p-values: the contrasts it decides, and the
@@ -219,7 +352,7 @@ class SequentialPlan:
         rejected: set[str] = set()
         for name in sorted(pvalues, key=pvalues.__getitem__):
             levels[name] = self.alpha / left
-            if pvalues[name] > nominal_level(self.looks, index, levels[name]):
+            if pvalues[name] > self.p_bound(index, levels[name]):
                 break
             rejected.add(name)
             left -= 1
@@ -252,44 +385,15 @@ class SequentialPlan:
                 decision = side(contrast, st.t)
             else:
                 decision = UNDECIDED if last else CONTINUE
-            p_bound = nominal_level(self.looks, index, levels[contrast.name])
-            t_bound = float(stats.t.isf(p_bound / 2, st.n - 1))
+            level = levels[contrast.name]
+            bound_p = self.p_bound(index, level)
+            t_bound = float(stats.t.isf(bound_p / 2, st.n - 1))
             half = t_bound * st.sd / math.sqrt(st.n)
-            rows.append(ContrastLook(contrast.name, st.n, st.mean, st.sd, st.t, st.p, levels[contrast.name],
-                                     z_bounds(self.looks, levels[contrast.name])[index], p_bound, t_bound,
+            z_bound = (z_bounds(self.looks, level)[index] if self.bounds == Z_MAPPED
+                       else float(stats.norm.isf(bound_p / 2)))
+            rows.append(ContrastLook(contrast.name, st.n, st.mean, st.sd, st.t, st.p, level, z_bound, bound_p, t_bound,
                                      (st.mean - half, st.mean + half), decision))
         return rows
-
-
-def stream_contrasts(contrasts: Sequence[Contrast], stream: str, strategies: Sequence[str],
-                     names: Sequence[str] = ()) -> list[Contrast]:
-    """The primary contrasts a run of ``stream`` with ``strategies`` decides: those named in ``names`` (``--contrast``),
-    or every one of the stream's when it is empty.
-
-    Raises:
-        UserError: If the stream has no primary contrast, a name is not one of its contrasts, or the run lacks a
-            strategy one of the chosen contrasts compares.
-    """
-    mine = [c for c in contrasts if c.stream == stream]
-    if not mine:
-        raise UserError(f"--decide: stream {stream!r} has no primary contrast in benchmarks/contrasts/primary.yaml "
-                        "(streams that have one: "
-                        f"{', '.join(sorted({c.stream for c in contrasts})) or 'none'})")
-    unknown = [name for name in names if name not in {c.name for c in mine}]
-    if unknown:
-        raise UserError(f"--contrast: {unknown[0]!r} is not a primary contrast of stream {stream!r} (its contrasts: "
-                        f"{', '.join(c.name for c in mine)})")
-    if names:
-        mine = [c for c in mine if c.name in names]
-    for contrast in mine:
-        needed = [name for name in (contrast.strategy, contrast.reference) if name is not None]
-        missing = [name for name in needed if name not in strategies]
-        if missing:
-            raise UserError(f"--decide: primary contrast {contrast.name!r} compares {' and '.join(needed)}; "
-                            f"add --strategy {' --strategy '.join(missing)}")
-    for contrast in mine:
-        margin_threshold(contrast)
-    return mine
 
 
 def simulate_false_decisions(plan: SequentialPlan, contrasts: int, reps: int, seed: int = 0,

@@ -12,12 +12,19 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from scipy import stats
 
 #: Coverage of every interval the suite reports.
 CONFIDENCE = 0.95
 #: How the interval is described in summaries.
 INTERVAL_NOTE = "95% Student-t interval over seeds (n-1 degrees of freedom); none with one seed"
+
+
+def finite_mean(values: np.ndarray) -> float:
+    """Mean over the finite entries of ``values``; NaN (without a warning) if there are none."""
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else math.nan
 
 
 @dataclass(frozen=True)

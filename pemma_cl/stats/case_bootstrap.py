@@ -1,12 +1,14 @@
 """Case-level bootstrap of a value computed from one seed's per-case rows: how much the test cases alone move it.
 
 The test cases of each centre are drawn again with replacement (stratified by centre, each centre keeping its
-number of cases), and the value is recomputed on the drawn rows; a case drawn twice counts twice (its copies get
-distinct ids, so a cross-fitted estimator can put them in different halves). Every strategy's rows of a drawn case
-come along with it, so a difference between two strategies is bootstrapped paired. The spread covers case sampling
-only: not the seed's other draws (cohort, split, initialisation, data order), which only several seeds show. The
-interval is the normal one from the bootstrap standard error (``value ± z · SE``): stable with the few hundred
-resamples a run can afford, where percentile ends would need thousands. Every draw comes from a seeded generator.
+number of cases), and the value is recomputed on the drawn rows; a case drawn twice counts twice. Every strategy's
+rows of a drawn case come along with it, so a difference between two strategies is bootstrapped paired. The cases
+resampled are those that enter the value (a forgetting contrast: the tracked cases of the earlier experiences, not
+the ones only the final state scores). A cross-fitted value splits each resample's *distinct* drawn cases in two
+halves (:func:`resample_halves`), so the copies of a case always fall in the same half. The spread covers case
+sampling only: not the seed's other draws (cohort, split, initialisation, data order), which only several seeds
+show. The interval is the normal one from the bootstrap standard error (``value ± z · SE``). Every draw comes from a
+seeded generator.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pemma_cl.evaluation.intervals import CONFIDENCE
+from pemma_cl.stats.intervals import CONFIDENCE
 
-#: Resamples per bootstrap.
-N_RESAMPLES = 200
+#: Resamples per bootstrap (every contrast's are drawn at once, from case weights).
+N_RESAMPLES = 1000
 #: How a case-level interval is labelled wherever it is shown.
 CASE_INTERVAL_NOTE = (f"{CONFIDENCE:.0%} case-level bootstrap interval (test cases redrawn within each centre, "
                       "paired): covers case sampling only, not seed-to-seed variation")
@@ -50,6 +52,29 @@ def stratified_weights(units: pd.DataFrame, n_resamples: int, rng: np.random.Gen
     for _, members in units.groupby("centre", sort=True).indices.items():
         weights[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), n_resamples)
     return weights
+
+
+def resample_halves(centres: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Cross-fitting halves of every resample's distinct drawn cases, as
+    :func:`~pemma_cl.evaluation.cl_metrics.crossfit_forgetting` splits a seed's cases: the drawn cases of each centre
+    (centres in sorted order) shuffled, then dealt alternately over all centres.
+
+    Args:
+        centres: each case's centre (``len(units)``).
+        weights: ``resamples x cases`` draw counts (:func:`stratified_weights`).
+        rng: the generator of the shuffles.
+
+    Returns:
+        ``resamples x cases``: 0 or 1, a drawn case's half (all its copies in it); -1 for a case not drawn.
+    """
+    drawn = weights > 0
+    _, centre_rank = np.unique(np.asarray(centres), return_inverse=True)
+    # Sort key: centre, then a random order within it; undrawn cases last (they are not dealt).
+    key = np.where(drawn, centre_rank[None, :] + rng.random(weights.shape), np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    position = np.empty_like(order)
+    np.put_along_axis(position, order, np.arange(weights.shape[1])[None, :], axis=1)
+    return np.where(drawn, position % 2, -1)
 
 
 def resample_cases(cases: pd.DataFrame, units: pd.DataFrame, weights: np.ndarray) -> pd.DataFrame:
